@@ -1,0 +1,34 @@
+# polis-like task runner: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test bench-fidelity bench-scale clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install polis-like with its dev tools
+
+run: $(STAMP) ## Install, then print the analysis of the bundled demo conversation
+	$(BIN)/polis-like analyze polis_like/demo/vtaiwan.uberx --format text
+
+test: $(STAMP) ## Install, then run the whole test suite
+	$(BIN)/python -m pytest
+
+bench-fidelity: $(STAMP) ## Compare our groups with Pol.is's on every shared conversation
+	$(BIN)/python benchmarks/fidelity.py
+
+bench-scale: $(STAMP) ## Time and measure the math on synthetic conversations (slow)
+	$(BIN)/python benchmarks/scale.py
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache build *.egg-info

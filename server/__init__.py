@@ -1,0 +1,1 @@
+"""The Flask web application (HTTP API and pages); built on top of ``polis_like``."""

@@ -1,0 +1,1 @@
+"""The math worker process that keeps conversation results current."""
