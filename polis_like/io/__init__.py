@@ -1,0 +1,5 @@
+"""Reading and writing the Pol.is export format (votes, comments, participants-votes, summary)."""
+
+from polis_like.io.read import read_export
+
+__all__ = ["read_export"]

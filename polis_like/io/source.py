@@ -1,0 +1,125 @@
+"""Where an export's files live: a folder or a .zip, with the files at the top or in one sub-folder."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from types import TracebackType
+
+from polis_like.errors import InputError
+from polis_like.io.polis_csv import PARTICIPANTS_VOTES, VOTES
+
+_IGNORED = ("__MACOSX", ".")
+
+
+class ExportSource:
+    """The files of one export, read as bytes by base name (``votes.csv``, ...)."""
+
+    def __init__(self, location: str, files: dict[str, str], archive: zipfile.ZipFile | None):
+        self.location = location
+        self._files = files  # base name -> path in the folder or member name in the archive
+        self._archive = archive
+
+    def has(self, name: str) -> bool:
+        """Whether the export holds the file ``name``."""
+        return name in self._files
+
+    def where(self, name: str) -> str:
+        """The path to report for ``name`` (inside the archive for a zip)."""
+        if name in self._files:
+            return os.path.join(self.location, self._files[name])
+        root = os.path.dirname(next(iter(self._files.values()), ""))
+        return os.path.join(self.location, root, name)
+
+    def read(self, name: str) -> bytes:
+        """The bytes of the file ``name``."""
+        try:
+            if self._archive is not None:
+                return self._archive.read(self._files[name])
+            with open(os.path.join(self.location, self._files[name]), "rb") as file:
+                return file.read()
+        except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
+            raise InputError(f"cannot read: {error}", path=self.where(name)) from None
+
+    def close(self) -> None:
+        """Close the archive, if any."""
+        if self._archive is not None:
+            self._archive.close()
+
+    def __enter__(self) -> ExportSource:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_export(path: str | os.PathLike[str]) -> ExportSource:
+    """The export at ``path``: a folder or a .zip of one."""
+    location = os.fspath(path)
+    if os.path.isdir(location):
+        listing = _folder_listing(location)
+        return ExportSource(location, _choose_root(location, listing), None)
+    if not os.path.exists(location):
+        raise InputError("no such folder or .zip file", path=location)
+    if not os.path.isfile(location) or not zipfile.is_zipfile(location):
+        raise InputError("not a folder or a .zip file", path=location)
+    try:
+        archive = zipfile.ZipFile(location)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise InputError(f"unreadable .zip file: {error}", path=location) from None
+    try:
+        files = _choose_root(location, _zip_listing(archive))
+    except InputError:
+        archive.close()
+        raise
+    return ExportSource(location, files, archive)
+
+
+def _folder_listing(location: str) -> dict[str, dict[str, str]]:
+    """Files at the top of the folder ("") and in each sub-folder: base name -> relative path."""
+    listing: dict[str, dict[str, str]] = {"": {}}
+    try:
+        with os.scandir(location) as entries:
+            for entry in entries:
+                if entry.name.startswith(_IGNORED):
+                    continue
+                if entry.is_file():
+                    listing[""][entry.name] = entry.name
+                elif entry.is_dir():
+                    with os.scandir(entry.path) as inner:
+                        listing[entry.name] = {
+                            e.name: os.path.join(entry.name, e.name) for e in inner if e.is_file()
+                        }
+    except OSError as error:
+        raise InputError(f"cannot list the folder: {error}", path=location) from None
+    return listing
+
+
+def _zip_listing(archive: zipfile.ZipFile) -> dict[str, dict[str, str]]:
+    """Members at the top of the archive ("") and in each top-level folder: base name -> member."""
+    listing: dict[str, dict[str, str]] = {"": {}}
+    for member in archive.namelist():
+        parts = member.split("/")
+        if member.endswith("/") or parts[0].startswith(_IGNORED) or len(parts) > 2:
+            continue
+        folder = parts[0] if len(parts) == 2 else ""
+        listing.setdefault(folder, {})[parts[-1]] = member
+    return listing
+
+
+def _choose_root(location: str, listing: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The files of the one folder that holds an export (the top level first)."""
+
+    def is_export(files: dict[str, str]) -> bool:
+        return VOTES in files or PARTICIPANTS_VOTES in files
+
+    if is_export(listing[""]):
+        return listing[""]
+    roots = sorted(folder for folder, files in listing.items() if folder and is_export(files))
+    if not roots:
+        raise InputError(f"neither {VOTES} nor {PARTICIPANTS_VOTES} found", path=location)
+    if len(roots) > 1:
+        raise InputError(f"more than one export inside: {', '.join(roots)}", path=location)
+    return listing[roots[0]]
