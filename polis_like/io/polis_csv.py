@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
 from typing import TextIO
 
 from polis_like.errors import InputError
@@ -140,44 +140,39 @@ def parse_flag(value: str, column: str, path: str, line: int) -> bool:
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def polis_datetime(timestamp_ms: int) -> str:
     """A timestamp as Pol.is prints it (Java's Date.toString) in UTC, e.g. "Tue Jun 30 08:49:52 UTC 2015".
 
-    Empty for a timestamp outside the years datetime can represent.
+    Empty for a timestamp the platform cannot represent.
     """
     try:
-        moment = _EPOCH + timedelta(milliseconds=int(timestamp_ms))
-    except OverflowError:
+        t = time.gmtime(timestamp_ms // 1000)
+    except (OverflowError, OSError, ValueError):
         return ""
     return (
-        f"{_DAYS[moment.weekday()]} {_MONTHS[moment.month - 1]} {moment.day:02d} "
-        f"{moment:%H:%M:%S} UTC {moment.year}"
+        f"{_DAYS[t.tm_wday]} {_MONTHS[t.tm_mon - 1]} {t.tm_mday:02d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} UTC {t.tm_year}"
     )
 
 
 class RowWriter:
-    """csv.writer with lineterminator "\\n" that also quotes fields holding a lone carriage return.
+    """csv.writer with lineterminator "\n" that also quotes fields holding a lone carriage return.
 
-    The csv module quotes only the characters of its line terminator, so a "\\r" in a comment
-    body would otherwise be written bare and split the record when read back.
+    The csv module quotes only the characters of its line terminator, so a "\r" in a comment
+    body would be written bare and split the record when read back. Each row is therefore
+    formatted with a "\r\n" terminator (quoting both) and written with "\n" instead.
     """
 
     def __init__(self, file: TextIO) -> None:
         self._file = file
-        self._writer = csv.writer(file, lineterminator="\n")
         self._buffer = io.StringIO()
-        self._crlf = csv.writer(self._buffer, lineterminator="\r\n")
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
     def writerow(self, row: Iterable[object]) -> None:
         """Write one record."""
-        row = list(row)
-        if not any(isinstance(field, str) and "\r" in field for field in row):
-            self._writer.writerow(row)
-            return
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._crlf.writerow(row)
+        self._writer.writerow(row)
         self._file.write(self._buffer.getvalue()[:-2] + "\n")

@@ -1,0 +1,234 @@
+"""Write a :class:`Conversation` as the five files of a Pol.is export."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Mapping
+
+import numpy as np
+
+from polis_like.conversation import Conversation, canonical_ids
+from polis_like.errors import InputError
+from polis_like.io.polis_csv import (
+    COMMENTS, COMMENTS_COLUMNS, IS_META, PARTICIPANT_COLUMNS, PARTICIPANTS_VOTES, STATS_HISTORY,
+    STATS_HISTORY_COLUMNS, SUMMARY, SUMMARY_KEYS, VOTES, VOTES_COLUMNS, XID, RowWriter,
+    polis_datetime,
+)
+
+
+def write_export(
+    conversation: Conversation,
+    folder: str | os.PathLike[str],
+    *,
+    groups: Mapping[str, int | None] | None = None,
+    in_conversation: int | None = None,
+) -> None:
+    """Write ``conversation`` into ``folder`` as Pol.is does: votes, comments, participants-votes,
+    summary and stats-history CSV files (UTF-8, RFC 4180 quoting, "\\n" line ends).
+
+    ``groups`` (participant id -> group id or None) fills the group-id column, in place of the
+    conversation's ``reference_groups``; ``in_conversation`` is summary.csv's voters-in-conv.
+    """
+    folder = os.fspath(folder)
+    _check_ids(conversation, folder)
+    os.makedirs(folder, exist_ok=True)
+    if groups is None:
+        groups = conversation.reference_groups
+    latest = _latest(conversation)
+    with _open(folder, VOTES) as file:
+        _write_votes(file, conversation)
+    with _open(folder, COMMENTS) as file:
+        _write_comments(file, conversation, latest)
+    with _open(folder, PARTICIPANTS_VOTES) as file:
+        written_groups = _write_participants_votes(file, conversation, latest, groups)
+    with _open(folder, SUMMARY) as file:
+        _write_summary(file, conversation, written_groups, in_conversation)
+    with _open(folder, STATS_HISTORY) as file:
+        _write_stats_history(file, conversation)
+
+
+def _open(folder: str, name: str):
+    return open(os.path.join(folder, name), "w", encoding="utf-8", newline="")
+
+
+def _check_ids(conversation: Conversation, folder: str) -> None:
+    """Pol.is ids are non-negative integers; anything else could not be read back."""
+    ids = [("participant", p) for p in conversation.participant_ids]
+    ids += [("statement", s.id) for s in conversation.statements]
+    ids += [("author", s.author_id) for s in conversation.statements if s.author_id is not None]
+    for kind, value in ids:
+        if not (value.isascii() and value.isdigit()):
+            raise InputError(f"{kind} id {value!r} is not a non-negative integer, as Pol.is needs", path=folder)
+
+
+def _latest(conversation: Conversation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each participant's latest vote on each statement, sorted by (participant, statement).
+
+    The largest timestamp wins; among equal timestamps the event that comes later wins.
+    """
+    events = conversation.votes
+    order = np.lexsort(
+        (np.arange(len(events)), events.timestamp_ms, events.statement, events.participant)
+    )
+    participant, statement = events.participant[order], events.statement[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (participant[1:] != participant[:-1]) | (statement[1:] != statement[:-1])
+    return participant[last], statement[last], events.vote[order][last]
+
+
+def _write_votes(file, conversation: Conversation) -> None:
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(VOTES_COLUMNS)
+    events = conversation.votes.take(conversation.votes.time_order())
+    participant_ids = conversation.participant_ids
+    statement_ids = [s.id for s in conversation.statements]
+    stamp = polis_datetime if conversation.has_timestamps else (lambda ms: "")
+    writer.writerows(
+        (ms, stamp(ms), statement_ids[s], participant_ids[p], v)
+        for ms, s, p, v in zip(
+            events.timestamp_ms.tolist(), events.statement.tolist(),
+            events.participant.tolist(), events.vote.tolist(),
+        )
+    )
+
+
+def _statement_order(conversation: Conversation) -> list[int]:
+    """Indices of the statements in canonical id order."""
+    index = conversation.statement_index()
+    return [index[sid] for sid in canonical_ids([s.id for s in conversation.statements])]
+
+
+def _write_comments(file, conversation: Conversation, latest) -> None:
+    _, statement, vote = latest
+    n = len(conversation.statements)
+    agrees = np.bincount(statement[vote == 1], minlength=n)
+    disagrees = np.bincount(statement[vote == -1], minlength=n)
+    with_meta = any(s.is_meta for s in conversation.statements)
+    writer = RowWriter(file)
+    writer.writerow(COMMENTS_COLUMNS + ((IS_META,) if with_meta else ()))
+    for i in _statement_order(conversation):
+        s = conversation.statements[i]
+        created = "" if s.created_ms is None else s.created_ms
+        row = [
+            created, "" if s.created_ms is None else polis_datetime(s.created_ms), s.id,
+            s.author_id or "", agrees[i], disagrees[i], int(s.moderation), s.text,
+        ]
+        writer.writerow(row + ([int(s.is_meta)] if with_meta else []))
+
+
+def _write_participants_votes(
+    file, conversation: Conversation, latest, groups: Mapping[str, int | None]
+) -> dict[str, int | None]:
+    """Write the vote matrix; return the group of each participant written."""
+    participant, statement, vote = latest
+    n_participants = len(conversation.participant_ids)
+    n_votes = np.bincount(participant, minlength=n_participants)
+    n_agree = np.bincount(participant[vote == 1], minlength=n_participants)
+    n_disagree = np.bincount(participant[vote == -1], minlength=n_participants)
+    authored = Counter(s.author_id for s in conversation.statements if s.author_id is not None)
+    columns = _statement_order(conversation)
+    position = np.empty(len(columns), dtype=np.int64)
+    position[columns] = np.arange(len(columns))
+    starts = np.searchsorted(participant, np.arange(n_participants + 1))
+    cells_at, cells = position[statement].tolist(), vote.tolist()
+
+    with_xid = any(conversation.xids.get(pid) for pid in conversation.participant_ids)
+    header = list(PARTICIPANT_COLUMNS)
+    if with_xid:
+        header.insert(1, XID)
+    writer = RowWriter(file)
+    writer.writerow(header + [conversation.statements[i].id for i in columns])
+    index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
+    written: dict[str, int | None] = {}
+    for pid in canonical_ids(conversation.participant_ids):
+        i = index[pid]
+        # Authors who never voted nor were grouped live on in comments.csv; Pol.is leaves them out.
+        if n_votes[i] == 0 and pid not in groups and authored[pid]:
+            continue
+        group = groups.get(pid)
+        written[pid] = group
+        row: list[object] = [pid, "" if group is None else group, authored[pid], n_votes[i],
+                             n_agree[i], n_disagree[i]]
+        if with_xid:
+            row.insert(1, conversation.xids.get(pid, ""))
+        cells_row: list[object] = [""] * len(columns)
+        for k in range(starts[i], starts[i + 1]):
+            cells_row[cells_at[k]] = cells[k]
+        writer.writerow(row + cells_row)
+    return written
+
+
+def _write_summary(
+    file, conversation: Conversation, groups: dict[str, int | None], in_conversation: int | None
+) -> None:
+    summary = conversation.summary
+    grouped = [g for g in groups.values() if g is not None]
+    if in_conversation is None:
+        in_conversation = summary.get("voters-in-conv") or len(grouped)
+    counted = {
+        "voters": len(np.unique(conversation.votes.participant)),
+        "voters-in-conv": in_conversation,
+        "commenters": len({s.author_id for s in conversation.statements if s.author_id is not None}),
+        "comments": len(conversation.statements),
+        "groups": len(set(grouped)),
+    }
+    writer = RowWriter(file)
+    for key in SUMMARY_KEYS:
+        writer.writerow([key, counted[key] if key in counted else summary.get(key, "")])
+    for key, value in summary.items():
+        if key not in SUMMARY_KEYS:
+            writer.writerow([key, value])
+
+
+def _write_stats_history(file, conversation: Conversation) -> None:
+    """Cumulative counts after each event (participant's first activity, comment, vote), in time order.
+
+    Without real vote times (votes made up from participants-votes.csv) there is no history to
+    tell, so only the header is written.
+    """
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(STATS_HISTORY_COLUMNS)
+    if not conversation.has_timestamps:
+        return
+    votes = conversation.votes
+    participant_index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
+    dated = [s for s in conversation.statements if s.created_ms is not None]
+    comment_time = np.array([s.created_ms for s in dated], dtype=np.int64)
+    comment_who = np.array(
+        [participant_index.get(s.author_id, -1) if s.author_id else -1 for s in dated], dtype=np.int64
+    )
+    # A participant's arrival is their first vote or comment (the export has no visit times).
+    first = np.full(len(conversation.participant_ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, votes.participant, votes.timestamp_ms)
+    known = comment_who >= 0
+    np.minimum.at(first, comment_who[known], comment_time[known])
+    arrived = first != np.iinfo(np.int64).max
+    # kind: 0 participant arrives, 1 comment, 2 vote (that order among equal times)
+    time = np.concatenate([first[arrived], comment_time, votes.timestamp_ms])
+    kind = np.concatenate([
+        np.zeros(arrived.sum(), dtype=np.int8), np.ones(len(dated), dtype=np.int8),
+        np.full(len(votes), 2, dtype=np.int8),
+    ])
+    who = np.concatenate([np.flatnonzero(arrived), comment_who, votes.participant])
+    order = np.lexsort((kind, time))
+    kind, who = kind[order], who[order]
+    n_votes = np.cumsum(kind == 2)
+    n_comments = np.cumsum(kind == 1)
+    n_visitors = np.cumsum(kind == 0)
+    n_voters = np.cumsum(_first_of_each(who, kind == 2))
+    n_commenters = np.cumsum(_first_of_each(who, (kind == 1) & (who >= 0)))
+    writer.writerows(
+        zip(n_votes.tolist(), n_comments.tolist(), n_visitors.tolist(), n_voters.tolist(),
+            n_commenters.tolist())
+    )
+
+
+def _first_of_each(who: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mask of the positions where ``mask`` holds and ``who`` appears for the first time among them."""
+    first = np.zeros(len(who), dtype=bool)
+    positions = np.flatnonzero(mask)
+    _, at = np.unique(who[positions], return_index=True)
+    first[positions[at]] = True
+    return first
