@@ -1,4 +1,4 @@
-"""Reading and writing the Pol.is export format: real exports round-trip, hostile-but-valid CSV reads."""
+"""The Pol.is export format: real exports round-trip, and hostile-but-valid CSV reads."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def test_every_fixture_survives_read_write_read(name, exported):
 @pytest.mark.parametrize("name", CONVERSATIONS)
 def test_written_participants_votes_reproduce_the_polis_matrix(name, exported):
     _, tmp_path = exported(name)
-    theirs = {row["participant"]: row for row in read_rows(FIXTURES / name / "participants-votes.csv")}
+    polis_file = FIXTURES / name / "participants-votes.csv"
+    theirs = {row["participant"]: row for row in read_rows(polis_file)}
     ours = {row["participant"]: row for row in read_rows(tmp_path / "participants-votes.csv")}
     assert ours.keys() == theirs.keys()
     for pid, row in theirs.items():
@@ -143,7 +144,8 @@ def test_fixture_details_are_read():
     assert "0" not in london.reference_groups
     assert sorted(set(london.reference_groups.values()), key=str) == [0, 1, 2, None]
     assert london.statements[0].moderation == Moderation.REJECTED
-    bg = read_export(FIXTURES / "bg2050-volunteers")  # newer layout: no datetime, is-meta true/false
+    # a newer layout: no datetime column, is-meta as true/false
+    bg = read_export(FIXTURES / "bg2050-volunteers")
     assert sum(s.is_meta for s in bg.statements) == 1
     assert bg.summary["conversation-description"].startswith("In the next 25 years")
     assert "\n\nWhat would you want" in bg.summary["conversation-description"]
@@ -282,8 +284,8 @@ def test_extra_columns_and_blank_lines_are_ignored(tmp_path):
         tmp_path,
         votes_csv="weight,timestamp,datetime,comment-id,voter-id,vote,note\n"
         "9,1000,,0,1,1,x\n\n9,2000,,0,2,-1,y\n\n",
-        comments_csv="timestamp,comment-id,author-id,agrees,disagrees,moderated,is-seed,comment-body\n"
-        "5,0,1,1,1,1,true,Hello\n",
+        comments_csv="timestamp,comment-id,author-id,agrees,disagrees,moderated,is-seed,"
+        "comment-body\n5,0,1,1,1,1,true,Hello\n",
     )
     conversation = read_export(folder)
     assert events(conversation) == [(1000, "1", "0", 1), (2000, "2", "0", -1)]
@@ -315,7 +317,8 @@ def test_xid_column_is_read_and_written_back(tmp_path):
     assert conversation.xids == {"1": "ext,1"}
     assert conversation.reference_groups == {"1": 0, "2": None}
     write_export(conversation, tmp_path / "out")
-    header = (tmp_path / "out" / "participants-votes.csv").read_text(encoding="utf-8").split("\n")[0]
+    written = (tmp_path / "out" / "participants-votes.csv").read_text(encoding="utf-8")
+    header = written.split("\n")[0]
     assert header.startswith("participant,xid,group-id,")
     assert read_export(tmp_path / "out").xids == {"1": "ext,1"}
 

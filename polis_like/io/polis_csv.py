@@ -33,7 +33,9 @@ SUMMARY_KEYS = (
     "topic", "url", "views", "voters", "voters-in-conv", "commenters", "comments", "groups",
     "conversation-description",
 )
-SUMMARY_NUMERIC = frozenset({"views", "voters", "voters-in-conv", "commenters", "comments", "groups"})
+SUMMARY_NUMERIC = frozenset(
+    {"views", "voters", "voters-in-conv", "commenters", "comments", "groups"}
+)
 # Pol.is writes one row per event (vote, participant joining, comment) in time order, with
 # cumulative counts and no time column (export.clj, stats-history and csv-format).
 STATS_HISTORY_COLUMNS = ("n-votes", "n-comments", "n-visitors", "n-voters", "n-commenters")
@@ -64,7 +66,10 @@ def records(text: str, path: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
-            raise InputError(f"malformed CSV: {error}", path=path, line=start) from None
+            reason = str(error)
+            if reason == "unexpected end of data":
+                reason = "a quoted field is never closed"
+            raise InputError(f"malformed CSV: {reason}", path=path, line=start) from None
         if row:
             yield start, row
         start = reader.line_num + 1
@@ -88,8 +93,8 @@ class Table:
             self.columns[name] = i
         missing = [name for name in required if name not in self.columns]
         if missing:
-            names = ", ".join(missing)
-            raise InputError(f"missing required column(s): {names}", path=path, line=self.header_line)
+            message = f"missing required column(s): {', '.join(missing)}"
+            raise InputError(message, path=path, line=self.header_line)
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Each data row with its line, checked to have as many fields as the header."""
@@ -143,9 +148,9 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def polis_datetime(timestamp_ms: int) -> str:
-    """A timestamp as Pol.is prints it (Java's Date.toString) in UTC, e.g. "Tue Jun 30 08:49:52 UTC 2015".
+    """A timestamp as Pol.is prints it (Java's Date.toString), in UTC.
 
-    Empty for a timestamp the platform cannot represent.
+    For example "Tue Jun 30 08:49:52 UTC 2015"; empty for a time the platform cannot represent.
     """
     try:
         t = time.gmtime(timestamp_ms // 1000)

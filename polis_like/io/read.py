@@ -57,7 +57,8 @@ def read_export(path: str | os.PathLike[str]) -> Conversation:
         matrix = _read_matrix(source) if source.has(PARTICIPANTS_VOTES) else None
         if source.has(VOTES):
             if comments is None:
-                raise InputError(f"{VOTES} needs {COMMENTS}, which is missing", path=source.where(COMMENTS))
+                message = f"{VOTES} needs {COMMENTS}, which is missing"
+                raise InputError(message, path=source.where(COMMENTS))
             votes = _read_votes(source, comments)
             if matrix is not None:
                 unknown = [c for c in matrix.comment_ids if c not in comments]
@@ -160,7 +161,8 @@ def _read_votes(source: ExportSource, comments: dict[str, Statement]) -> _Votes:
         votes.timestamp.append(parse_int(row[i_time], "timestamp", path, line))
         cid = parse_id(row[i_comment], "comment-id", path, line)
         if cid not in comments:
-            raise InputError(f"vote on comment-id {cid}, which is not in {COMMENTS}", path=path, line=line)
+            message = f"vote on comment-id {cid}, which is not in {COMMENTS}"
+            raise InputError(message, path=path, line=line)
         votes.comment.append(cid)
         votes.voter.append(parse_id(row[i_voter], "voter-id", path, line))
         votes.vote.append(parse_vote(row[i_vote], "vote", path, line))
@@ -182,7 +184,8 @@ def _read_matrix(source: ExportSource) -> _Matrix:
         if name.isascii() and name.isdigit():
             cid = parse_id(name, "comment-id", path, table.header_line)
             if cid in matrix.comment_ids:
-                raise InputError(f"comment-id {cid} appears twice", path=path, line=table.header_line)
+                message = f"comment-id {cid} appears twice"
+                raise InputError(message, path=path, line=table.header_line)
             matrix.comment_ids.append(cid)
             comment_columns.append((cid, i))
     i_participant, i_group, i_xid = col["participant"], col["group-id"], col.get(XID)

@@ -1,4 +1,4 @@
-"""Where an export's files live: a folder or a .zip, with the files at the top or in one sub-folder."""
+"""Where an export's files live: a folder or a .zip, the files at the top or in one sub-folder."""
 
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ class ExportSource:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 

@@ -6,6 +6,7 @@ import csv
 import os
 from collections import Counter
 from collections.abc import Mapping
+from typing import TextIO
 
 import numpy as np
 
@@ -49,7 +50,10 @@ def write_export(
         _write_stats_history(file, conversation)
 
 
-def _open(folder: str, name: str):
+_Latest = tuple[np.ndarray, np.ndarray, np.ndarray]  # participant, statement, vote
+
+
+def _open(folder: str, name: str) -> TextIO:
     return open(os.path.join(folder, name), "w", encoding="utf-8", newline="")
 
 
@@ -60,10 +64,11 @@ def _check_ids(conversation: Conversation, folder: str) -> None:
     ids += [("author", s.author_id) for s in conversation.statements if s.author_id is not None]
     for kind, value in ids:
         if not (value.isascii() and value.isdigit()):
-            raise InputError(f"{kind} id {value!r} is not a non-negative integer, as Pol.is needs", path=folder)
+            message = f"{kind} id {value!r} is not a non-negative integer, as Pol.is needs"
+            raise InputError(message, path=folder)
 
 
-def _latest(conversation: Conversation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _latest(conversation: Conversation) -> _Latest:
     """Each participant's latest vote on each statement, sorted by (participant, statement).
 
     The largest timestamp wins; among equal timestamps the event that comes later wins.
@@ -78,7 +83,7 @@ def _latest(conversation: Conversation) -> tuple[np.ndarray, np.ndarray, np.ndar
     return participant[last], statement[last], events.vote[order][last]
 
 
-def _write_votes(file, conversation: Conversation) -> None:
+def _write_votes(file: TextIO, conversation: Conversation) -> None:
     writer = csv.writer(file, lineterminator="\n")
     writer.writerow(VOTES_COLUMNS)
     events = conversation.votes.take(conversation.votes.time_order())
@@ -100,7 +105,7 @@ def _statement_order(conversation: Conversation) -> list[int]:
     return [index[sid] for sid in canonical_ids([s.id for s in conversation.statements])]
 
 
-def _write_comments(file, conversation: Conversation, latest) -> None:
+def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest) -> None:
     _, statement, vote = latest
     n = len(conversation.statements)
     agrees = np.bincount(statement[vote == 1], minlength=n)
@@ -119,7 +124,7 @@ def _write_comments(file, conversation: Conversation, latest) -> None:
 
 
 def _write_participants_votes(
-    file, conversation: Conversation, latest, groups: Mapping[str, int | None]
+    file: TextIO, conversation: Conversation, latest: _Latest, groups: Mapping[str, int | None]
 ) -> dict[str, int | None]:
     """Write the vote matrix; return the group of each participant written."""
     participant, statement, vote = latest
@@ -161,16 +166,20 @@ def _write_participants_votes(
 
 
 def _write_summary(
-    file, conversation: Conversation, groups: dict[str, int | None], in_conversation: int | None
+    file: TextIO,
+    conversation: Conversation,
+    groups: dict[str, int | None],
+    in_conversation: int | None,
 ) -> None:
     summary = conversation.summary
     grouped = [g for g in groups.values() if g is not None]
+    authors = {s.author_id for s in conversation.statements if s.author_id is not None}
     if in_conversation is None:
         in_conversation = summary.get("voters-in-conv") or len(grouped)
     counted = {
         "voters": len(np.unique(conversation.votes.participant)),
         "voters-in-conv": in_conversation,
-        "commenters": len({s.author_id for s in conversation.statements if s.author_id is not None}),
+        "commenters": len(authors),
         "comments": len(conversation.statements),
         "groups": len(set(grouped)),
     }
@@ -182,8 +191,8 @@ def _write_summary(
             writer.writerow([key, value])
 
 
-def _write_stats_history(file, conversation: Conversation) -> None:
-    """Cumulative counts after each event (participant's first activity, comment, vote), in time order.
+def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
+    """Cumulative counts after each event (a participant's arrival, comment, vote) in time order.
 
     Without real vote times (votes made up from participants-votes.csv) there is no history to
     tell, so only the header is written.
@@ -196,9 +205,8 @@ def _write_stats_history(file, conversation: Conversation) -> None:
     participant_index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
     dated = [s for s in conversation.statements if s.created_ms is not None]
     comment_time = np.array([s.created_ms for s in dated], dtype=np.int64)
-    comment_who = np.array(
-        [participant_index.get(s.author_id, -1) if s.author_id else -1 for s in dated], dtype=np.int64
-    )
+    authors = [participant_index.get(s.author_id, -1) if s.author_id else -1 for s in dated]
+    comment_who = np.array(authors, dtype=np.int64)
     # A participant's arrival is their first vote or comment (the export has no visit times).
     first = np.full(len(conversation.participant_ids), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, votes.participant, votes.timestamp_ms)
@@ -226,7 +234,7 @@ def _write_stats_history(file, conversation: Conversation) -> None:
 
 
 def _first_of_each(who: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mask of the positions where ``mask`` holds and ``who`` appears for the first time among them."""
+    """Mask of the positions where ``mask`` holds and ``who`` appears there for the first time."""
     first = np.zeros(len(who), dtype=bool)
     positions = np.flatnonzero(mask)
     _, at = np.unique(who[positions], return_index=True)
