@@ -26,11 +26,12 @@ def write_export(
     groups: Mapping[str, int | None] | None = None,
     in_conversation: int | None = None,
 ) -> None:
-    """Write ``conversation`` into ``folder`` as Pol.is does: votes, comments, participants-votes,
-    summary and stats-history CSV files (UTF-8, RFC 4180 quoting, "\\n" line ends).
+    """Write ``conversation`` into ``folder`` as the five CSV files of a Pol.is export.
 
-    ``groups`` (participant id -> group id or None) fills the group-id column, in place of the
-    conversation's ``reference_groups``; ``in_conversation`` is summary.csv's voters-in-conv.
+    The files are votes, comments, participants-votes, summary and stats-history, in UTF-8
+    with RFC 4180 quoting and "\\n" line ends. ``groups`` (participant id -> group id or None)
+    fills the group-id column in place of the conversation's ``reference_groups``;
+    ``in_conversation`` is summary.csv's voters-in-conv.
     """
     folder = os.fspath(folder)
     _check_ids(conversation, folder)
