@@ -389,3 +389,16 @@ def test_vote_arrays_have_the_documented_dtypes():
     assert votes.statement.dtype == np.int32
     assert votes.vote.dtype == np.int8
     assert set(np.unique(votes.vote).tolist()) == {-1, 0, 1}
+
+
+def test_of_two_votes_at_the_same_time_the_later_row_counts(tmp_path):
+    folder = make_export(
+        tmp_path / "in",
+        votes_csv=VOTES + "5,d,0,1,1\n5,d,0,1,-1\n",
+        comments_csv=COMMENTS + "1,,0,1,0,0,1,x\n",
+    )
+    write_export(read_export(folder), tmp_path / "out")
+    row = read_rows(tmp_path / "out" / "participants-votes.csv")[0]
+    assert (row["0"], row["n-agree"], row["n-disagree"]) == ("-1", "0", "1")
+    votes = read_rows(tmp_path / "out" / "votes.csv")
+    assert [v["vote"] for v in votes] == ["1", "-1"]  # time order is stable
