@@ -1,0 +1,152 @@
+"""The latest-vote matrix and the in-conversation rule.
+
+The matrix is a CSR matrix of shape (n_participants, n_statements) holding vote *codes*:
+``vote + 2``, so agree = 3, pass = 2, disagree = 1, and a missing vote is an implicit 0.
+Coding the votes keeps a pass (a real 0) distinct from a missing cell, so ordinary sparse
+arithmetic never confuses the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..conversation import VoteEvents
+
+CODE_OFFSET = 2
+AGREE_CODE, PASS_CODE, DISAGREE_CODE = 3, 2, 1
+
+
+def empty_votes(n_participants: int, n_statements: int) -> sp.csr_matrix:
+    """An all-missing vote matrix."""
+    return sp.csr_matrix((n_participants, n_statements), dtype=np.int8)
+
+
+def latest_votes(events: VoteEvents, n_participants: int, n_statements: int) -> sp.csr_matrix:
+    """Build the latest-vote matrix from vote events, in any order.
+
+    A participant's vote with the largest timestamp wins; equal timestamps are settled by the
+    vote value, so the result does not depend on the order of the events.
+
+    Parameters
+    ----------
+    events : VoteEvents
+        Vote events with participant indices < n_participants, statement indices < n_statements.
+    n_participants, n_statements : int
+        The matrix shape.
+
+    Returns
+    -------
+    codes : csr_matrix of shape (n_participants, n_statements), int8 vote codes
+    """
+    _check_events(events, n_participants, n_statements)
+    if len(events) == 0:
+        return empty_votes(n_participants, n_statements)
+    key = events.participant.astype(np.int64) * n_statements + events.statement
+    order = np.argsort(key, kind="stable")
+    keys = key[order]
+    run_end = np.ones(len(keys), dtype=bool)
+    run_end[:-1] = keys[1:] != keys[:-1]
+    if not run_end.all():
+        order = _settle_repeats(events, keys, order, run_end)
+        keys = key[order]
+    votes = events.vote[order]
+    return _csr_from_sorted_keys(keys, votes, n_participants, n_statements)
+
+
+def _settle_repeats(events: VoteEvents, keys: np.ndarray, order: np.ndarray,
+                    run_end: np.ndarray) -> np.ndarray:
+    """Keep one event per (participant, statement): the latest, then the largest vote."""
+    run_start = np.ones(len(keys), dtype=bool)
+    run_start[1:] = run_end[:-1]
+    single = run_start & run_end
+    repeated = order[~single]
+    # Only the repeated keys need the full (key, time, vote) order; they are few.
+    sub = np.lexsort((events.vote[repeated], events.timestamp_ms[repeated], keys[~single]))
+    repeated = repeated[sub]
+    rep_keys = keys[~single]  # sorted already, and unchanged by the in-key reorder
+    last = np.ones(len(repeated), dtype=bool)
+    last[:-1] = rep_keys[1:] != rep_keys[:-1]
+    kept = np.concatenate([order[single], repeated[last]])
+    kept_keys = np.concatenate([keys[single], rep_keys[last]])
+    return kept[np.argsort(kept_keys, kind="stable")]
+
+
+def _csr_from_sorted_keys(keys: np.ndarray, votes: np.ndarray, n_rows: int,
+                          n_cols: int) -> sp.csr_matrix:
+    rows = keys // n_cols
+    cols = (keys - rows * n_cols).astype(np.int32)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    data = (votes + CODE_OFFSET).astype(np.int8)
+    return sp.csr_matrix((data, cols, indptr), shape=(n_rows, n_cols))
+
+
+def _check_events(events: VoteEvents, n_participants: int, n_statements: int) -> None:
+    if len(events) == 0:
+        return
+    if events.participant.min() < 0 or events.participant.max() >= n_participants:
+        raise ValueError("a vote event names a participant outside the matrix")
+    if events.statement.min() < 0 or events.statement.max() >= n_statements:
+        raise ValueError("a vote event names a statement outside the matrix")
+    if events.vote.min() < -1 or events.vote.max() > 1:
+        raise ValueError("votes must be -1, 0 or +1")
+
+
+def resize(codes: sp.csr_matrix, n_participants: int, n_statements: int) -> sp.csr_matrix:
+    """The same votes in a matrix grown to the given shape (it never shrinks)."""
+    rows, cols = codes.shape
+    if n_participants < rows or n_statements < cols:
+        raise ValueError("the vote matrix cannot shrink: participants and statements are kept")
+    if (n_participants, n_statements) == (rows, cols):
+        return codes
+    indptr = np.concatenate([codes.indptr, np.full(n_participants - rows, codes.indptr[-1])])
+    return sp.csr_matrix((codes.data, codes.indices, indptr), shape=(n_participants, n_statements))
+
+
+def merge_votes(codes: sp.csr_matrix, events: VoteEvents) -> sp.csr_matrix:
+    """Apply new vote events, all later than those already in ``codes``, to the matrix.
+
+    Costs one pass over the stored votes plus the new ones; nothing is re-read.
+    """
+    if len(events) == 0:
+        return codes
+    new = latest_votes(events, *codes.shape)
+    replaced = codes.multiply(new.astype(bool)).tocsr()
+    merged = (codes - replaced + new).tocsr()
+    merged.data = merged.data.astype(np.int8, copy=False)
+    merged.sort_indices()
+    return merged
+
+
+def vote_counts(codes: sp.csr_matrix) -> np.ndarray:
+    """Number of votes (passes included) of each participant."""
+    return np.diff(codes.indptr)
+
+
+def in_conversation(codes: sp.csr_matrix, *, previous: np.ndarray | None, banned: np.ndarray,
+                    min_votes: int, min_participants: int) -> np.ndarray:
+    """Who is clustered: Pol.is's rule, sticky.
+
+    A participant is in once their vote count reaches ``min(min_votes, n voted statements)``;
+    while fewer than ``min_participants`` are in, the top voters are added; once in, always in
+    (until banned).
+
+    Returns
+    -------
+    mask : ndarray of shape (n_participants,), bool
+    """
+    counts = vote_counts(codes)
+    n_voted_statements = int(np.count_nonzero(np.bincount(codes.indices, minlength=codes.shape[1])))
+    threshold = max(1, min(min_votes, n_voted_statements))
+    eligible = (counts > 0) & ~banned
+    mask = eligible & (counts >= threshold)
+    if previous is not None:
+        mask[: len(previous)] |= previous & eligible[: len(previous)]
+    missing = min(min_participants, int(eligible.sum())) - int(mask.sum())
+    if missing > 0:
+        # Top voters first; among equal counts, the earlier participant.
+        candidates = np.flatnonzero(eligible & ~mask)
+        top = candidates[np.argsort(-counts[candidates], kind="stable")[:missing]]
+        mask[top] = True
+    return mask

@@ -1,0 +1,94 @@
+"""The math state carried from one update to the next, and its serialisation."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .clustering import Smoother
+from .matrix import empty_votes
+from .params import MathParams
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class MathState:
+    """Everything one update hands to the next.
+
+    The vote matrix (latest votes) is the data; the rest is the path-dependent memory of the
+    Pol.is math: sticky in-conversation membership, the k smoother, the warm starts of both
+    k-means levels and the PCA components whose signs later updates follow.
+    """
+
+    params: MathParams
+    codes: sp.csr_matrix
+    moderated_out: np.ndarray
+    meta: np.ndarray
+    banned: np.ndarray
+    in_conversation: np.ndarray | None = None
+    components: np.ndarray | None = None
+    base_centres: np.ndarray | None = None
+    group_centres: dict[int, np.ndarray] = field(default_factory=dict)
+    smoother: Smoother = field(default_factory=Smoother)
+    n_updates: int = 0
+
+    @classmethod
+    def initial(cls, params: MathParams, n_participants: int = 0,
+                n_statements: int = 0) -> MathState:
+        """The state before any vote."""
+        return cls(params, empty_votes(n_participants, n_statements),
+                   np.zeros(n_statements, bool), np.zeros(n_statements, bool),
+                   np.zeros(n_participants, bool))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_participants, n_statements)."""
+        return self.codes.shape
+
+    def to_bytes(self) -> bytes:
+        """Serialise to a compressed ``.npz`` payload (numpy arrays and a JSON header only)."""
+        arrays = {
+            "codes_data": self.codes.data, "codes_indices": self.codes.indices,
+            "codes_indptr": self.codes.indptr, "moderated_out": self.moderated_out,
+            "meta": self.meta, "banned": self.banned,
+        }
+        for name in ("in_conversation", "components", "base_centres"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = value
+        for k, centres in self.group_centres.items():
+            arrays[f"group_centres_{k}"] = centres
+        header = {
+            "version": FORMAT_VERSION, "params": self.params.to_dict(), "shape": self.shape,
+            "smoother": [self.smoother.current, self.smoother.candidate, self.smoother.wins],
+            "n_updates": self.n_updates,
+        }
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> MathState:
+        """Read a state written by :meth:`to_bytes`."""
+        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        header = json.loads(arrays.pop("header").tobytes())
+        if header.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unknown math state version {header.get('version')!r}")
+        codes = sp.csr_matrix((arrays["codes_data"], arrays["codes_indices"],
+                               arrays["codes_indptr"]), shape=tuple(header["shape"]))
+        groups = {int(name.rsplit("_", 1)[1]): value for name, value in arrays.items()
+                  if name.startswith("group_centres_")}
+        return cls(
+            params=MathParams(**header["params"]), codes=codes,
+            moderated_out=arrays["moderated_out"], meta=arrays["meta"], banned=arrays["banned"],
+            in_conversation=arrays.get("in_conversation"), components=arrays.get("components"),
+            base_centres=arrays.get("base_centres"), group_centres=groups,
+            smoother=Smoother(*header["smoother"]), n_updates=header["n_updates"],
+        )

@@ -1,0 +1,229 @@
+"""Vote tallies and the Pol.is statistics: repness, majority lists, consensus, routing priority.
+
+Formulas follow Pol.is's math/src/polismath/math/repness.clj and conversation.clj; every
+function is vectorised over statements (and groups).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .matrix import AGREE_CODE, DISAGREE_CODE
+from .params import Z_90
+
+
+@dataclass
+class Tallies:
+    """Agree, disagree and seen counts, each of shape (n_groups, n_statements)."""
+
+    agree: np.ndarray
+    disagree: np.ndarray
+    seen: np.ndarray
+
+    def total(self) -> Tallies:
+        """The counts summed over groups, shape (1, n_statements)."""
+        return Tallies(*(a.sum(axis=0, keepdims=True) for a in (self.agree, self.disagree, self.seen)))
+
+
+def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
+    """Count each group's votes per statement; participants labelled -1 are left out.
+
+    Parameters
+    ----------
+    codes : csr_matrix of shape (n_participants, n_statements), vote codes
+    labels : ndarray of shape (n_participants,), int
+        Group of each participant, -1 for none.
+    n_groups : int
+    """
+    n_cols = codes.shape[1]
+    row_label = np.repeat(labels.astype(np.int64), np.diff(codes.indptr))
+    counted = row_label >= 0
+    key = row_label[counted] * n_cols + codes.indices[counted]
+    data = codes.data[counted]
+    size = n_groups * n_cols
+
+    def count(selected: np.ndarray | None) -> np.ndarray:
+        keys = key if selected is None else key[selected]
+        return np.bincount(keys, minlength=size).reshape(n_groups, n_cols)
+
+    return Tallies(count(data == AGREE_CODE), count(data == DISAGREE_CODE), count(None))
+
+
+def prop_test(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Pol.is's one-proportion test against 1/2: ``2 sqrt(n+1) ((s+1)/(n+1) - 1/2)``."""
+    n = trials + 1.0
+    return 2.0 * np.sqrt(n) * ((successes + 1.0) / n - 0.5)
+
+
+def two_prop_test(s1: np.ndarray, s2: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """Two-proportion z statistic with a pseudo-count of 1 on every count; 0 where p is 1."""
+    s1, s2, n1, n2 = (np.asarray(a, dtype=np.float64) + 1.0 for a in (s1, s2, n1, n2))
+    p1, p2 = s1 / n1, s2 / n2
+    p = (s1 + s2) / (n1 + n2)
+    var = p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)
+    return np.divide(p1 - p2, np.sqrt(var), out=np.zeros(np.broadcast(p1, p2).shape),
+                     where=var > 0)
+
+
+@dataclass
+class GroupStats:
+    """Repness statistics of every group and statement, each of shape (n_groups, n_statements)."""
+
+    na: np.ndarray
+    nd: np.ndarray
+    ns: np.ndarray
+    pa: np.ndarray
+    pd: np.ndarray
+    pat: np.ndarray
+    pdt: np.ndarray
+    ra: np.ndarray
+    rd: np.ndarray
+    rat: np.ndarray
+    rdt: np.ndarray
+
+
+def group_stats(tallies: Tallies) -> GroupStats:
+    """Probabilities, tests and representativeness of each group against the rest."""
+    na, nd, ns = (a.astype(np.float64) for a in (tallies.agree, tallies.disagree, tallies.seen))
+    rest_a, rest_d, rest_s = (a.sum(axis=0, keepdims=True) - a for a in (na, nd, ns))
+    pa = (na + 1.0) / (ns + 2.0)
+    pd = (nd + 1.0) / (ns + 2.0)
+    return GroupStats(
+        na=na, nd=nd, ns=ns, pa=pa, pd=pd,
+        pat=prop_test(na, ns), pdt=prop_test(nd, ns),
+        ra=pa / ((rest_a + 1.0) / (rest_s + 2.0)), rd=pd / ((rest_d + 1.0) / (rest_s + 2.0)),
+        rat=two_prop_test(na, rest_a, ns, rest_s), rdt=two_prop_test(nd, rest_d, ns, rest_s),
+    )
+
+
+@dataclass
+class RepStatement:
+    """One representative statement of a group, with the numbers that chose it."""
+
+    statement: int
+    direction: str  # "agree" or "disagree"
+    best_agree: bool
+    n_success: int
+    n_trials: int
+    p_success: float
+    p_test: float
+    repness: float
+    repness_test: float
+    metric: float
+
+
+def representative(stats: GroupStats, group: int, eligible: np.ndarray,
+                   count: int = 5) -> list[RepStatement]:
+    """A group's representative statements, chosen by Pol.is's rules.
+
+    The "best agree" statement comes first; then the statements that pass both one-sided 90 %
+    tests for agree or for disagree, by ``repness * repness_test * p * p_test``; ``count`` in
+    all, agrees before disagrees. When none passes: the best agree, or the statement with the
+    largest ``max(rat, rdt)``.
+    """
+    g = {name: getattr(stats, name)[group] for name in GroupStats.__dataclass_fields__}
+    agree_side = g["rat"] > g["rdt"]
+    agree_metric = g["ra"] * g["rat"] * g["pa"] * g["pat"]
+    metric = np.where(agree_side, agree_metric, g["rd"] * g["rdt"] * g["pd"] * g["pdt"])
+    passes = eligible & (((g["rat"] > Z_90) & (g["pat"] > Z_90))
+                         | ((g["rdt"] > Z_90) & (g["pdt"] > Z_90)))
+    best = _best_agree(g, eligible)
+    chosen = [] if best is None else [best]
+    ranked = np.flatnonzero(passes)
+    ranked = ranked[np.lexsort((ranked, -metric[ranked]))]
+    chosen += [int(j) for j in ranked if j != best][: count - len(chosen)]
+    if not chosen and eligible.any():
+        candidates = np.flatnonzero(eligible)
+        chosen = [int(candidates[np.argmax(np.maximum(g["rat"], g["rdt"])[candidates])])]
+    # Agrees before disagrees, each keeping its rank; the best agree is an agree and leads.
+    chosen.sort(key=lambda j: (j != best, not agree_side[j] and j != best))
+    return [_rep_statement(g, j, "agree" if agree_side[j] else "disagree", False, metric[j])
+            if j != best else _rep_statement(g, j, "agree", True, agree_metric[j])
+            for j in chosen]
+
+
+def _best_agree(g: dict, eligible: np.ndarray) -> int | None:
+    """Pol.is's "best agree": among voted statements with ra > 1 the largest ra*rat*pa*pat,
+    failing that the largest pa*pat; a candidate needs pat > z90 or (ra > 1 and pa > 0.5)."""
+    candidate = (eligible & ((g["na"] + g["nd"]) > 0)
+                 & ((g["pat"] > Z_90) | ((g["ra"] > 1.0) & (g["pa"] > 0.5))))
+    strong = candidate & (g["ra"] > 1.0)
+    if strong.any():
+        score = np.where(strong, g["ra"] * g["rat"] * g["pa"] * g["pat"], -np.inf)
+    elif candidate.any():
+        score = np.where(candidate, g["pa"] * g["pat"], -np.inf)
+    else:
+        return None
+    return int(np.argmax(score))
+
+
+def _rep_statement(g: dict, j: int, direction: str, best: bool, metric: float) -> RepStatement:
+    a = direction == "agree"
+    return RepStatement(
+        statement=j, direction=direction, best_agree=best,
+        n_success=int(g["na"][j] if a else g["nd"][j]), n_trials=int(g["ns"][j]),
+        p_success=float(g["pa"][j] if a else g["pd"][j]),
+        p_test=float(g["pat"][j] if a else g["pdt"][j]),
+        repness=float(g["ra"][j] if a else g["rd"][j]),
+        repness_test=float(g["rat"][j] if a else g["rdt"][j]),
+        metric=float(metric),
+    )
+
+
+@dataclass
+class MajorityStatement:
+    """A statement of a whole-population majority list."""
+
+    statement: int
+    n_success: int
+    n_trials: int
+    p_success: float
+    p_test: float
+
+
+def majority(tallies: Tallies, eligible: np.ndarray, count: int = 5) -> dict[str, list[MajorityStatement]]:
+    """Whole-population majority lists: ``{"agree": [...], "disagree": [...]}``.
+
+    A statement is listed for agree when ``pa > 0.5`` and ``pat > z90``, ranked by ``pa * pat``;
+    likewise for disagree.
+    """
+    total = tallies.total()
+    ns = total.seen[0].astype(np.float64)
+    lists = {}
+    for name, n in (("agree", total.agree[0]), ("disagree", total.disagree[0])):
+        p = (n + 1.0) / (ns + 2.0)
+        test = prop_test(n.astype(np.float64), ns)
+        ok = np.flatnonzero(eligible & (p > 0.5) & (test > Z_90))
+        ranked = ok[np.lexsort((ok, -(p * test)[ok]))][:count]
+        lists[name] = [MajorityStatement(int(j), int(n[j]), int(ns[j]), float(p[j]), float(test[j]))
+                       for j in ranked]
+    return lists
+
+
+def group_informed_consensus(tallies: Tallies) -> np.ndarray:
+    """``prod_g (A_gj + 1) / (S_gj + 2)`` for every statement, shape (n_statements,)."""
+    return np.prod((tallies.agree + 1.0) / (tallies.seen + 2.0), axis=0)
+
+
+#: Priority of a meta statement (Pol.is shows them early).
+META_PRIORITY = 49.0
+
+
+def priority(tallies: Tallies, extremity: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """Routing priority of every statement, shape (n_statements,).
+
+    ``importance = (1 - p) (E + 1) a`` with pass and agree rates ``p = (P+1)/(S+2)``,
+    ``a = (A+1)/(S+2)``; ``priority = (importance (1 + 8 * 2^(-S/5)))^2``, which favours
+    statements with few votes; meta statements get ``META_PRIORITY``.
+    """
+    total = tallies.total()
+    a_count, d_count, seen = (x[0].astype(np.float64) for x in (total.agree, total.disagree, total.seen))
+    passes = seen - a_count - d_count
+    p = (passes + 1.0) / (seen + 2.0)
+    a = (a_count + 1.0) / (seen + 2.0)
+    importance = (1.0 - p) * (extremity + 1.0) * a
+    value = (importance * (1.0 + 8.0 * 2.0 ** (-seen / 5.0))) ** 2
+    return np.where(meta, META_PRIORITY, value)
