@@ -391,7 +391,7 @@ def test_vote_arrays_have_the_documented_dtypes():
     assert set(np.unique(votes.vote).tolist()) == {-1, 0, 1}
 
 
-def test_of_two_votes_at_the_same_time_the_later_row_counts(tmp_path):
+def test_of_two_votes_at_the_same_time_the_larger_counts_whatever_their_order(tmp_path):
     folder = make_export(
         tmp_path / "in",
         votes_csv=VOTES + "5,d,0,1,1\n5,d,0,1,-1\n",
@@ -399,6 +399,6 @@ def test_of_two_votes_at_the_same_time_the_later_row_counts(tmp_path):
     )
     write_export(read_export(folder), tmp_path / "out")
     row = read_rows(tmp_path / "out" / "participants-votes.csv")[0]
-    assert (row["0"], row["n-agree"], row["n-disagree"]) == ("-1", "0", "1")
+    assert (row["0"], row["n-agree"], row["n-disagree"]) == ("1", "1", "0")
     votes = read_rows(tmp_path / "out" / "votes.csv")
     assert [v["vote"] for v in votes] == ["1", "-1"]  # time order is stable

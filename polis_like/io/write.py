@@ -12,6 +12,7 @@ import numpy as np
 
 from polis_like.conversation import Conversation, canonical_ids
 from polis_like.errors import InputError
+from polis_like.math.matrix import CODE_OFFSET, latest_votes
 from polis_like.io.polis_csv import (
     COMMENTS, COMMENTS_COLUMNS, IS_META, PARTICIPANT_COLUMNS, PARTICIPANTS_VOTES, STATS_HISTORY,
     STATS_HISTORY_COLUMNS, SUMMARY, SUMMARY_KEYS, VOTES, VOTES_COLUMNS, XID, RowWriter,
@@ -72,16 +73,13 @@ def _check_ids(conversation: Conversation, folder: str) -> None:
 def _latest(conversation: Conversation) -> _Latest:
     """Each participant's latest vote on each statement, sorted by (participant, statement).
 
-    The largest timestamp wins; among equal timestamps the event that comes later wins.
+    The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
+    wins, and among equal timestamps the larger vote, whatever the order of the events.
     """
-    events = conversation.votes
-    order = np.lexsort(
-        (np.arange(len(events)), events.timestamp_ms, events.statement, events.participant)
-    )
-    participant, statement = events.participant[order], events.statement[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = (participant[1:] != participant[:-1]) | (statement[1:] != statement[:-1])
-    return participant[last], statement[last], events.vote[order][last]
+    codes = latest_votes(conversation.votes, len(conversation.participant_ids),
+                         len(conversation.statements))
+    participant = np.repeat(np.arange(codes.shape[0], dtype=np.int32), np.diff(codes.indptr))
+    return participant, codes.indices, codes.data.astype(np.int8) - CODE_OFFSET
 
 
 def _write_votes(file: TextIO, conversation: Conversation) -> None:
