@@ -26,7 +26,7 @@ except ModuleNotFoundError:  # run as a script from a checkout without an instal
     from polis_like.conversation import VoteEvents
 
 #: Bump when the output for a given seed changes (benchmark caches are keyed by it).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 MIN_VOTES = 7  # Pol.is clusters participants from 7 votes on
 START_MS = 1_700_000_000_000  # 2023-11-14, a fixed epoch so that output depends on the seed only
@@ -41,8 +41,8 @@ def generate(
     seed: int = 0,
     *,
     pass_rate: float = 0.15,
-    separation: float = 1.5,
-    divisive_fraction: float = 0.5,
+    separation: float = 3.0,
+    divisive_fraction: float = 0.8,
     revote_fraction: float = 0.0,
     duration_days: float = 14.0,
 ) -> tuple[VoteEvents, np.ndarray]:
@@ -63,7 +63,9 @@ def generate(
         Mean pass rate; each statement draws its own around it.
     separation : float
         Standard deviation, in logits, of a group's deviation from a statement's base agree
-        rate on divisive statements (0 plants no groups).
+        rate on divisive statements (0 plants no groups). The defaults are strong enough for
+        PCA + k-means to find the groups at 30 votes out of 1,000 statements (adjusted Rand
+        about 0.8 from 10,000 participants on); at 1.5 they are invisible at that sparsity.
     divisive_fraction : float
         Share of statements on which groups differ; the others are consensus or rejected alike.
     revote_fraction : float
