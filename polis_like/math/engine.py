@@ -107,13 +107,18 @@ def recompute(state: MathState, events: VoteEvents, **changes) -> tuple[MathResu
 
 
 def _shape(state: MathState, events: VoteEvents, changes: dict) -> tuple[int, int]:
-    rows, cols = state.shape
-    rows = max(rows, changes.get("n_participants") or 0)
-    cols = max(cols, changes.get("n_statements") or 0)
-    if len(events):
-        rows = max(rows, int(events.participant.max()) + 1)
-        cols = max(cols, int(events.statement.max()) + 1)
-    return rows, cols
+    """The matrix shape after this update: as given, else grown to fit the events."""
+    shape = []
+    for axis, (current, name, index) in enumerate(
+            ((state.shape[0], "n_participants", events.participant),
+             (state.shape[1], "n_statements", events.statement))):
+        given = changes.get(name)
+        needed = int(index.max()) + 1 if len(events) else 0
+        if given is not None and given < needed:
+            kind = "participant" if axis == 0 else "statement"
+            raise ValueError(f"a vote event names a {kind} outside the matrix ({name}={given})")
+        shape.append(max(current, given or 0, needed))
+    return shape[0], shape[1]
 
 
 def _mask(new: np.ndarray | None, old: np.ndarray, size: int, name: str) -> np.ndarray:

@@ -33,7 +33,9 @@ def umap_positions(centred: sp.csr_matrix, scale: np.ndarray, rows: np.ndarray,
     if len(rows) < MIN_POINTS:
         return None
     try:
-        import umap
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns that its optional TensorFlow part is absent
+            import umap
     except ImportError as error:  # pragma: no cover - umap-learn is a dependency
         raise ImportError("the UMAP reducer needs umap-learn: pip install umap-learn") from error
     data = sp.diags(scale[rows]) @ centred[rows]
