@@ -31,6 +31,9 @@ def _analyze(args: argparse.Namespace) -> int:
                                           progress=progress)
     if args.replay:
         bar.close()
+    if args.timings:
+        stages = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.timings.items())
+        print(f"timings of the last update: {stages}", file=sys.stderr)
     if args.format == "text":
         sys.stdout.write(to_text(conversation, result))
     else:
@@ -73,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: 10)")
     analyze.add_argument("--format", choices=("json", "text"), default="json",
                          help="json (default) or text for people")
+    analyze.add_argument("--timings", action="store_true",
+                         help="print the time of each stage of the math on stderr")
     analyze.set_defaults(handler=_analyze)
     return parser
 

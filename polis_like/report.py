@@ -74,7 +74,6 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
         },
         "silhouettes": {str(k): s for k, s in result.silhouettes.items()},
         "best_k": result.best_k,
-        "timings": result.timings,
     }
 
 
