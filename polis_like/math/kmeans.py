@@ -3,8 +3,8 @@
 Pol.is initialises from the first k distinct points, or from the previous update's centres
 (re-centred on today's data, empty clusters dropped, then the point farthest from its centre
 split off until there are k again), and stops when no centre moves more than a threshold.
-The assignment step keeps Hamerly's distance bounds, so that after the first iterations only
-the points near a boundary are measured again: a million points cost a few full passes.
+The iterations run compiled (``_kmeans_kernels``) with Hamerly's distance bounds, so that after
+the first iterations only the points near a boundary are measured again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CHUNK = 1 << 15
+from . import _kmeans_kernels as kernels
 
 
 @dataclass
@@ -74,102 +74,30 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
         centres = seeds
     else:
         centres = _warm_start(points, weights, np.asarray(init, dtype=np.float64), k)
-    labels, upper, lower = _assign_all(points, centres)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        new = _means(points, weights, labels, centres)
-        moved = np.sqrt(((new - centres) ** 2).sum(axis=1))
-        centres = new
-        if moved.max() <= threshold:
-            break
-        _reassign(points, centres, labels, upper, lower, moved)
+    centres = np.ascontiguousarray(centres)
+    labels, n_iter = kernels.lloyd(points, weights, centres, max_iter, threshold)
     return _drop_empty(centres, labels, weights, n_iter)
 
 
 def _warm_start(points: np.ndarray, weights: np.ndarray, previous: np.ndarray,
                 k: int) -> np.ndarray:
     """Previous centres re-centred on today's points, empty ones dropped, split back up to k."""
-    labels, _, _ = _assign_all(points, previous)
-    counts = np.bincount(labels, minlength=len(previous))
-    centres = _means(points, weights, labels, previous)[counts > 0][:k]
+    previous = np.ascontiguousarray(previous)
+    labels = kernels.assign(points, previous)
+    total = np.bincount(labels, weights=weights, minlength=len(previous))
+    sx = np.bincount(labels, weights=weights * points[:, 0], minlength=len(previous))
+    sy = np.bincount(labels, weights=weights * points[:, 1], minlength=len(previous))
+    filled = total > 0
+    centres = np.c_[sx[filled] / total[filled], sy[filled] / total[filled]][:k]
     if len(centres) >= k:
         return centres
-    nearest = np.full(len(points), np.inf)
-    for start in range(0, len(points), _CHUNK):
-        block = points[start: start + _CHUNK]
-        nearest[start: start + _CHUNK] = _sq_dists(block, centres).min(axis=1)
-    extra = []
-    while len(centres) + len(extra) < k:
-        far = int(np.argmax(nearest))
-        if nearest[far] <= 0.0:
-            break
-        extra.append(points[far])
-        np.minimum(nearest, ((points - points[far]) ** 2).sum(axis=1), out=nearest)
-    return np.vstack([centres, *extra]) if extra else centres
+    extra = kernels.farthest_splits(points, np.ascontiguousarray(centres), k - len(centres))
+    return np.vstack([centres, extra])
 
 
 def _sq_dists(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
     d = (block**2).sum(axis=1)[:, None] - 2.0 * block @ centres.T + (centres**2).sum(axis=1)
     return np.maximum(d, 0.0)
-
-
-def _two_nearest(block: np.ndarray, centres: np.ndarray):
-    d = _sq_dists(block, centres)
-    rows = np.arange(len(block))
-    best = np.argmin(d, axis=1)
-    first = d[rows, best]
-    if centres.shape[0] > 1:
-        d[rows, best] = np.inf
-        second = d.min(axis=1)
-    else:
-        second = np.full(len(block), np.inf)
-    return best.astype(np.int32), np.sqrt(first), np.sqrt(second)
-
-
-def _assign_all(points: np.ndarray, centres: np.ndarray):
-    n = len(points)
-    labels = np.empty(n, np.int32)
-    upper = np.empty(n)
-    lower = np.empty(n)
-    for start in range(0, n, _CHUNK):
-        stop = start + _CHUNK
-        labels[start:stop], upper[start:stop], lower[start:stop] = _two_nearest(
-            points[start:stop], centres)
-    return labels, upper, lower
-
-
-def _reassign(points, centres, labels, upper, lower, moved) -> None:
-    """Hamerly's step: update the bounds, then measure only the points that may have moved."""
-    upper += moved[labels]
-    lower -= moved.max()
-    if len(centres) > 1:
-        gap = _sq_dists(centres, centres)
-        np.fill_diagonal(gap, np.inf)
-        half_gap = 0.5 * np.sqrt(gap.min(axis=1))
-    else:
-        half_gap = np.full(1, np.inf)
-    suspect = np.flatnonzero(upper > np.maximum(lower, half_gap[labels]))
-    if len(suspect) == 0:
-        return
-    exact = np.sqrt(((points[suspect] - centres[labels[suspect]]) ** 2).sum(axis=1))
-    upper[suspect] = exact
-    suspect = suspect[exact > np.maximum(lower[suspect], half_gap[labels[suspect]])]
-    for start in range(0, len(suspect), _CHUNK):
-        idx = suspect[start: start + _CHUNK]
-        labels[idx], upper[idx], lower[idx] = _two_nearest(points[idx], centres)
-
-
-def _means(points, weights, labels, centres) -> np.ndarray:
-    """Weighted member means; a cluster with no members keeps its centre."""
-    k = len(centres)
-    total = np.bincount(labels, weights=weights, minlength=k)
-    sx = np.bincount(labels, weights=weights * points[:, 0], minlength=k)
-    sy = np.bincount(labels, weights=weights * points[:, 1], minlength=k)
-    new = centres.copy()
-    filled = total > 0
-    new[filled, 0] = sx[filled] / total[filled]
-    new[filled, 1] = sy[filled] / total[filled]
-    return new
 
 
 def _drop_empty(centres, labels, weights, n_iter) -> KMeansResult:
