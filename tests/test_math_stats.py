@@ -24,12 +24,12 @@ from polis_like.math.stats import (
     two_prop_test,
 )
 
-A, D, P, _ = 1, -1, 0, None  # agree, disagree, pass, missing
+A, D, P = 1, -1, 0  # agree, disagree, pass
 
 
 def _codes(rows):
-    """Latest-vote codes of a toy matrix given as rows of A / D / P / _ (missing)."""
-    cells = [(i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row) if v is not None]
+    """Latest-vote codes of a toy matrix given as rows of A / D / P."""
+    cells = [(i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row)]
     p, s, v = zip(*cells)
     return latest_votes(VoteEvents(np.arange(len(v)), p, s, v), len(rows), len(rows[0]))
 
@@ -166,7 +166,8 @@ def _picked(stats: GroupStats, eligible=None):
 
 def test_best_agree_prefers_a_statement_with_ra_above_one_to_a_larger_pa_pat():
     # s0: ra 0.9, pa*pat = 0.9 * 3 = 2.7;  s1: ra 1.2, pa*pat = 0.7 * 1.5 = 1.05.
-    # Both candidates (pat > 1.2816); s1 alone has ra > 1, so it wins. Neither passes (rat < 1.2816).
+    # Both candidates (pat > 1.2816); s1 alone has ra > 1, so it wins.
+    # Neither passes (rat < 1.2816).
     stats = _one_group(pa=[0.9, 0.7], pat=[3.0, 1.5], ra=[0.9, 1.2], rat=[0.5, 1.0])
     assert _picked(stats) == [(1, "agree", True)]
 
@@ -265,8 +266,9 @@ def test_with_nothing_passing_and_no_best_agree_the_largest_max_rat_rdt_stands_a
 #   s6 A=3 S=3:   pa 4/5 = 0.8,    pat 2*2*(1 - 1/2) = 2,        pa*pat 1.6
 #   s7 A=2 S=2:   pa 3/4,          pat 2*sqrt(3)*(1/2) = 1.7321, pa*pat 1.2990
 #   s8 A=15 S=15: pa 16/17 = 0.941176, pat 2*4*(1/2) = 4,        pa*pat 3.7647
-MAJORITY = Tallies(np.array([[8, 5, 6, 7, 0, 8, 3, 2, 15]]), np.array([[0, 1, 0, 1, 8, 0, 0, 0, 0]]),
-                   np.array([[8, 8, 8, 8, 8, 8, 3, 2, 15]]))
+MAJORITY = Tallies(agree=np.array([[8, 5, 6, 7, 0, 8, 3, 2, 15]]),
+                   disagree=np.array([[0, 1, 0, 1, 8, 0, 0, 0, 0]]),
+                   seen=np.array([[8, 8, 8, 8, 8, 8, 3, 2, 15]]))
 MAJORITY_ELIGIBLE = np.array([True] * 5 + [False] + [True] * 3)
 
 
@@ -289,13 +291,15 @@ def test_majority_needs_pat_above_z90_and_leaves_out_moderated_statements():
 def test_majority_disagree_list_uses_pd_and_pdt():
     lists = majority(MAJORITY, MAJORITY_ELIGIBLE)
     assert [(m.statement, m.n_success, m.n_trials) for m in lists["disagree"]] == [(4, 8, 8)]
-    assert (lists["disagree"][0].p_success, lists["disagree"][0].p_test) == pytest.approx((0.9, 3.0))
+    top = lists["disagree"][0]
+    assert (top.p_success, top.p_test) == pytest.approx((0.9, 3.0))
 
 
 def test_group_informed_consensus_is_the_product_over_groups():
     # s0: (3+1)/(3+2) * (1+1)/(2+2) * (0+1)/(0+2) = 0.8 * 0.5 * 0.5 = 0.2
     # s1: (0+1)/(3+2) * (2+1)/(2+2) * (1+1)/(1+2) = 0.2 * 0.75 * 0.666667 = 0.1
-    t = Tallies(agree=np.array([[3, 0], [1, 2], [0, 1]]), disagree=np.array([[0, 2], [1, 0], [0, 0]]),
+    t = Tallies(agree=np.array([[3, 0], [1, 2], [0, 1]]),
+                disagree=np.array([[0, 2], [1, 0], [0, 0]]),
                 seen=np.array([[3, 3], [2, 2], [0, 1]]))
     assert group_informed_consensus(t) == pytest.approx([0.2, 0.1])
 
