@@ -7,13 +7,10 @@ test_math_clustering.py.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from polis_like.conversation import VoteEvents
-from polis_like.io import read_export
 from polis_like.math import compute, update
 from polis_like.math import pca as pca_module
 from polis_like.math.matrix import (
@@ -25,7 +22,6 @@ from polis_like.math.matrix import (
 )
 from polis_like.math.pca import pca, project_participants, project_statements
 
-FIXTURES = Path(__file__).parent / "fixtures"
 A, D, P, _ = 1, -1, 0, None  # agree, disagree, pass, missing
 
 
@@ -272,8 +268,8 @@ def test_sparse_pca_equals_dense_mean_imputed_pca_on_a_random_matrix(solver, mon
     _assert_same_up_to_sign(fit, components, projections)
 
 
-def test_sparse_pca_equals_dense_mean_imputed_pca_on_london_youth_policing():
-    conversation = read_export(FIXTURES / "london.youth.policing")
+def test_sparse_pca_equals_dense_mean_imputed_pca_on_london_youth_policing(load_conversation):
+    conversation = load_conversation("london.youth.policing")  # read_export, cached
     n, m = len(conversation.participant_ids), len(conversation.statements)
     codes = latest_votes(conversation.votes, n, m)
     active = ~conversation.moderated_out() & (np.bincount(codes.indices, minlength=m) > 0)
