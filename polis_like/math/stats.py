@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from . import _sparse_kernels as kernels
 from .matrix import AGREE_CODE, DISAGREE_CODE
 from .params import Z_90
 
@@ -38,18 +39,10 @@ def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
         Group of each participant, -1 for none.
     n_groups : int
     """
-    n_cols = codes.shape[1]
-    row_label = np.repeat(labels.astype(np.int64), np.diff(codes.indptr))
-    counted = row_label >= 0
-    key = row_label[counted] * n_cols + codes.indices[counted]
-    data = codes.data[counted]
-    size = n_groups * n_cols
-
-    def count(selected: np.ndarray | None) -> np.ndarray:
-        keys = key if selected is None else key[selected]
-        return np.bincount(keys, minlength=size).reshape(n_groups, n_cols)
-
-    return Tallies(count(data == AGREE_CODE), count(data == DISAGREE_CODE), count(None))
+    agree, disagree, seen = kernels.tally(
+        codes.indptr, codes.indices, codes.data, np.ascontiguousarray(labels, dtype=np.int32),
+        n_groups, codes.shape[1], AGREE_CODE, DISAGREE_CODE)
+    return Tallies(agree, disagree, seen)
 
 
 def prop_test(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
