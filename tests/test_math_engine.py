@@ -190,8 +190,8 @@ def test_umap_reducer_keeps_neighbours_together(load_conversation):
     fit = pca.pca(codes, active_statements=~inputs["moderated_out"],
                   active_participants=np.ones(inputs["n_participants"], bool))
     voted = ~np.isnan(result.x)
-    scale = np.sqrt(fit.n_active / np.maximum(fit.active_votes, 1))
-    rows = fit.centred[voted].multiply(scale[voted][:, None]).tocsr()
+    scale = pca.sparsity_scale(fit)
+    rows = fit.centred()[voted].multiply(scale[voted][:, None]).tocsr()
 
     def trust(r):
         return trustworthiness(rows, np.c_[r.x[voted], r.y[voted]], n_neighbors=10)

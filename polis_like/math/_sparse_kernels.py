@@ -25,3 +25,57 @@ def tally(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, labels: np
             elif codes[p] == disagree_code:
                 disagree[g, j] += 1
     return agree, disagree, seen
+
+
+@njit(cache=True, nogil=True)
+def add_moments(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, rows: np.ndarray,
+                sign: int, code_offset: int, packed: np.ndarray) -> None:
+    """Add (sign = 1) or remove (sign = -1) the given rows' co-vote moments, in place.
+
+    For statements a <= b both voted on by a row with votes v_a, v_b (indices sorted in rows),
+    ``packed[a, b]`` accumulates (v_a v_b, 1, v_a, v_b): the four numbers share a cache line. All
+    are integers, so any order of updates gives the same array.
+    """
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        start = indptr[i]
+        stop = indptr[i + 1]
+        for p in range(start, stop):
+            a = indices[p]
+            va = codes[p] - code_offset
+            for q in range(p, stop):
+                b = indices[q]
+                vb = codes[q] - code_offset
+                cell = packed[a, b]
+                cell[0] += sign * va * vb
+                cell[1] += sign
+                cell[2] += sign * va
+                cell[3] += sign * vb
+
+
+@njit(cache=True, nogil=True)
+def project(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, code_offset: int,
+            active_rows: np.ndarray, active_cols: np.ndarray, means: np.ndarray,
+            components: np.ndarray):
+    """Each row's ``sum_j (v_ij - mean_j) * components[:, j]`` over its active votes, and the
+    number of those votes; inactive rows get zeros. Shapes (n_rows, 2) and (n_rows,)."""
+    n_rows = indptr.shape[0] - 1
+    out = np.zeros((n_rows, 2))
+    counts = np.zeros(n_rows, np.int64)
+    for i in range(n_rows):
+        if not active_rows[i]:
+            continue
+        x = 0.0
+        y = 0.0
+        c = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if active_cols[j]:
+                d = (codes[p] - code_offset) - means[j]
+                x += d * components[0, j]
+                y += d * components[1, j]
+                c += 1
+        out[i, 0] = x
+        out[i, 1] = y
+        counts[i] = c
+    return out, counts

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ..conversation import VoteEvents
-from . import matrix, pca, stats
+from . import matrix, moments, pca, stats
 from .clustering import cluster
 from .params import MathParams
 from .state import MathState
@@ -91,7 +92,8 @@ def update(state: MathState, events: VoteEvents | None = None, **changes) -> tup
     shape = _shape(state, events, changes)
     codes = matrix.resize(state.codes, *shape)
     codes = matrix.latest_votes(events, *shape) if codes.nnz == 0 else matrix.merge_votes(codes, events)
-    return _run(state, codes, changes, time.perf_counter() - started)
+    touched = np.unique(events.participant)
+    return _run(state, codes, changes, time.perf_counter() - started, touched)
 
 
 def recompute(state: MathState, events: VoteEvents, **changes) -> tuple[MathResult, MathState]:
@@ -103,7 +105,7 @@ def recompute(state: MathState, events: VoteEvents, **changes) -> tuple[MathResu
     started = time.perf_counter()
     shape = _shape(state, events, changes)
     codes = matrix.latest_votes(events, *shape)
-    return _run(state, codes, changes, time.perf_counter() - started)
+    return _run(state, codes, changes, time.perf_counter() - started, None)
 
 
 def _shape(state: MathState, events: VoteEvents, changes: dict) -> tuple[int, int]:
@@ -132,8 +134,21 @@ def _mask(new: np.ndarray | None, old: np.ndarray, size: int, name: str) -> np.n
     return grown
 
 
-def _run(state: MathState, codes: sp.csr_matrix, changes: dict,
-         matrix_seconds: float) -> tuple[MathResult, MathState]:
+def _run(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: float,
+         touched: np.ndarray | None) -> tuple[MathResult, MathState]:
+    """The pipeline after the matrix; ``touched`` are the participants whose votes changed
+    (None: everything may have changed, so nothing incremental is reused).
+
+    BLAS runs on one thread: its multi-threaded reductions would make the last bits of the
+    result depend on the machine's core count, and on a busy machine its threads spin for
+    nothing (a 1,000 x 1,000 eigenproblem took 10 s on two contended threads, 0.12 s on one).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _pipeline(state, codes, changes, matrix_seconds, touched)
+
+
+def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: float,
+              touched: np.ndarray | None) -> tuple[MathResult, MathState]:
     params = state.params
     n_rows, n_cols = codes.shape
     meta = _mask(changes.get("meta"), state.meta, n_cols, "meta")
@@ -148,8 +163,10 @@ def _run(state: MathState, codes: sp.csr_matrix, changes: dict,
                                      min_participants=params.min_participants)
     clock.lap("in_conversation")
 
+    covotes = moments.update(state.moments, state.codes, codes, ~state.banned, ~banned, touched)
+    clock.lap("moments")
     fit = pca.pca(codes, active_statements=~moderated_out, active_participants=~banned,
-                  previous=state.components, random_state=params.random_state)
+                  previous=state.components, random_state=params.random_state, moments=covotes)
     clock.lap("pca")
     positions = pca.project_participants(fit)
     voted = (matrix.vote_counts(codes) > 0) & ~banned
@@ -157,8 +174,8 @@ def _run(state: MathState, codes: sp.csr_matrix, changes: dict,
     statement_xy, extremity = pca.project_statements(fit)
     clustered = np.flatnonzero(in_conv)
     if params.reducer == "umap":
-        scale = np.sqrt(fit.n_active / np.maximum(fit.active_votes, 1))
-        embedded = umap_positions(fit.centred, scale, np.flatnonzero(voted), params.random_state)
+        embedded = umap_positions(fit.centred(), pca.sparsity_scale(fit), np.flatnonzero(voted),
+                                  params.random_state)
         if embedded is not None:
             positions[voted] = embedded
     clock.lap("projection")
@@ -196,6 +213,7 @@ def _run(state: MathState, codes: sp.csr_matrix, changes: dict,
     new_state = replace(
         state, codes=codes, moderated_out=rejected, meta=meta, banned=banned,
         in_conversation=in_conv, components=fit.components, base_centres=groups.base_centres,
+        moments=covotes,
         group_centres=groups.group_centres, smoother=groups.smoother,
         n_updates=state.n_updates + 1,
     )

@@ -16,37 +16,62 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from . import _sparse_kernels as kernels
 from .matrix import CODE_OFFSET
+from .moments import Moments
 
 #: Above this many multiply-adds, the Gram matrix is not formed and ARPACK iterates instead.
 GRAM_BUDGET = 50_000_000
 #: Above this many statements, never form the (dense) Gram matrix.
 GRAM_MAX_STATEMENTS = 2_000
+#: Up to this size a dense Gram matrix is diagonalised by LAPACK; above, ARPACK iterates on it.
+DENSE_LAPACK_MAX = 300
 
 
 @dataclass
 class PCAResult:
-    """Components of one PCA.
+    """Components of one PCA, and what the projections need.
 
     Attributes
     ----------
-    centred : csr_matrix of shape (n_participants, n_statements)
-        ``v_ij - mean_j`` on the active cells (voted, statement active, participant not banned).
+    codes : csr_matrix of shape (n_participants, n_statements)
+        The vote codes the PCA was fitted on.
+    active_statements : ndarray of shape (n_statements,), bool
+        Statements that shaped the map: voted on, and not moderated out.
+    active_participants : ndarray of shape (n_participants,), bool
+        Participants in the math (not banned).
     means : ndarray of shape (n_statements,)
-        Column means over observed active votes (0 for inactive statements).
+        Column means over the active participants' votes (0 where nobody voted).
     components : ndarray of shape (2, n_statements)
         Unit principal axes; zero on inactive statements.
-    n_active : int
-        Active statements: voted on, and not moderated out.
-    active_votes : ndarray of shape (n_participants,)
-        Each participant's votes on active statements.
     """
 
-    centred: sp.csr_matrix
+    codes: sp.csr_matrix
+    active_statements: np.ndarray
+    active_participants: np.ndarray
     means: np.ndarray
     components: np.ndarray
-    n_active: int
-    active_votes: np.ndarray
+
+    @property
+    def n_active(self) -> int:
+        """Number of active statements."""
+        return int(self.active_statements.sum())
+
+    def centred(self) -> sp.csr_matrix:
+        """The centred matrix on the active cells (built on demand: it costs a copy of the votes)."""
+        return centre(self.codes, active_statements=self.active_statements,
+                      active_participants=self.active_participants)[0]
+
+
+def column_means(codes: sp.csr_matrix, active_participants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each statement's vote count and mean vote over the active participants."""
+    n_cols = codes.shape[1]
+    keep = np.repeat(active_participants, np.diff(codes.indptr))
+    cols = codes.indices[keep]
+    votes = codes.data[keep].astype(np.float64) - CODE_OFFSET
+    counts = np.bincount(cols, minlength=n_cols)
+    sums = np.bincount(cols, weights=votes, minlength=n_cols)
+    return counts, np.divide(sums, counts, out=np.zeros(n_cols), where=counts > 0)
 
 
 def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
@@ -68,7 +93,8 @@ def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
 
 
 def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participants: np.ndarray,
-        previous: np.ndarray | None = None, random_state: int = 0) -> PCAResult:
+        previous: np.ndarray | None = None, random_state: int = 0,
+        moments: Moments | None = None) -> PCAResult:
     """Top two principal components of the mean-imputed, centred vote matrix.
 
     Parameters
@@ -76,26 +102,37 @@ def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participa
     codes : csr_matrix of shape (n_participants, n_statements)
         Latest-vote codes (see ``matrix``).
     active_statements : ndarray of shape (n_statements,), bool
-        Statements that shape the map (not rejected, not meta).
+        Statements that may shape the map (not rejected, not meta).
     active_participants : ndarray of shape (n_participants,), bool
         Participants in the math (not banned).
     previous : ndarray of shape (2, n_previous_statements), optional
         The last update's components: they warm-start the solver and fix the signs.
     random_state : int
         Seed of the solver's start vector when there is no ``previous``.
+    moments : Moments, optional
+        Co-vote moments of the same votes and participants: the Gram matrix is then taken from
+        them instead of from a pass over the matrix.
     """
-    centred, means, active = centre(codes, active_statements=active_statements,
-                                    active_participants=active_participants)
     n_cols = codes.shape[1]
+    if moments is not None:
+        means = moments.means()
+        counts = moments.packed[np.arange(n_cols), np.arange(n_cols), 1]
+    else:
+        counts, means = column_means(codes, active_participants)
+    active = active_statements & (counts > 0)
     components = np.zeros((2, n_cols))
     cols = np.flatnonzero(active)
     if len(cols) > 0:
-        sub = centred[:, cols] if len(cols) < n_cols else centred
-        axes = _top_axes(sub, _start(previous, cols, random_state))
+        v0 = _start(previous, cols, random_state)
+        if moments is not None:
+            axes = _top_axes_of_gram(moments.gram(cols), v0)
+        else:
+            centred = centre(codes, active_statements=active,
+                             active_participants=active_participants)[0]
+            axes = _top_axes(centred[:, cols] if len(cols) < n_cols else centred, v0)
         components[: axes.shape[0], cols] = axes
     components = align_signs(components, previous)
-    active_votes = np.diff(centred.indptr)
-    return PCAResult(centred, means, components, len(cols), active_votes)
+    return PCAResult(codes, active, active_participants, means, components)
 
 
 def _start(previous: np.ndarray | None, cols: np.ndarray, random_state: int) -> np.ndarray:
@@ -108,15 +145,24 @@ def _start(previous: np.ndarray | None, cols: np.ndarray, random_state: int) -> 
     return np.random.default_rng(random_state).uniform(-1.0, 1.0, len(cols))
 
 
+def _top_axes_of_gram(gram: np.ndarray, v0: np.ndarray) -> np.ndarray:
+    """Unit eigenvectors of a dense symmetric matrix for its two largest eigenvalues."""
+    n = gram.shape[0]
+    if n <= DENSE_LAPACK_MAX:
+        wanted = min(2, n)
+        _, vectors = scipy.linalg.eigh(gram, subset_by_index=(n - wanted, n - 1))
+        return vectors[:, ::-1].T
+    values, vectors = eigsh(gram, k=2, which="LA", v0=v0, tol=1e-10, ncv=min(n, 24))
+    return vectors[:, np.argsort(values)[::-1]].T
+
+
 def _top_axes(centred: sp.csr_matrix, v0: np.ndarray) -> np.ndarray:
     """Unit eigenvectors of ``centred.T @ centred`` for its two largest eigenvalues."""
     n = centred.shape[1]
     row_nnz = np.diff(centred.indptr).astype(np.int64)
     if n <= 3 or (n <= GRAM_MAX_STATEMENTS and int((row_nnz**2).sum()) <= GRAM_BUDGET):
         gram = (centred.T @ centred).toarray()  # statements x statements: small and bounded
-        wanted = min(2, n)
-        _, vectors = scipy.linalg.eigh(gram, subset_by_index=(n - wanted, n - 1))
-        return vectors[:, ::-1].T
+        return _top_axes_of_gram(gram, v0)
     transpose = centred.T.tocsr()
     op = LinearOperator((n, n), matvec=lambda v: transpose @ (centred @ v), dtype=np.float64)
     values, vectors = eigsh(op, k=2, which="LA", v0=v0, tol=1e-10, ncv=min(n, 24))
@@ -150,9 +196,23 @@ def project_participants(result: PCAResult) -> np.ndarray:
     places a participant who voted little as if they had voted on everything in the same spirit.
     ``|V_i|`` counts only the active statements the participant voted on.
     """
-    raw = result.centred @ result.components.T
-    scale = np.sqrt(result.n_active / np.maximum(result.active_votes, 1))
-    return raw * scale[:, None]
+    codes = result.codes
+    raw, counts = kernels.project(codes.indptr, codes.indices, codes.data, CODE_OFFSET,
+                                  result.active_participants, result.active_statements,
+                                  result.means, np.ascontiguousarray(result.components))
+    return raw * _scale(result.n_active, counts)[:, None]
+
+
+def sparsity_scale(result: PCAResult) -> np.ndarray:
+    """Each participant's factor ``sqrt(n_active / max(|V_i|, 1))``, shape (n_participants,)."""
+    active = result.active_statements[result.codes.indices]
+    rows = np.repeat(np.arange(result.codes.shape[0]), np.diff(result.codes.indptr))
+    counts = np.bincount(rows[active], minlength=result.codes.shape[0])
+    return _scale(result.n_active, counts)
+
+
+def _scale(n_active: int, counts: np.ndarray) -> np.ndarray:
+    return np.sqrt(n_active / np.maximum(counts, 1))
 
 
 def project_statements(result: PCAResult) -> tuple[np.ndarray, np.ndarray]:

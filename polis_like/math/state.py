@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .clustering import Smoother
 from .matrix import empty_votes
+from .moments import Moments
 from .params import MathParams
 
 FORMAT_VERSION = 1
@@ -36,6 +37,8 @@ class MathState:
     group_centres: dict[int, np.ndarray] = field(default_factory=dict)
     smoother: Smoother = field(default_factory=Smoother)
     n_updates: int = 0
+    #: Co-vote moments of ``codes`` (derived data: not serialised, rebuilt when missing).
+    moments: Moments | None = None
 
     @classmethod
     def initial(cls, params: MathParams, n_participants: int = 0,
