@@ -2,8 +2,8 @@
 
 Lloyd's iterations with Hamerly's bounds: each point keeps an upper bound on the distance to its
 own centre and a lower bound on the distance to any other; after the centres move, only points
-whose bounds cross are measured again. Sums run in point order, so results do not depend on
-threads or chunking.
+whose bounds cross are measured again, and only against the centres near their own (the triangle
+inequality rules out the others). Sums run in point order, so results do not depend on threads.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
         labels[i], upper[i], lower[i] = _two_nearest(points[i, 0], points[i, 1], centres)
     moved = np.zeros(k)
     half_gap = np.empty(k)
+    dist = np.empty(k)
+    near = np.empty((k, max(k - 1, 1)), np.int64)
+    gapd = np.empty((k, max(k - 1, 1)))
     n_iter = 0
     for iteration in range(max_iter):
         n_iter = iteration + 1
@@ -88,12 +91,14 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
         if top <= threshold:
             break
         for c in range(k):
-            gap = np.inf
-            for other in range(k):
-                if other != c:
-                    d = (centres[c, 0] - centres[other, 0]) ** 2 + (centres[c, 1] - centres[other, 1]) ** 2
-                    gap = min(gap, d)
-            half_gap[c] = 0.5 * math.sqrt(gap)
+            for o in range(k):
+                dist[o] = math.sqrt((centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2)
+            dist[c] = np.inf
+            order = np.argsort(dist, kind="mergesort")
+            for idx in range(k - 1):
+                near[c, idx] = order[idx]
+                gapd[c, idx] = dist[order[idx]]
+            half_gap[c] = 0.5 * gapd[c, 0] if k > 1 else np.inf
         for i in range(n):
             c = labels[i]
             upper[i] += moved[c]
@@ -103,8 +108,32 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
                 upper[i] = math.sqrt((points[i, 0] - centres[c, 0]) ** 2
                                      + (points[i, 1] - centres[c, 1]) ** 2)
                 if upper[i] > bound:
-                    labels[i], upper[i], lower[i] = _two_nearest(points[i, 0], points[i, 1], centres)
+                    labels[i], upper[i], lower[i] = _nearest_around(points[i, 0], points[i, 1], c, centres, near, gapd, k)
     return labels, n_iter
+
+
+@njit(cache=True, nogil=True)
+def _nearest_around(x, y, own, centres, near, gap, k):
+    """Nearest and second-nearest centre of a point now labelled ``own``.
+
+    ``near[own]`` lists the other centres by distance from ``own`` (``gap`` those distances).
+    No centre farther from ``own`` than ``d(x, own) + second`` can be among the two nearest
+    (triangle inequality), so the scan stops there. Ties go to the lower index.
+    """
+    d_own = math.sqrt((x - centres[own, 0]) ** 2 + (y - centres[own, 1]) ** 2)
+    best, first, second = own, d_own, np.inf
+    for idx in range(k - 1):
+        if gap[own, idx] - d_own >= second:
+            break
+        other = near[own, idx]
+        d = math.sqrt((x - centres[other, 0]) ** 2 + (y - centres[other, 1]) ** 2)
+        if d < first or (d == first and other < best):
+            second = first
+            first = d
+            best = other
+        elif d < second:
+            second = d
+    return best, first, second
 
 
 @njit(cache=True, nogil=True)
