@@ -165,7 +165,8 @@ def median_run(runs: list[dict]) -> dict | None:
     if not ok:
         return None
     med = {"n_runs": len(ok)}
-    for key in ("wall_s", "engine_total_s", "peak_rss_mb", "math_added_mb", "base_rss_mb", "ari"):
+    for key in ("wall_s", "engine_total_s", "peak_rss_mb", "math_added_mb", "base_rss_mb", "ari",
+                "warmup_s"):
         values = [r[key] for r in ok if r.get(key) is not None]
         med[key] = statistics.median(values) if values else None
     for key in ("k", "n_votes", "n_clustered"):
@@ -187,6 +188,15 @@ def _reddwarf_venv() -> Path:
     return python
 
 
+def _commit() -> str:
+    """The checkout's commit, marked ``+dirty`` when polis_like/ or benchmarks/ has local changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "--", "../polis_like", ".") else "")
+
+
 def machine_info(reddwarf_python: Path | None) -> dict:
     """What the figures depend on: CPU, memory, interpreter and library versions, load."""
     import numpy
@@ -200,7 +210,7 @@ def machine_info(reddwarf_python: Path | None) -> dict:
         "ram_gb": round((_proc_kb("/proc/meminfo", "MemTotal") or 0) * 1024 / 1e9, 1),
         "python": platform.python_version(), "numpy": numpy.__version__,
         "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-        "kernel": platform.release(), "load_start": os.getloadavg(),
+        "kernel": platform.release(), "load_start": os.getloadavg(), "commit": _commit(),
     }
     if reddwarf_python:
         script = ("import json, platform; from importlib.metadata import version as v; print(json.dumps("

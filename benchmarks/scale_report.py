@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-STAGES = ("matrix", "in_conversation", "pca", "projection", "clustering", "statistics", "other")
+# Known stages in pipeline order; stages an engine reports beyond these get columns of their own.
+STAGES = ("matrix", "in_conversation", "moments", "pca", "projection", "clustering", "statistics")
 ENGINES = (("ours", "polis-like"), ("reddwarf", "red-dwarf 0.4.0"))
 
 # (case, what, limit, unit): the issue's targets.
@@ -60,12 +61,20 @@ def stage_times(med: dict) -> dict[str, float]:
     return times
 
 
+def stage_columns(entry: dict) -> list[str]:
+    """The stages any engine reported for a case, in pipeline order, ``other`` last."""
+    seen = [s for key, _ in ENGINES if (e := entry.get(key)) and e["median"] for s in e["median"]["timings"]]
+    known = [s for s in STAGES if s in seen]
+    return known + [s for s in dict.fromkeys(seen) if s not in known and s != "other"] + ["other"]
+
+
 def case_table(name: str, entry: dict) -> list[str]:
     """The table of one case: a row per engine, a column per stage."""
     votes = next((e["median"]["n_votes"] for k, _ in ENGINES
                   if (e := entry.get(k)) and e["median"]), None)
     title = f"### {entry['label']}" + (f" ({votes:,} votes in the matrix)" if votes else "")
-    head = ["engine", "runs", *STAGES, "**total**", "peak RSS", "math added", "k", "ARI"]
+    stages = stage_columns(entry)
+    head = ["engine", "runs", *stages, "**total**", "peak RSS", "math added", "k", "ARI"]
     lines = [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, label in ENGINES:
         if key not in entry:
@@ -76,7 +85,7 @@ def case_table(name: str, entry: dict) -> list[str]:
                          + " |" * (len(head) - 3))
             continue
         times = stage_times(med)
-        cells = [label, str(med["n_runs"]), *(seconds(times.get(s)) for s in STAGES),
+        cells = [label, str(med["n_runs"]), *(seconds(times.get(s)) for s in stages),
                  f"**{seconds(med['wall_s'])}**", megabytes(med["peak_rss_mb"]),
                  megabytes(med["math_added_mb"]), str(med["k"]),
                  "–" if med.get("ari") is None else f"{med['ari']:.2f}"]
@@ -135,6 +144,8 @@ def machine_line(m: dict) -> str:
     if isinstance(rd, dict):
         text += (f" red-dwarf {rd['red-dwarf']} in its own venv: Python {rd['python']}, "
                  f"pandas {rd['pandas']}, numpy {rd['numpy']}, scikit-learn {rd['scikit-learn']}.")
+    if m.get("commit"):
+        text += f" Commit {m['commit']}."
     load = m.get("load_start"), m.get("load_end")
     if all(load):
         text += f" Load average (1 min) {load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end."
@@ -146,6 +157,11 @@ def markdown(report: dict) -> str:
     lines = [f"Command: `{report['command']}`", "", machine_line(report["machine"]), ""]
     for name, entry in report["cases"].items():
         lines += case_table(name, entry)
+    warmups = [med["warmup_s"] for e in report["cases"].values()
+               if (med := e["ours"]["median"]) and med.get("warmup_s") is not None]
+    if warmups:
+        lines += [f"First compute in a fresh process (300 x 40 conversation, after the imports; not "
+                  f"included above): {seconds(max(warmups))} at most.", ""]
     lines += ["Summary (median wall time of the math):", ""] + summary(report) + [""]
     lines += ["Targets:", ""] + targets(report)
     return "\n".join(lines)
