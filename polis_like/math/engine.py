@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..conversation import VoteEvents
 from . import matrix, moments, pca, stats
@@ -143,8 +144,14 @@ def _run(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: 
     result depend on the machine's core count, and on a busy machine its threads spin for
     nothing (a 1,000 x 1,000 eigenproblem took 10 s on two contended threads, 0.12 s on one).
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         return _pipeline(state, codes, changes, matrix_seconds, touched)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, inspected once (a fresh inspection reads /proc each time)."""
+    return ThreadpoolController()
 
 
 def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: float,
