@@ -38,14 +38,17 @@ def main() -> None:
 
         params = MathParams(random_state=args.random_state)
         case = measure.load_case(args.case)
-        events = VoteEvents(case["timestamp_ms"], case["participant"], case["statement"], case["vote"])
-        sizes = dict(n_participants=int(case["n_participants"]), n_statements=int(case["n_statements"]),
+        events = VoteEvents(case["timestamp_ms"], case["participant"], case["statement"],
+                            case["vote"])
+        sizes = dict(n_participants=int(case["n_participants"]),
+                     n_statements=int(case["n_statements"]),
                      moderated_out=case["moderated_out"], meta=case["meta"])
         truth = case.get("truth")
         del case
 
         tiny, _ = synthetic.generate(300, 40, seed=1)
-        _, warmup = measure.measure(lambda: compute(tiny, n_participants=300, n_statements=40, params=params))
+        _, warmup = measure.measure(
+            lambda: compute(tiny, n_participants=300, n_statements=40, params=params))
 
         if args.new_votes:
             order = events.time_order()

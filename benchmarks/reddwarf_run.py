@@ -42,7 +42,8 @@ def vote_records(case: dict[str, np.ndarray]):
     import pandas as pd
 
     order = np.lexsort((case["timestamp_ms"], case["statement"], case["participant"]))
-    pair = case["participant"][order].astype(np.int64) * int(case["n_statements"]) + case["statement"][order]
+    n_statements = int(case["n_statements"])
+    pair = case["participant"][order].astype(np.int64) * n_statements + case["statement"][order]
     last = order[np.append(pair[1:] != pair[:-1], True)]
     return pd.DataFrame({
         "participant_id": case["participant"][last].astype(np.int64),

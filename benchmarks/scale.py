@@ -1,4 +1,4 @@
-"""Scale benchmark: time and measure the math on synthetic conversations, optionally beside red-dwarf.
+"""Scale benchmark: time and measure the math on synthetic conversations, beside red-dwarf.
 
     python benchmarks/scale.py                                  # every case, 3 runs each
     python benchmarks/scale.py --sizes 10k,100k --repeat 5 --out results.json
@@ -64,22 +64,22 @@ def main(argv: list[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(cases.CASES),
-                        help=f"comma-separated cases among {', '.join(cases.CASES)} (default: all)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the report shows medians")
-    parser.add_argument("--repeat-1m", type=int, default=0,
-                        help="runs of the 1M case if not --repeat (e.g. 1: it is slow)")
-    parser.add_argument("--with-reddwarf", action="store_true",
-                        help=f"also run {REDDWARF_REQUIREMENT} (installed into {REDDWARF_VENV.name})")
-    parser.add_argument("--reddwarf-slow", type=float, default=300.0,
-                        help="skip red-dwarf's remaining runs of a case after one takes this many s")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run (default 15 min)")
-    parser.add_argument("--memory-limit-gb", type=float, default=20.0, help="per run (address space and RSS)")
-    parser.add_argument("--votes-per-participant", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "polis-like-bench",
-                        help="where the prepared conversations are kept between runs")
-    parser.add_argument("--out", type=Path, help="write the raw results as JSON")
+    add = parser.add_argument
+    add("--sizes", default=",".join(cases.CASES),
+        help=f"comma-separated cases among {', '.join(cases.CASES)} (default: all)")
+    add("--repeat", type=int, default=3, help="runs per case; the report shows medians")
+    add("--repeat-1m", type=int, default=0, help="runs of the 1M case if not --repeat (e.g. 1)")
+    add("--with-reddwarf", action="store_true",
+        help=f"also run {REDDWARF_REQUIREMENT} (installed into {REDDWARF_VENV.name})")
+    add("--reddwarf-slow", type=float, default=300.0,
+        help="skip red-dwarf's remaining runs of a case after one takes this many seconds")
+    add("--timeout", type=float, default=900.0, help="seconds per run (default 15 min)")
+    add("--memory-limit-gb", type=float, default=20.0, help="per run (address space and RSS)")
+    add("--votes-per-participant", type=int, default=30)
+    add("--seed", type=int, default=0)
+    add("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "polis-like-bench",
+        help="where the prepared conversations are kept between runs")
+    add("--out", type=Path, help="write the raw results as JSON")
     return parser
 
 
@@ -88,7 +88,8 @@ def _ours_argv(data: Path, case: cases.Case, args: argparse.Namespace) -> list[s
     return argv + (["--new-votes", str(case.new_votes)] if case.new_votes else [])
 
 
-def _repeat(argv: list[str], repeat: int, limits: dict, give_up_after_s: float = float("inf")) -> dict:
+def _repeat(argv: list[str], repeat: int, limits: dict,
+            give_up_after_s: float = float("inf")) -> dict:
     """Run a child ``repeat`` times (stopping at a failure or a very slow run); runs and medians."""
     runs = []
     for _ in range(repeat):
@@ -130,8 +131,10 @@ def run_child(argv: list[str], timeout_s: float, memory_mb: float) -> dict:
         elif not record:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             memoryish = proc.returncode == -signal.SIGKILL or any("MemoryError" in t for t in tail)
-            record = {"status": "memory" if memoryish else "error", "error": " | ".join(tail)[-500:]}
-    record.update(child_peak_rss_mb=usage.ru_maxrss * 1024 / MB, elapsed_s=elapsed, load_before=load)
+            record = {"status": "memory" if memoryish else "error",
+                      "error": " | ".join(tail)[-500:]}
+    record.update(child_peak_rss_mb=usage.ru_maxrss * 1024 / MB, elapsed_s=elapsed,
+                  load_before=load)
     return record
 
 
@@ -179,22 +182,28 @@ def median_run(runs: list[dict]) -> dict | None:
 def _reddwarf_venv() -> Path:
     """The python of benchmarks/.venv-reddwarf, created with red-dwarf 0.4.0 if missing."""
     python = REDDWARF_VENV / "bin" / "python"
-    check = [str(python), "-c", "from importlib.metadata import version; print(version('red-dwarf'))"]
-    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() == "0.4.0":
-        return python
+    wanted = REDDWARF_REQUIREMENT.split("==")[1]
+    probe = "from importlib.metadata import version; print(version('red-dwarf'))"
+    check = [str(python), "-c", probe]
+    if python.exists():
+        if subprocess.run(check, capture_output=True, text=True).stdout.strip() == wanted:
+            return python
     print(f"creating {REDDWARF_VENV} with {REDDWARF_REQUIREMENT} ...", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(REDDWARF_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", REDDWARF_REQUIREMENT], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", REDDWARF_REQUIREMENT]
+    subprocess.run(pip, check=True)
     return python
 
 
 def _commit() -> str:
-    """The checkout's commit, marked ``+dirty`` when polis_like/ or benchmarks/ has local changes."""
+    """The checkout's commit, ``+dirty`` when polis_like/ or benchmarks/ has local changes."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return out.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no", "--", "../polis_like", ".") else "")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../polis_like", ".")
+    return commit + ("+dirty" if dirty else "")
 
 
 def machine_info(reddwarf_python: Path | None) -> dict:
@@ -213,8 +222,8 @@ def machine_info(reddwarf_python: Path | None) -> dict:
         "kernel": platform.release(), "load_start": os.getloadavg(), "commit": _commit(),
     }
     if reddwarf_python:
-        script = ("import json, platform; from importlib.metadata import version as v; print(json.dumps("
-                  "{'python': platform.python_version(), **{p: v(p) for p in "
+        script = ("import json, platform; from importlib.metadata import version as v; "
+                  "print(json.dumps({'python': platform.python_version(), **{p: v(p) for p in "
                   "('red-dwarf', 'pandas', 'numpy', 'scikit-learn')}}))")
         out = subprocess.run([str(reddwarf_python), "-c", script], capture_output=True, text=True)
         info["reddwarf_venv"] = json.loads(out.stdout) if out.returncode == 0 else out.stderr[-300:]

@@ -63,7 +63,8 @@ def stage_times(med: dict) -> dict[str, float]:
 
 def stage_columns(entry: dict) -> list[str]:
     """The stages any engine reported for a case, in pipeline order, ``other`` last."""
-    seen = [s for key, _ in ENGINES if (e := entry.get(key)) and e["median"] for s in e["median"]["timings"]]
+    medians = [e["median"] for key, _ in ENGINES if (e := entry.get(key)) and e["median"]]
+    seen = [s for med in medians for s in med["timings"]]
     known = [s for s in STAGES if s in seen]
     return known + [s for s in dict.fromkeys(seen) if s not in known and s != "other"] + ["other"]
 
@@ -127,8 +128,10 @@ def summary(report: dict) -> list[str]:
             run = entry.get(key)
             if run is None:
                 cells.append("not run")
+            elif run["median"] is None:
+                cells.append(outcome(run["runs"]))
             else:
-                cells.append(seconds(run["median"]["wall_s"]) if run["median"] else outcome(run["runs"]))
+                cells.append(seconds(run["median"]["wall_s"]))
         ratio = speedup(entry)
         lines.append(f"| {entry['label']} | {cells[0]} | {cells[1]} | "
                      + ("–" if ratio is None else f"{ratio:,.0f}x") + " |")
@@ -160,8 +163,8 @@ def markdown(report: dict) -> str:
     warmups = [med["warmup_s"] for e in report["cases"].values()
                if (med := e["ours"]["median"]) and med.get("warmup_s") is not None]
     if warmups:
-        lines += [f"First compute in a fresh process (300 x 40 conversation, after the imports; not "
-                  f"included above): {seconds(max(warmups))} at most.", ""]
+        lines += [f"First compute in a fresh process (300 x 40 conversation, after the imports; "
+                  f"not included above): {seconds(max(warmups))} at most.", ""]
     lines += ["Summary (median wall time of the math):", ""] + summary(report) + [""]
     lines += ["Targets:", ""] + targets(report)
     return "\n".join(lines)

@@ -94,7 +94,8 @@ def generate(
     )
     truth = rng.choice(n_groups, size=n_p, p=rng.dirichlet(np.full(n_groups, 4.0))).astype(np.int32)
 
-    counts = np.minimum(MIN_VOTES + rng.poisson(max(votes_per_participant - MIN_VOTES, 0), n_p), n_s)
+    extra = rng.poisson(max(votes_per_participant - MIN_VOTES, 0), n_p)
+    counts = np.minimum(MIN_VOTES + extra, n_s)
     participant = np.repeat(np.arange(n_p, dtype=np.int32), counts)
     statement = _statements_without_replacement(rng, counts, popularity)
 
@@ -123,7 +124,8 @@ def _profiles(
     agree = 1.0 / (1.0 + np.exp(-(base + deviation)))
     # Beta with mean pass_rate and some spread between statements.
     concentration = 12.0
-    pass_prob = rng.beta(pass_rate * concentration + 1e-9, (1 - pass_rate) * concentration + 1e-9, n_s)
+    a, b = pass_rate * concentration + 1e-9, (1 - pass_rate) * concentration + 1e-9
+    pass_prob = rng.beta(a, b, n_s)
     # Some statements are shown (routed) more than others.
     popularity = rng.lognormal(0.0, 0.5, n_s)
     return agree, pass_prob, popularity / popularity.sum()
@@ -212,7 +214,8 @@ def _add_revotes(rng: np.random.Generator, events: VoteEvents, fraction: float) 
     # A different value: shift by 1 or 2 in the cycle -1 -> 0 -> 1 -> -1.
     shift = rng.integers(1, 3, len(chosen))
     first[chosen] = ((final.astype(np.int64) + 1 + shift) % 3 - 1).astype(np.int8)
-    later = events.timestamp_ms[chosen] + 1_000 + rng.exponential(300_000, len(chosen)).astype(np.int64)
+    delay = 1_000 + rng.exponential(300_000, len(chosen)).astype(np.int64)
+    later = events.timestamp_ms[chosen] + delay
     return VoteEvents(
         np.concatenate((events.timestamp_ms, later)),
         np.concatenate((events.participant, events.participant[chosen])),

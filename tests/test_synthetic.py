@@ -72,7 +72,7 @@ def test_revotes_come_later_and_the_latest_vote_follows_the_profile():
     events, truth = synthetic.generate(n_p, n_s, n_groups=2, seed=5, revote_fraction=0.1)
     plain, _ = synthetic.generate(n_p, n_s, n_groups=2, seed=5)
     pairs = events.participant.astype(np.int64) * n_s + events.statement
-    unique_pairs, first_index, multiplicity = np.unique(pairs, return_index=True, return_counts=True)
+    unique_pairs, multiplicity = np.unique(pairs, return_counts=True)
     assert len(unique_pairs) == len(plain)
     assert (multiplicity == 2).mean() == pytest.approx(0.1, abs=0.02)
     # A re-vote changes the value and happens after the first vote.
@@ -90,7 +90,9 @@ def test_planted_groups_agree_differently_and_no_separation_plants_nothing():
     assert np.abs(rates[0] - rates[1]).mean() > 0.12
     assert np.abs(rates[0] - rates[1]).max() > 0.4
 
-    flat, truth = synthetic.generate(n_p, n_s, votes_per_participant=20, n_groups=2, seed=11, separation=0)
+    flat, truth = synthetic.generate(
+        n_p, n_s, votes_per_participant=20, n_groups=2, seed=11, separation=0
+    )
     rates = _group_agree_rates(flat, truth, 2, n_s)
     assert np.abs(rates[0] - rates[1]).mean() < 0.05
 
