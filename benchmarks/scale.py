@@ -172,6 +172,7 @@ def median_run(runs: list[dict]) -> dict | None:
                 "warmup_s"):
         values = [r[key] for r in ok if r.get(key) is not None]
         med[key] = statistics.median(values) if values else None
+    med["best_wall_s"] = min(r["wall_s"] for r in ok)
     for key in ("k", "n_votes", "n_clustered"):
         med[key] = ok[0].get(key)
     stages = dict.fromkeys(s for r in ok for s in r.get("timings", {}))
