@@ -1,4 +1,4 @@
-"""Fidelity benchmark: our opinion groups against the groups Pol.is itself computed, on real exports.
+"""Fidelity benchmark: our opinion groups against the ones Pol.is itself computed, on real exports.
 
     python benchmarks/fidelity.py                          # every fixture, static and replay
     python benchmarks/fidelity.py --static --out fidelity.json
@@ -115,7 +115,8 @@ def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_M
 def markdown(report: dict) -> str:
     """The report as a markdown table, one row per conversation and mode."""
     lines = [
-        "| conversation | voters | mode | k ours / Pol.is | ARI | clustered alike | clustered ours / Pol.is | time (s) | targets missed |",
+        "| conversation | voters | mode | k ours / Pol.is | ARI | clustered alike "
+        "| clustered ours / Pol.is | time (s) | targets missed |",
         "| --- | ---: | --- | :---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, entry in report["conversations"].items():
