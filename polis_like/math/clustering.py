@@ -97,7 +97,7 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
         groups = kmeans(base.centres, k, weights=base.weights, init=group_init.get(k), **opts)
         labels_by_k[k], centres_by_k[k] = groups.labels, groups.centres
         scores[k] = silhouette(base.centres, groups.labels)
-    best = max(scores, key=lambda k: (scores[k], -k))
+    best = max(scores, key=lambda k: (scores[k], k))  # a tie goes to the larger k, as in Pol.is
     smoother = smoother.step(best, set(scores), params.k_smoother_updates)
     return Clustering(base.labels, base.centres, base.weights, labels_by_k[smoother.current],
                       centres_by_k, scores, best, smoother)

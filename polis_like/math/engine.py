@@ -173,7 +173,8 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     covotes = moments.update(state.moments, state.codes, codes, ~state.banned, ~banned, touched)
     clock.lap("moments")
     fit = pca.pca(codes, active_statements=~moderated_out, active_participants=~banned,
-                  previous=state.components, random_state=params.random_state, moments=covotes)
+                  previous=state.components, random_state=params.random_state, moments=covotes,
+                  count_hidden=params.projection_scale == "polis")
     clock.lap("pca")
     positions = pca.project_participants(fit)
     voted = (matrix.vote_counts(codes) > 0) & ~banned

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 Z_90 = 1.2816
 
 REDUCERS = ("pca", "umap")
+PROJECTION_SCALES = ("visible", "polis")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +21,10 @@ class MathParams:
         How participants are placed in 2-D before clustering.
     random_state : int
         Seed for every random choice (UMAP, and the ARPACK start vector).
+    projection_scale : {"visible", "polis"}
+        What the sparsity-aware projection's ``sqrt(n / |V_i|)`` counts: only the statements a
+        participant could see (the intent, default), or also the moderated-out statements that
+        have votes, counted as a 0 vote from everybody (what Pol.is computes).
     n_base_clusters : int
         Number of base clusters (Pol.is: 100).
     max_groups : int
@@ -42,6 +47,7 @@ class MathParams:
 
     reducer: str = "pca"
     random_state: int = 0
+    projection_scale: str = "visible"
     n_base_clusters: int = 100
     max_groups: int = 5
     min_votes: int = 7
@@ -55,6 +61,9 @@ class MathParams:
     def __post_init__(self) -> None:
         if self.reducer not in REDUCERS:
             raise ValueError(f"reducer must be one of {REDUCERS}, not {self.reducer!r}")
+        if self.projection_scale not in PROJECTION_SCALES:
+            raise ValueError(f"projection_scale must be one of {PROJECTION_SCALES}, "
+                             f"not {self.projection_scale!r}")
         for name in ("n_base_clusters", "max_groups", "min_votes", "min_participants",
                      "k_smoother_updates", "kmeans_max_iter", "repness_count", "consensus_count"):
             value = getattr(self, name)

@@ -44,6 +44,9 @@ class PCAResult:
         Column means over the active participants' votes (0 where nobody voted).
     components : ndarray of shape (2, n_statements)
         Unit principal axes; zero on inactive statements.
+    n_hidden : int
+        Moderated-out statements with votes that the projection's scale counts as statements
+        everybody voted 0 on (Pol.is's convention; 0 when only visible statements count).
     """
 
     codes: sp.csr_matrix
@@ -51,6 +54,7 @@ class PCAResult:
     active_participants: np.ndarray
     means: np.ndarray
     components: np.ndarray
+    n_hidden: int = 0
 
     @property
     def n_active(self) -> int:
@@ -94,7 +98,7 @@ def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
 
 def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participants: np.ndarray,
         previous: np.ndarray | None = None, random_state: int = 0,
-        moments: Moments | None = None) -> PCAResult:
+        moments: Moments | None = None, count_hidden: bool = False) -> PCAResult:
     """Top two principal components of the mean-imputed, centred vote matrix.
 
     Parameters
@@ -112,6 +116,9 @@ def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participa
     moments : Moments, optional
         Co-vote moments of the same votes and participants: the Gram matrix is then taken from
         them instead of from a pass over the matrix.
+    count_hidden : bool
+        Count moderated-out statements with votes in the projection's scale, as Pol.is does
+        (it zeroes their columns, missing cells included, and then counts the zeros as votes).
     """
     n_cols = codes.shape[1]
     if moments is not None:
@@ -132,7 +139,8 @@ def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participa
             axes = _top_axes(centred[:, cols] if len(cols) < n_cols else centred, v0)
         components[: axes.shape[0], cols] = axes
     components = align_signs(components, previous)
-    return PCAResult(codes, active, active_participants, means, components)
+    n_hidden = int(((counts > 0) & ~active_statements).sum()) if count_hidden else 0
+    return PCAResult(codes, active, active_participants, means, components, n_hidden)
 
 
 def _start(previous: np.ndarray | None, cols: np.ndarray, random_state: int) -> np.ndarray:
@@ -194,13 +202,14 @@ def project_participants(result: PCAResult) -> np.ndarray:
 
     ``sqrt(n_active / max(|V_i|, 1)) * sum_j (v_ij - mean_j) * pc_j``: the square-root factor
     places a participant who voted little as if they had voted on everything in the same spirit.
-    ``|V_i|`` counts only the active statements the participant voted on.
+    ``|V_i|`` counts only the active statements the participant voted on (with ``n_hidden``,
+    both counts include the hidden statements, as in Pol.is).
     """
     codes = result.codes
     raw, counts = kernels.project(codes.indptr, codes.indices, codes.data, CODE_OFFSET,
                                   result.active_participants, result.active_statements,
                                   result.means, np.ascontiguousarray(result.components))
-    return raw * _scale(result.n_active, counts)[:, None]
+    return raw * _scale(result, counts)[:, None]
 
 
 def sparsity_scale(result: PCAResult) -> np.ndarray:
@@ -208,11 +217,12 @@ def sparsity_scale(result: PCAResult) -> np.ndarray:
     active = result.active_statements[result.codes.indices]
     rows = np.repeat(np.arange(result.codes.shape[0]), np.diff(result.codes.indptr))
     counts = np.bincount(rows[active], minlength=result.codes.shape[0])
-    return _scale(result.n_active, counts)
+    return _scale(result, counts)
 
 
-def _scale(n_active: int, counts: np.ndarray) -> np.ndarray:
-    return np.sqrt(n_active / np.maximum(counts, 1))
+def _scale(result: PCAResult, counts: np.ndarray) -> np.ndarray:
+    hidden = result.n_hidden
+    return np.sqrt((result.n_active + hidden) / np.maximum(counts + hidden, 1))
 
 
 def project_statements(result: PCAResult) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +234,6 @@ def project_statements(result: PCAResult) -> tuple[np.ndarray, np.ndarray]:
     extremity : ndarray of shape (n_statements,)
         The length of the statement's position; 0 for inactive statements.
     """
-    weight = np.sqrt(result.n_active) * (1.0 - result.means)
+    weight = np.sqrt(result.n_active + result.n_hidden) * (1.0 - result.means)
     positions = (result.components * weight).T
     return positions, np.linalg.norm(positions, axis=1)
