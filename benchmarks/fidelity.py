@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from polis_like.conversation import Conversation  # noqa: E402
 from polis_like.io import read_export  # noqa: E402
-from polis_like.math import compute  # noqa: E402
+from polis_like.math import MathParams, compute  # noqa: E402
+from polis_like.math.params import PROJECTION_SCALES  # noqa: E402
 from polis_like.math.replay import DEFAULT_WINDOW_MS, replay  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -92,11 +93,16 @@ def missed_targets(row: dict) -> list[str]:
     return missed
 
 
-def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_MS) -> dict:
-    """Our groups for one conversation in one mode, compared with Pol.is's, with the math's time."""
+def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_MS,
+        scale: str = "visible") -> dict:
+    """Our groups for one conversation in one mode, compared with Pol.is's, with the math's time.
+
+    ``scale`` is ``MathParams.projection_scale``: "visible" (our default) or "polis".
+    """
     inputs = dict(n_participants=len(conversation.participant_ids),
                   n_statements=len(conversation.statements),
-                  moderated_out=conversation.moderated_out(), meta=conversation.is_meta())
+                  moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
+                  params=MathParams(projection_scale=scale))
     started = time.perf_counter()
     if mode == "static":
         result, _ = compute(conversation.votes, **inputs)
@@ -115,17 +121,17 @@ def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_M
 def markdown(report: dict) -> str:
     """The report as a markdown table, one row per conversation and mode."""
     lines = [
-        "| conversation | voters | mode | k ours / Pol.is | ARI | clustered alike "
+        "| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
         "| clustered ours / Pol.is | time (s) | targets missed |",
-        "| --- | ---: | --- | :---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | --- | --- | :---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, entry in report["conversations"].items():
-        for mode in MODES:
-            row = entry.get(mode)
-            if row is None:
+        for key, row in entry.items():
+            if not isinstance(row, dict):
                 continue
+            mode, scale = key.split("/")
             lines.append(
-                f"| {name} | {entry['voters']:,} | {mode} | {row['k']} / {row['k_polis']} "
+                f"| {name} | {entry['voters']:,} | {mode} | {scale} | {row['k']} / {row['k_polis']} "
                 f"| {row['ari']:.2f} | {row['jaccard']:.1%} "
                 f"| {row['clustered']:,} / {row['clustered_polis']:,} | {row['seconds']:.2f} "
                 f"| {', '.join(row['missed']) or '-'} |"
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     """Compare every requested conversation and print the table."""
     args = _parser().parse_args(argv)
     modes = [m for m in MODES if getattr(args, m)] or list(MODES)
+    scales = list(PROJECTION_SCALES) if args.scale == "both" else [args.scale]
     report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
               "machine": machine_info(), "window_ms": int(args.window * 1000),
               "conversations": {}}
@@ -180,10 +187,12 @@ def main(argv: list[str] | None = None) -> None:
         entry = {"path": str(path), "voters": int(len(np.unique(conversation.votes.participant))),
                  "statements": len(conversation.statements)}
         for mode in modes:
-            entry[mode] = run(conversation, mode, window_ms=int(args.window * 1000))
-            row = entry[mode]
-            print(f"[{name}] {mode}: k {row['k']}/{row['k_polis']} ARI {row['ari']:.3f} "
-                  f"alike {row['jaccard']:.3f} {row['seconds']:.1f}s", file=sys.stderr, flush=True)
+            for scale in scales:
+                row = run(conversation, mode, window_ms=int(args.window * 1000), scale=scale)
+                entry[f"{mode}/{scale}"] = row
+                print(f"[{name}] {mode}, {scale} scale: k {row['k']}/{row['k_polis']} "
+                      f"ARI {row['ari']:.3f} alike {row['jaccard']:.3f} {row['seconds']:.1f}s",
+                      file=sys.stderr, flush=True)
         report["conversations"][name] = entry
     report["machine"]["load_end"] = os.getloadavg()
     if args.out:
@@ -202,6 +211,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_MS / 1000,
                         help="replay batch window in seconds (default: the replay's own; "
                              "larger is faster and coarser)")
+    parser.add_argument("--scale", choices=(*PROJECTION_SCALES, "both"), default="both",
+                        help="the projection scale: only visible statements (our default), "
+                             "Pol.is's (moderated-out statements counted), or both (default)")
     parser.add_argument("--out", type=Path, help="write the full report as JSON here")
     return parser
 

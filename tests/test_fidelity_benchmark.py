@@ -68,7 +68,14 @@ def test_a_static_run_reports_every_column_of_the_table(load_conversation):
     assert row["k_polis"] == 3
     assert row["clustered_polis"] == 24
     assert row["seconds"] >= 0
-    report = {"conversations": {"london": {"voters": 26, "static": row}}}
+    report = {"conversations": {"london": {"voters": 26, "static/visible": row}}}
     table = fidelity.markdown(report)
     assert table.count("\n") == 2
-    assert "| london | 26 | static |" in table
+    assert "| london | 26 | static | visible |" in table
+
+
+def test_the_polis_scale_changes_the_map_where_statements_were_moderated_out(load_conversation):
+    conversation = load_conversation("bg2050-volunteers")  # 55 of 371 statements rejected
+    visible = fidelity.run(conversation, "static", scale="visible")
+    polis = fidelity.run(conversation, "static", scale="polis")
+    assert polis["ari"] > visible["ari"]
