@@ -12,10 +12,10 @@ from .math.replay import replay
 
 
 def analyze(conversation: Conversation, *, reducer: str = "pca", seed: int = 0,
-            replay_votes: bool = False, window_s: float = 10.0,
+            replay_votes: bool = False, window_s: float = 10.0, projection_scale: str = "visible",
             progress: Callable[[int, int], None] | None = None) -> MathResult:
     """The math's result for a whole conversation (static, or replayed in time order)."""
-    params = MathParams(reducer=reducer, random_state=seed)
+    params = MathParams(reducer=reducer, random_state=seed, projection_scale=projection_scale)
     options = dict(n_participants=len(conversation.participant_ids),
                    n_statements=len(conversation.statements),
                    moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
@@ -30,9 +30,11 @@ def analyze(conversation: Conversation, *, reducer: str = "pca", seed: int = 0,
 
 def analyze_export(path: str | os.PathLike[str], *, reducer: str = "pca", seed: int = 0,
                    replay: bool = False, window_s: float = 10.0,
+                   projection_scale: str = "visible",
                    progress: Callable[[int, int], None] | None = None
                    ) -> tuple[Conversation, MathResult]:
     """Read an export and analyse it."""
     conversation = read_export(path)
     return conversation, analyze(conversation, reducer=reducer, seed=seed, replay_votes=replay,
-                                 window_s=window_s, progress=progress)
+                                 window_s=window_s, projection_scale=projection_scale,
+                                 progress=progress)

@@ -28,6 +28,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     conversation, result = analyze_export(args.dir, reducer=args.reducer, seed=args.seed,
                                           replay=args.replay, window_s=args.window,
+                                          projection_scale=args.projection_scale,
                                           progress=progress)
     if args.replay:
         bar.close()
@@ -38,7 +39,7 @@ def _analyze(args: argparse.Namespace) -> int:
         sys.stdout.write(to_text(conversation, result))
     else:
         document = to_json(conversation, result, reducer=args.reducer, seed=args.seed,
-                           replay=args.replay)
+                           replay=args.replay, projection_scale=args.projection_scale)
         json.dump(document, sys.stdout, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
     return 0
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--window", type=_positive_seconds, default=10.0, metavar="SECONDS",
                          help="with --replay: votes this close in time form one update "
                               "(default: 10)")
+    analyze.add_argument("--projection-scale", choices=("visible", "polis"), default="visible",
+                         help="count only the statements participants could see in the map's "
+                              "scale (default), or also moderated-out ones, as Pol.is does")
     analyze.add_argument("--format", choices=("json", "text"), default="json",
                          help="json (default) or text for people")
     analyze.add_argument("--timings", action="store_true",

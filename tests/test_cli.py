@@ -56,6 +56,25 @@ def test_text_report_names_groups_statements_and_percentages():
     assert "Most agree with" in out.stdout
 
 
+def test_polis_projection_scale_reproduces_polis_groups_where_moderation_shaped_them():
+    from sklearn.metrics import adjusted_rand_score
+
+    def groups(*extra):
+        doc = json.loads(run("analyze", str(FIXTURES / "bg2050-volunteers"), *extra).stdout)
+        return {p: v["group"] for p, v in doc["participants"].items() if v["group"] is not None}
+
+    reference = {}
+    with open(FIXTURES / "bg2050-volunteers" / "participants-votes.csv", newline="") as f:
+        import csv
+
+        for row in csv.DictReader(f):
+            if row["group-id"]:
+                reference[row["participant"]] = int(row["group-id"])
+    polis = groups("--projection-scale", "polis")
+    shared = sorted(set(polis) & set(reference))
+    assert adjusted_rand_score([reference[p] for p in shared], [polis[p] for p in shared]) > 0.95
+
+
 def test_timings_go_to_stderr_so_stdout_stays_reproducible():
     out = run("analyze", str(FIXTURES / "london.youth.policing"), "--timings")
     assert "pca" in out.stderr and "total" in out.stderr
