@@ -193,3 +193,29 @@ def test_the_engine_publishes_a_new_k_only_on_its_fourth_update_in_a_row():
         result, state = update(state, moderated_out=merged)
         seen.append((result.best_k, result.k))
     assert seen == [(2, 3), (2, 3), (2, 3), (2, 2)]
+
+
+def test_a_warm_start_follows_the_previous_members_not_the_nearest_points():
+    # Cluster 0 had the participants now at x = 10 and 11, cluster 1 those now at x = 0 and 1;
+    # the previous centres sit where the *other* cluster's members are today. Pol.is restarts
+    # each cluster at its members' mean (10.5 and 0.5), so the ids follow the people.
+    points = np.array([[10.0, 0.0], [11.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    previous_centres = np.array([[0.5, 0.0], [10.5, 0.0]])
+    result = kmeans(points, 2, init=previous_centres, init_labels=np.array([0, 0, 1, 1]))
+    assert result.labels.tolist() == [0, 0, 1, 1]
+    assert result.centres.tolist() == [[10.5, 0.0], [0.5, 0.0]]
+    assert result.origin.tolist() == [0, 1]
+    # Without member lists, the same centres take today's nearest points instead.
+    nearest = kmeans(points, 2, init=previous_centres)
+    assert nearest.labels.tolist() == [1, 1, 0, 0]
+
+
+def test_newcomers_do_not_move_a_warm_started_centre_and_a_lost_cluster_is_replaced():
+    # Previous cluster 1 lost its only member (now labelled -1 as a newcomer would be): it is
+    # dropped, and the point farthest from the remaining centre is split off in its place.
+    points = np.array([[0.0, 0.0], [0.0, 2.0], [8.0, 0.0]])
+    result = kmeans(points, 2, init=np.array([[0.0, 1.0], [5.0, 5.0]]),
+                    init_labels=np.array([0, 0, -1]))
+    assert result.origin.tolist() == [0, -1]
+    assert result.labels.tolist() == [0, 0, 1]
+    assert result.centres.tolist() == [[0.0, 1.0], [8.0, 0.0]]

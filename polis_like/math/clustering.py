@@ -44,6 +44,8 @@ class Clustering:
         Group of each base cluster under the published k.
     group_centres : dict of k -> ndarray of shape (k, 2)
         Group centres of every k tried (they warm-start the next update).
+    group_labels : dict of k -> ndarray of shape (n_base,)
+        Each base cluster's group for every k tried (the members of the next warm start).
     silhouettes : dict of k -> float
     best_k : int
         This update's best k by silhouette.
@@ -56,6 +58,7 @@ class Clustering:
     base_sizes: np.ndarray
     group_of_base: np.ndarray
     group_centres: dict[int, np.ndarray] = field(default_factory=dict)
+    group_labels: dict[int, np.ndarray] = field(default_factory=dict)
     silhouettes: dict[int, float] = field(default_factory=dict)
     best_k: int = 0
     smoother: Smoother = field(default_factory=Smoother)
@@ -71,7 +74,9 @@ class Clustering:
 
 
 def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | None,
-            group_init: dict[int, np.ndarray], smoother: Smoother) -> Clustering:
+            group_init: dict[int, np.ndarray], smoother: Smoother,
+            base_members: np.ndarray | None = None,
+            group_members: dict[int, np.ndarray] | None = None) -> Clustering:
     """Base clusters, then groups over the base-cluster centres weighted by their sizes.
 
     Parameters
@@ -79,11 +84,14 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
     points : ndarray of shape (n_points, 2)
         Positions of the in-conversation participants.
     params : MathParams
-    base_init, group_init, smoother
-        What the previous update left (warm starts and the k smoother).
+    base_init, base_members, group_init, group_members, smoother
+        What the previous update left: base centres and each point's previous base cluster
+        (-1 for newcomers), group centres and each previous base cluster's group for every k,
+        and the k smoother.
     """
     opts = dict(max_iter=params.kmeans_max_iter, threshold=params.kmeans_threshold)
-    base = kmeans(points, params.n_base_clusters, init=base_init, **opts)
+    base = kmeans(points, params.n_base_clusters, init=base_init, init_labels=base_members,
+                  **opts)
     n_base = len(base.centres)
     if n_base < 2:
         return Clustering(base.labels, base.centres, base.weights,
@@ -94,10 +102,17 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
     centres_by_k: dict[int, np.ndarray] = {}
     scores: dict[int, float] = {}
     for k in range(2, max_k + 1):
-        groups = kmeans(base.centres, k, weights=base.weights, init=group_init.get(k), **opts)
+        previous = (group_members or {}).get(k)
+        members = None
+        if previous is not None:
+            # A base cluster's previous group, through the previous base cluster it came from.
+            came_from = np.where(base.origin < len(previous), base.origin, -1)
+            members = np.where(came_from >= 0, previous[np.maximum(came_from, 0)], -1)
+        groups = kmeans(base.centres, k, weights=base.weights, init=group_init.get(k),
+                        init_labels=members, **opts)
         labels_by_k[k], centres_by_k[k] = groups.labels, groups.centres
         scores[k] = silhouette(base.centres, groups.labels)
     best = max(scores, key=lambda k: (scores[k], k))  # a tie goes to the larger k, as in Pol.is
     smoother = smoother.step(best, set(scores), params.k_smoother_updates)
     return Clustering(base.labels, base.centres, base.weights, labels_by_k[smoother.current],
-                      centres_by_k, scores, best, smoother)
+                      centres_by_k, labels_by_k, scores, best, smoother)

@@ -188,8 +188,12 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
             positions[voted] = embedded
     clock.lap("projection")
 
+    previous_base = np.full(n_rows, -1, np.int32)
+    if state.base_labels is not None:
+        previous_base[: len(state.base_labels)] = state.base_labels
     groups = cluster(positions[clustered], params, base_init=state.base_centres,
-                     group_init=state.group_centres, smoother=state.smoother)
+                     base_members=previous_base[clustered], group_init=state.group_centres,
+                     group_members=state.group_labels, smoother=state.smoother)
     base_of = np.full(n_rows, -1, np.int32)
     base_of[clustered] = groups.base_labels
     group_of = np.full(n_rows, -1, np.int32)
@@ -221,7 +225,7 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     new_state = replace(
         state, codes=codes, moderated_out=rejected, meta=meta, banned=banned,
         in_conversation=in_conv, components=fit.components, base_centres=groups.base_centres,
-        moments=covotes,
+        moments=covotes, base_labels=base_of, group_labels=groups.group_labels,
         group_centres=groups.group_centres, smoother=groups.smoother,
         n_updates=state.n_updates + 1,
     )

@@ -18,12 +18,16 @@ from . import _kmeans_kernels as kernels
 
 @dataclass
 class KMeansResult:
-    """Centres of shape (k, 2), the label of each point and each cluster's total weight."""
+    """Centres of shape (k, 2), the label of each point and each cluster's total weight.
+
+    ``origin[c]`` is the previous cluster that cluster c was warm-started from (-1: none).
+    """
 
     centres: np.ndarray
     labels: np.ndarray
     weights: np.ndarray
     n_iter: int
+    origin: np.ndarray
 
 
 def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
@@ -42,8 +46,8 @@ def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
 
 
 def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
-           init: np.ndarray | None = None, max_iter: int = 100,
-           threshold: float = 0.01) -> KMeansResult:
+           init: np.ndarray | None = None, init_labels: np.ndarray | None = None,
+           max_iter: int = 100, threshold: float = 0.01) -> KMeansResult:
     """Cluster ``points`` into at most ``k`` groups.
 
     Parameters
@@ -55,6 +59,10 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
         Point weights (member counts when clustering base-cluster centres).
     init : ndarray of shape (n_init, 2), optional
         Previous centres to warm-start from; otherwise the first k distinct points.
+    init_labels : ndarray of shape (n_points,), optional
+        Each point's previous cluster (an index into ``init``; -1 for a newcomer). Each previous
+        cluster then restarts at its previous members' mean position today, as in Pol.is
+        (``clean-start-clusters``); without them, at the mean of today's points nearest to it.
     max_iter : int
         Iteration cap.
     threshold : float
@@ -69,30 +77,40 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
     seeds = first_distinct(points, k) if len(points) else np.empty((0, 2))
     k = len(seeds)
     if k == 0:
-        return KMeansResult(np.empty((0, 2)), np.full(len(points), -1, np.int32), np.empty(0), 0)
+        return KMeansResult(np.empty((0, 2)), np.full(len(points), -1, np.int32), np.empty(0), 0,
+                            np.empty(0, np.int64))
     if init is None or len(init) == 0:
-        centres = seeds
+        centres, origin = seeds, np.full(k, -1, np.int64)
     else:
-        centres = _warm_start(points, weights, np.asarray(init, dtype=np.float64), k)
+        previous = np.ascontiguousarray(init, dtype=np.float64)
+        if init_labels is None or not (np.asarray(init_labels) >= 0).any():
+            init_labels = kernels.assign(points, previous)
+        centres, origin = _warm_start(points, weights, previous, np.asarray(init_labels), k)
     centres = np.ascontiguousarray(centres)
     labels, n_iter = kernels.lloyd(points, weights, centres, max_iter, threshold)
-    return _drop_empty(centres, labels, weights, n_iter)
+    return _drop_empty(centres, labels, weights, n_iter, origin)
 
 
 def _warm_start(points: np.ndarray, weights: np.ndarray, previous: np.ndarray,
-                k: int) -> np.ndarray:
-    """Previous centres re-centred on today's points, empty ones dropped, split back up to k."""
-    previous = np.ascontiguousarray(previous)
-    labels = kernels.assign(points, previous)
-    total = np.bincount(labels, weights=weights, minlength=len(previous))
-    sx = np.bincount(labels, weights=weights * points[:, 0], minlength=len(previous))
-    sy = np.bincount(labels, weights=weights * points[:, 1], minlength=len(previous))
-    filled = total > 0
-    centres = np.c_[sx[filled] / total[filled], sy[filled] / total[filled]][:k]
-    if len(centres) >= k:
-        return centres
-    extra = kernels.farthest_splits(points, np.ascontiguousarray(centres), k - len(centres))
-    return np.vstack([centres, extra])
+                members: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each previous cluster moved to its members' mean; empty ones dropped, identical ones
+    merged, then the farthest points split off until there are k. Returns the centres and the
+    previous cluster each came from (-1 for a split)."""
+    known = members >= 0
+    size = len(previous)
+    total = np.bincount(members[known], weights=weights[known], minlength=size)
+    sx = np.bincount(members[known], weights=weights[known] * points[known, 0], minlength=size)
+    sy = np.bincount(members[known], weights=weights[known] * points[known, 1], minlength=size)
+    origin = np.flatnonzero(total > 0)
+    centres = np.c_[sx[origin] / total[origin], sy[origin] / total[origin]]
+    _, first = np.unique(centres, axis=0, return_index=True)
+    kept = np.sort(first)[:k]
+    centres, origin = centres[kept], origin[kept]
+    if len(centres) < k:
+        extra = kernels.farthest_splits(points, np.ascontiguousarray(centres), k - len(centres))
+        centres = np.vstack([centres, extra])
+        origin = np.concatenate([origin, np.full(len(extra), -1, np.int64)])
+    return centres, origin
 
 
 def _sq_dists(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -100,15 +118,16 @@ def _sq_dists(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _drop_empty(centres, labels, weights, n_iter) -> KMeansResult:
+def _drop_empty(centres, labels, weights, n_iter, origin) -> KMeansResult:
     k = len(centres)
     totals = np.bincount(labels, weights=weights, minlength=k)
     counts = np.bincount(labels, minlength=k)
     keep = counts > 0
     if keep.all():
-        return KMeansResult(centres, labels, totals, n_iter)
+        return KMeansResult(centres, labels, totals, n_iter, origin)
     renumber = np.cumsum(keep) - 1
-    return KMeansResult(centres[keep], renumber[labels].astype(np.int32), totals[keep], n_iter)
+    return KMeansResult(centres[keep], renumber[labels].astype(np.int32), totals[keep], n_iter,
+                        origin[keep])
 
 
 def silhouette(points: np.ndarray, labels: np.ndarray) -> float:

@@ -35,6 +35,9 @@ class MathState:
     components: np.ndarray | None = None
     base_centres: np.ndarray | None = None
     group_centres: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Each participant's base cluster (-1: none), and each base cluster's group for every k.
+    base_labels: np.ndarray | None = None
+    group_labels: dict[int, np.ndarray] = field(default_factory=dict)
     smoother: Smoother = field(default_factory=Smoother)
     n_updates: int = 0
     #: Co-vote moments of ``codes`` (derived data: not serialised, rebuilt when missing).
@@ -60,12 +63,14 @@ class MathState:
             "codes_indptr": self.codes.indptr, "moderated_out": self.moderated_out,
             "meta": self.meta, "banned": self.banned,
         }
-        for name in ("in_conversation", "components", "base_centres"):
+        for name in ("in_conversation", "components", "base_centres", "base_labels"):
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
         for k, centres in self.group_centres.items():
             arrays[f"group_centres_{k}"] = centres
+        for k, labels in self.group_labels.items():
+            arrays[f"group_labels_{k}"] = labels
         header = {
             "version": FORMAT_VERSION, "params": self.params.to_dict(), "shape": self.shape,
             "smoother": [self.smoother.current, self.smoother.candidate, self.smoother.wins],
@@ -86,12 +91,15 @@ class MathState:
             raise ValueError(f"unknown math state version {header.get('version')!r}")
         codes = sp.csr_matrix((arrays["codes_data"], arrays["codes_indices"],
                                arrays["codes_indptr"]), shape=tuple(header["shape"]))
-        groups = {int(name.rsplit("_", 1)[1]): value for name, value in arrays.items()
-                  if name.startswith("group_centres_")}
+        def by_k(prefix: str) -> dict[int, np.ndarray]:
+            return {int(name.rsplit("_", 1)[1]): value for name, value in arrays.items()
+                    if name.startswith(prefix)}
+
         return cls(
             params=MathParams(**header["params"]), codes=codes,
             moderated_out=arrays["moderated_out"], meta=arrays["meta"], banned=arrays["banned"],
             in_conversation=arrays.get("in_conversation"), components=arrays.get("components"),
-            base_centres=arrays.get("base_centres"), group_centres=groups,
+            base_centres=arrays.get("base_centres"), group_centres=by_k("group_centres_"),
+            base_labels=arrays.get("base_labels"), group_labels=by_k("group_labels_"),
             smoother=Smoother(*header["smoother"]), n_updates=header["n_updates"],
         )
