@@ -64,7 +64,7 @@ class PCAResult:
     def centred(self) -> sp.csr_matrix:
         """The centred matrix on the active cells (built on demand: it costs a copy of the votes)."""
         return centre(self.codes, active_statements=self.active_statements,
-                      active_participants=self.active_participants)[0]
+                      active_participants=self.active_participants, means=self.means)
 
 
 def column_means(codes: sp.csr_matrix, active_participants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,21 +79,16 @@ def column_means(codes: sp.csr_matrix, active_participants: np.ndarray) -> tuple
 
 
 def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
-           active_participants: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """The centred sparse matrix, the column means and the active-statement mask actually used."""
+           active_participants: np.ndarray, means: np.ndarray) -> sp.csr_matrix:
+    """The centred sparse matrix: ``v_ij - means[j]`` on the active cells, nothing elsewhere."""
     n_rows, n_cols = codes.shape
     rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(codes.indptr))
     keep = active_statements[codes.indices] & active_participants[rows]
     cols = codes.indices[keep]
     votes = codes.data[keep].astype(np.float64) - CODE_OFFSET
-    counts = np.bincount(cols, minlength=n_cols)
-    sums = np.bincount(cols, weights=votes, minlength=n_cols)
-    active = active_statements & (counts > 0)
-    means = np.divide(sums, counts, out=np.zeros(n_cols), where=counts > 0)
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows[keep], minlength=n_rows), out=indptr[1:])
-    centred = sp.csr_matrix((votes - means[cols], cols, indptr), shape=(n_rows, n_cols))
-    return centred, means, active
+    return sp.csr_matrix((votes - means[cols], cols, indptr), shape=(n_rows, n_cols))
 
 
 def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participants: np.ndarray,
@@ -135,7 +130,7 @@ def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participa
             axes = _top_axes_of_gram(moments.gram(cols), v0)
         else:
             centred = centre(codes, active_statements=active,
-                             active_participants=active_participants)[0]
+                             active_participants=active_participants, means=means)
             axes = _top_axes(centred[:, cols] if len(cols) < n_cols else centred, v0)
         components[: axes.shape[0], cols] = axes
     components = align_signs(components, previous)
