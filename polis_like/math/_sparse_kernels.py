@@ -8,22 +8,32 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def tally(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, labels: np.ndarray,
-          n_groups: int, n_cols: int, agree_code: int, disagree_code: int):
-    """Agree, disagree and seen counts per (label, column); rows labelled -1 are skipped."""
-    agree = np.zeros((n_groups, n_cols), np.int64)
-    disagree = np.zeros((n_groups, n_cols), np.int64)
-    seen = np.zeros((n_groups, n_cols), np.int64)
+          counted: np.ndarray, n_groups: int, n_cols: int, agree_code: int, disagree_code: int):
+    """Agree, disagree and seen counts per (label, column), shape (n_groups + 1, n_cols).
+
+    Row ``g`` counts the rows labelled g (-1: none); the last row counts every row with
+    ``counted`` set, whatever its label: the whole population in the same pass.
+    """
+    agree = np.zeros((n_groups + 1, n_cols), np.int64)
+    disagree = np.zeros((n_groups + 1, n_cols), np.int64)
+    seen = np.zeros((n_groups + 1, n_cols), np.int64)
     for i in range(indptr.shape[0] - 1):
         g = labels[i]
-        if g < 0:
+        whole = counted[i]
+        if g < 0 and not whole:
             continue
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
-            seen[g, j] += 1
-            if codes[p] == agree_code:
-                agree[g, j] += 1
-            elif codes[p] == disagree_code:
-                disagree[g, j] += 1
+            is_agree = codes[p] == agree_code
+            is_disagree = codes[p] == disagree_code
+            if g >= 0:
+                seen[g, j] += 1
+                agree[g, j] += is_agree
+                disagree[g, j] += is_disagree
+            if whole:
+                seen[n_groups, j] += 1
+                agree[n_groups, j] += is_agree
+                disagree[n_groups, j] += is_disagree
     return agree, disagree, seen
 
 

@@ -201,8 +201,7 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     clock.lap("clustering")
 
     k = groups.k
-    group_tallies = stats.tally(codes, group_of, k)
-    everyone = stats.tally(codes, np.where(banned, -1, 0).astype(np.int32), 1)
+    group_tallies, everyone = stats.tally_with_population(codes, group_of, k, ~banned)
     eligible = ~moderated_out
     group_stat = stats.group_stats(group_tallies)
     repness = [stats.representative(group_stat, g, eligible, params.repness_count) for g in range(k)]

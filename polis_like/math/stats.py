@@ -39,10 +39,19 @@ def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
         Group of each participant, -1 for none.
     n_groups : int
     """
+    return tally_with_population(codes, labels, n_groups, np.zeros(codes.shape[0], bool))[0]
+
+
+def tally_with_population(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int,
+                          population: np.ndarray) -> tuple[Tallies, Tallies]:
+    """The groups' tallies and, in the same pass, the tallies of ``population`` (a bool mask
+    of participants), shape (1, n_statements)."""
     agree, disagree, seen = kernels.tally(
         codes.indptr, codes.indices, codes.data, np.ascontiguousarray(labels, dtype=np.int32),
-        n_groups, codes.shape[1], AGREE_CODE, DISAGREE_CODE)
-    return Tallies(agree, disagree, seen)
+        np.ascontiguousarray(population, dtype=np.bool_), n_groups, codes.shape[1],
+        AGREE_CODE, DISAGREE_CODE)
+    return (Tallies(agree[:n_groups], disagree[:n_groups], seen[:n_groups]),
+            Tallies(agree[n_groups:], disagree[n_groups:], seen[n_groups:]))
 
 
 def prop_test(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
