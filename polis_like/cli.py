@@ -83,7 +83,151 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--timings", action="store_true",
                          help="print the time of each stage of the math on stderr")
     analyze.set_defaults(handler=_analyze)
+    _service_commands(commands)
     return parser
+
+
+def _service_commands(commands) -> None:
+    url_help = "the database (default: $DATABASE_URL, else SQLite at var/polis-like.db)"
+
+    db = commands.add_parser("db", help="manage the database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    upgrade.add_argument("--database-url", help=url_help)
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    admin = commands.add_parser("admin", help="manage admin and moderator accounts")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create = admin_commands.add_parser(
+        "create", help="make an account; prints its password and an API token once")
+    create.add_argument("name")
+    create.add_argument("--role", choices=("admin", "moderator"), default="admin")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from stdin instead of generating one")
+    create.add_argument("--database-url", help=url_help)
+    create.set_defaults(handler=_admin_create)
+
+    serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    serve.add_argument("--threads", type=int, default=32, help="threads per process (default: 32)")
+    serve.add_argument("--database-url", help=url_help)
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run the math worker")
+    worker.add_argument("--once", action="store_true",
+                        help="bring every conversation up to date once, then exit")
+    worker.add_argument("--database-url", help=url_help)
+    worker.set_defaults(handler=_worker)
+
+    imp = commands.add_parser("import", help="import a Pol.is export folder or .zip as a new "
+                                             "conversation")
+    imp.add_argument("path", metavar="PATH")
+    imp.add_argument("--topic", help="the topic (default: the export's)")
+    imp.add_argument("--database-url", help=url_help)
+    imp.set_defaults(handler=_import)
+
+    exp = commands.add_parser("export", help="write a conversation as the five Pol.is CSV files")
+    exp.add_argument("conversation_id", type=int, metavar="ID")
+    exp.add_argument("dir", metavar="DIR")
+    exp.add_argument("--database-url", help=url_help)
+    exp.set_defaults(handler=_export)
+
+    run = commands.add_parser("run", help="set up (migrate, admin, demo conversation) and run the "
+                                          "web server and a worker")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--database-url", help=url_help)
+    run.set_defaults(handler=_run)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from .storage.db import database_url
+    from .storage.migrate import upgrade
+
+    upgrade(args.database_url)
+    print(f"database is up to date: {_safe(database_url(args.database_url))}")
+    return 0
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _admin_create(args: argparse.Namespace) -> int:
+    from .storage import accounts
+    from .storage.db import session_factory
+    from .storage.migrate import ensure_current
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    engine = ensure_current(args.database_url)
+    with session_factory(engine)() as session:
+        account, password, token = accounts.create_account(session, args.name, role=args.role,
+                                                           password=password)
+        session.commit()
+    print(f"created {account.role} {account.name!r}")
+    if not args.password_stdin:
+        print(f"password: {password}")
+    print(f"API token: {token}")
+    print("(shown once: only their hashes are stored)")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .service import serve
+    from .storage.migrate import ensure_current
+
+    ensure_current(args.database_url).dispose()
+    serve(args.host, args.port, args.workers, args.threads, args.database_url)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .service import run_worker
+
+    run_worker(args.database_url, once=args.once)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .storage.db import session_factory
+    from .storage.migrate import ensure_current
+    from .storage.transfer import import_export
+
+    engine = ensure_current(args.database_url)
+    with tqdm(total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
+              leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        conversation_id = import_export(session_factory(engine), args.path, topic=args.topic,
+                                        progress=progress)
+    print(f"imported conversation {conversation_id}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .storage.db import session_factory
+    from .storage.migrate import ensure_current
+    from .storage.transfer import write_conversation
+
+    engine = ensure_current(args.database_url)
+    with session_factory(engine)() as session:
+        write_conversation(session, args.conversation_id, args.dir)
+    print(f"wrote conversation {args.conversation_id} to {args.dir}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .service import run_all
+
+    return run_all(args.host, args.port, args.database_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

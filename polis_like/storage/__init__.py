@@ -1,0 +1,1 @@
+"""Storage: the tables, migrations and data operations of the service (SQLAlchemy 2, no Flask)."""

@@ -1,0 +1,92 @@
+"""Admin and moderator accounts: scrypt password hashes and SHA-256-hashed bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from polis_like.errors import InputError
+
+from .db import now_ms
+from .models import ROLES, Account, ApiToken
+
+_N, _R, _P = 2**14, 8, 1  # scrypt cost: ~50 ms and 16 MB per check
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored:
+        return False
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if kind != "scrypt":
+        return False
+    given = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                           p=int(p))
+    return hmac.compare_digest(given.hex(), digest)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_account(session: Session, name: str, *, role: str = "admin",
+                   password: str | None = None) -> tuple[Account, str, str]:
+    """Make an account; returns it with its password (generated when not given) and a new token.
+
+    Neither the password nor the token is stored in clear, so this is the only time they show.
+    """
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise InputError("an account name needs 1 to 80 characters")
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}")
+    if session.scalar(select(Account.id).where(Account.name == name)) is not None:
+        raise InputError(f"there is already an account named {name!r}")
+    password = password or secrets.token_urlsafe(12)
+    if len(password) < 8:
+        raise InputError("a password needs at least 8 characters")
+    account = Account(name=name, role=role, password_hash=hash_password(password),
+                      created_ms=now_ms())
+    session.add(account)
+    session.flush()
+    token = new_token(session, account)
+    return account, password, token
+
+
+def new_token(session: Session, account: Account) -> str:
+    token = "pl_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(account_id=account.id, token_hash=token_hash(token), created_ms=now_ms()))
+    session.flush()
+    return token
+
+
+def set_password(session: Session, account: Account, password: str) -> None:
+    if len(password) < 8:
+        raise InputError("a password needs at least 8 characters")
+    account.password_hash = hash_password(password)
+
+
+def authenticate(session: Session, name: str, password: str) -> Account | None:
+    account = session.scalar(select(Account).where(Account.name == name))
+    if account is None:
+        verify_password(password, hash_password("timing"))  # same cost either way
+        return None
+    return account if verify_password(password, account.password_hash) else None
+
+
+def account_for_token(session: Session, token: str) -> Account | None:
+    return session.scalar(
+        select(Account).join(ApiToken, ApiToken.account_id == Account.id)
+        .where(ApiToken.token_hash == token_hash(token)))

@@ -1,0 +1,262 @@
+"""Conversations, their statements and moderation: the operations the API and import share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from polis_like.errors import InputError
+
+from .db import now_ms
+from .models import (
+    ACCEPTED, MODERATION_MODES, PENDING, REJECTED, XID_MODES, Conversation, MathJob,
+    ModerationEntry, Participant, Statement,
+)
+from .notify import notify_change
+
+TOPIC_MAX = 500
+DESCRIPTION_MAX = 10_000
+STATEMENT_MAX = 1000  # characters; Pol.is allows 1000 too (comment length limit in polis server)
+STATUS_NAMES = {"pending": PENDING, "accepted": ACCEPTED, "rejected": REJECTED}
+STATUS_OF = {v: k for k, v in STATUS_NAMES.items()}
+_ACTIONS = {ACCEPTED: "accept", REJECTED: "reject", PENDING: "unmoderate"}
+
+SETTINGS = {
+    "topic": str, "description": str, "is_open": bool, "moderation": str,
+    "write_enabled": bool, "map_enabled": bool, "xid_mode": str,
+}
+
+
+class Conflict(InputError):
+    """The request clashes with stored data (a duplicate statement, say): HTTP 409."""
+
+
+class NotFound(InputError):
+    """No such conversation, statement or participant: HTTP 404."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: object, *, what: str, limit: int, allow_empty: bool = False) -> str:
+    """Trimmed, NFC-normalised text; refuses non-strings, control characters and over-long text."""
+    if not isinstance(text, str):
+        raise InputError(f"{what} must be a string")
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text and not allow_empty:
+        raise InputError(f"{what} is empty")
+    if len(text) > limit:
+        raise InputError(f"{what} is {len(text)} characters long; the limit is {limit}")
+    if _CONTROL.search(text):
+        raise InputError(f"{what} contains control characters")
+    return text
+
+
+def text_key(text: str) -> str:
+    """What two statements must share to count as duplicates: case and white space folded."""
+    folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def check_settings(values: dict, *, creating: bool) -> dict:
+    """Validate conversation settings given as JSON; returns them cleaned."""
+    if not isinstance(values, dict):
+        raise InputError("the body must be a JSON object")
+    unknown = sorted(set(values) - set(SETTINGS) - ({"seed_statements"} if creating else set()))
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    cleaned = {}
+    for name, kind in SETTINGS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if kind is bool and not isinstance(value, bool):
+            raise InputError(f"{name} must be true or false")
+        if kind is str and not isinstance(value, str):
+            raise InputError(f"{name} must be a string")
+        cleaned[name] = value
+    if "topic" in cleaned:
+        cleaned["topic"] = clean_text(cleaned["topic"], what="topic", limit=TOPIC_MAX)
+    elif creating:
+        raise InputError("topic is required")
+    if "description" in cleaned:
+        cleaned["description"] = clean_text(cleaned["description"], what="description",
+                                            limit=DESCRIPTION_MAX, allow_empty=True)
+    if cleaned.get("moderation", "open") not in MODERATION_MODES:
+        raise InputError("moderation must be 'strict' or 'open'")
+    if cleaned.get("xid_mode", "off") not in XID_MODES:
+        raise InputError("xid_mode must be 'off', 'optional' or 'required'")
+    return cleaned
+
+
+def create_conversation(session: Session, settings: dict, *, owner_id: int | None = None,
+                        seeds: list[str] = (), created_ms: int | None = None,
+                        extra: dict | None = None) -> Conversation:
+    """A new conversation with ``settings`` (checked by :func:`check_settings`) and seed statements."""
+    conversation = Conversation(
+        topic=settings["topic"], description=settings.get("description", ""),
+        is_open=settings.get("is_open", True), moderation=settings.get("moderation", "open"),
+        write_enabled=settings.get("write_enabled", True),
+        map_enabled=settings.get("map_enabled", True), xid_mode=settings.get("xid_mode", "off"),
+        created_ms=created_ms or now_ms(), owner_id=owner_id, next_pid=0, next_sid=0,
+        revision=0, extra=json.dumps(extra or {}),
+    )
+    session.add(conversation)
+    session.flush()
+    session.add(MathJob(conversation_id=conversation.id, owner=None, lease_until=0.0, tick=0,
+                        failures=0))
+    for text in seeds:
+        add_statement(session, conversation, text, author_pid=None, seed=True)
+    session.flush()
+    return conversation
+
+
+def get_conversation(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    return conversation
+
+
+def update_settings(session: Session, conversation: Conversation, settings: dict,
+                    account_id: int | None) -> None:
+    for name, value in settings.items():
+        setattr(conversation, name, value)
+    bump_revision(session, conversation.id)
+    log(session, conversation.id, account_id, "settings")
+
+
+def bump_revision(session: Session, conversation_id: int) -> None:
+    """Tell the worker that the math's input other than votes changed."""
+    session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                    .values(revision=Conversation.revision + 1))
+    notify_change(session, conversation_id)
+
+
+def next_id(session: Session, conversation_id: int, column: str) -> int:
+    """Hand out the next pid or sid of a conversation (the row update serialises callers)."""
+    counter = getattr(Conversation, column)
+    value = session.execute(
+        update(Conversation).where(Conversation.id == conversation_id)
+        .values({column: counter + 1}).returning(counter)).scalar_one()
+    return value - 1
+
+
+def add_statement(session: Session, conversation: Conversation, text: object, *,
+                  author_pid: int | None, seed: bool = False, status: int | None = None,
+                  is_meta: bool = False, created_ms: int | None = None,
+                  sid: int | None = None) -> Statement:
+    """Store a statement; pending under strict moderation unless it is a seed, shown under open.
+
+    A statement whose text equals another's (case and spacing aside) raises :class:`Conflict`.
+    """
+    text = clean_text(text, what="text", limit=STATEMENT_MAX)
+    key = text_key(text)
+    duplicate = session.scalar(select(Statement.sid).where(
+        Statement.conversation_id == conversation.id, Statement.text_key == key))
+    if duplicate is not None:
+        raise Conflict(f"statement {duplicate} already says this")
+    if status is None:
+        status = ACCEPTED if seed or conversation.moderation == "open" else PENDING
+    if sid is None:
+        sid = next_id(session, conversation.id, "next_sid")
+    statement = Statement(conversation_id=conversation.id, sid=sid, text=text, text_key=key,
+                          author_pid=author_pid, status=status, is_seed=seed, is_meta=is_meta,
+                          created_ms=created_ms or now_ms())
+    try:
+        with session.begin_nested():
+            session.add(statement)
+    except IntegrityError:
+        raise Conflict("this statement was just submitted") from None
+    bump_revision(session, conversation.id)
+    return statement
+
+
+def is_visible(conversation: Conversation, status: int) -> bool:
+    """Whether participants may see a statement of this status."""
+    if conversation.moderation == "strict":
+        return status == ACCEPTED
+    return status != REJECTED
+
+
+def list_statements(session: Session, conversation_id: int, *, statuses: list[int] | None = None,
+                    query: str | None = None, offset: int = 0,
+                    limit: int = 50) -> tuple[list[Statement], int]:
+    """One page of statements (oldest first) and how many match in all."""
+    where = [Statement.conversation_id == conversation_id]
+    if statuses is not None:
+        where.append(Statement.status.in_(statuses))
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(Statement.text.ilike(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(Statement).where(*where))
+    rows = session.scalars(select(Statement).where(*where).order_by(Statement.sid)
+                          .offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def moderate(session: Session, conversation_id: int, sids: list[int], *, status: int | None = None,
+             is_meta: bool | None = None, account_id: int | None) -> list[Statement]:
+    """Accept or reject (and mark meta or not) several statements at once; all or nothing."""
+    sids = sorted(set(sids))
+    found = session.scalars(select(Statement).where(
+        Statement.conversation_id == conversation_id, Statement.sid.in_(sids))).all()
+    missing = sorted(set(sids) - {s.sid for s in found})
+    if missing:
+        raise NotFound(f"no statement {missing[0]} in conversation {conversation_id}")
+    for statement in found:
+        if status is not None and statement.status != status:
+            statement.status = status
+            log(session, conversation_id, account_id, _ACTIONS[status], sid=statement.sid)
+        if is_meta is not None and statement.is_meta != is_meta:
+            statement.is_meta = is_meta
+            log(session, conversation_id, account_id, "meta" if is_meta else "unmeta",
+                sid=statement.sid)
+    bump_revision(session, conversation_id)
+    return sorted(found, key=lambda s: s.sid)
+
+
+def set_banned(session: Session, conversation_id: int, pid: int, banned: bool,
+               account_id: int | None) -> Participant:
+    participant = session.scalar(select(Participant).where(
+        Participant.conversation_id == conversation_id, Participant.pid == pid))
+    if participant is None:
+        raise NotFound(f"no participant {pid} in conversation {conversation_id}")
+    if participant.banned != banned:
+        participant.banned = banned
+        log(session, conversation_id, account_id, "ban" if banned else "unban", pid=pid)
+        bump_revision(session, conversation_id)
+    return participant
+
+
+def log(session: Session, conversation_id: int, account_id: int | None, action: str, *,
+        sid: int | None = None, pid: int | None = None) -> None:
+    session.add(ModerationEntry(conversation_id=conversation_id, account_id=account_id,
+                                action=action, sid=sid, pid=pid, created_ms=now_ms()))
+
+
+def statement_json(statement: Statement, *, moderator: bool = False) -> dict:
+    document = {"id": statement.sid, "text": statement.text, "created_ms": statement.created_ms,
+                "is_meta": statement.is_meta, "is_seed": statement.is_seed}
+    if moderator:
+        document["status"] = STATUS_OF[statement.status]
+        document["author"] = statement.author_pid
+    return document
+
+
+def conversation_json(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.id, "topic": conversation.topic,
+        "description": conversation.description, "is_open": conversation.is_open,
+        "moderation": conversation.moderation, "write_enabled": conversation.write_enabled,
+        "map_enabled": conversation.map_enabled, "xid_mode": conversation.xid_mode,
+        "created_ms": conversation.created_ms,
+    }
+

@@ -1,0 +1,212 @@
+"""The tables of polis-like (SQLAlchemy 2 declarative models).
+
+Every participant and statement of a conversation has a small integer id (``pid`` and ``sid``)
+that is dense from 0 within its conversation, as in Pol.is: they are the rows and columns of the
+vote matrix the math works on, and the ids of the CSV export. ``vote_events`` is append-only; its
+``id`` orders every vote ever cast and is the math worker's high-water mark.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary,
+    MetaData, SmallInteger, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite makes only an INTEGER PRIMARY KEY its rowid (and auto-increments it).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MODERATION_MODES = ("strict", "open")
+XID_MODES = ("off", "optional", "required")
+ROLES = ("admin", "moderator")
+
+# Statement status, as in the Pol.is export's "moderated" column.
+PENDING, ACCEPTED, REJECTED = 0, 1, -1
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """An administrator or moderator. Participants have no account."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (CheckConstraint("role IN ('admin', 'moderator')", name="role"),)
+
+
+class ApiToken(Base):
+    """A bearer token of an account; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    moderation: Mapped[str] = mapped_column(String(8), default="open")
+    write_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    map_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    xid_mode: Mapped[str] = mapped_column(String(8), default="off")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    #: The next pid and sid to hand out.
+    next_pid: Mapped[int] = mapped_column(Integer, default=0)
+    next_sid: Mapped[int] = mapped_column(Integer, default=0)
+    #: Bumped by everything but votes that changes the math's input (moderation, bans, new
+    #: statements): the worker re-reads statements and bans when it moves.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    #: summary.csv rows of an imported export that we keep but do not use (JSON object).
+    extra: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (
+        CheckConstraint("moderation IN ('strict', 'open')", name="moderation"),
+        CheckConstraint("xid_mode IN ('off', 'optional', 'required')", name="xid_mode"),
+    )
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    pid: Mapped[int] = mapped_column(Integer)
+    #: The random id in the participant's signed cookie (None for imported participants).
+    visitor: Mapped[str | None] = mapped_column(String(64))
+    xid: Mapped[str | None] = mapped_column(String(200))
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "pid"),
+        UniqueConstraint("conversation_id", "visitor"),
+        UniqueConstraint("conversation_id", "xid"),
+    )
+
+
+class Statement(Base):
+    __tablename__ = "statements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    sid: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    #: SHA-256 of the text with case and white space folded: the duplicate check.
+    text_key: Mapped[str] = mapped_column(String(64))
+    author_pid: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(SmallInteger, default=PENDING)
+    is_seed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_meta: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "sid"),
+        UniqueConstraint("conversation_id", "text_key"),
+        Index("ix_statements_conversation_status", "conversation_id", "status", "sid"),
+        CheckConstraint("status IN (-1, 0, 1)", name="status"),
+    )
+
+
+class VoteEvent(Base):
+    """Every vote ever cast, in order; never updated or deleted."""
+
+    __tablename__ = "vote_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    pid: Mapped[int] = mapped_column(Integer)
+    sid: Mapped[int] = mapped_column(Integer)
+    vote: Mapped[int] = mapped_column(SmallInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        Index("ix_vote_events_conversation_id_id", "conversation_id", "id"),
+        CheckConstraint("vote IN (-1, 0, 1)", name="vote"),
+    )
+
+
+class LatestVote(Base):
+    """Each participant's current vote on each statement they voted on."""
+
+    __tablename__ = "latest_votes"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vote: Mapped[int] = mapped_column(SmallInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModerationEntry(Base):
+    """Who moderated what, when: statement decisions, bans, settings."""
+
+    __tablename__ = "moderation_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))
+    sid: Mapped[int | None] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MathResult(Base):
+    """One published math result of a conversation. ``tick`` grows by one per result."""
+
+    __tablename__ = "math_results"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    tick: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The last vote event (id) the result includes.
+    high_water: Mapped[int] = mapped_column(BigInteger)
+    computed_ms: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    #: The JSON document served by the results endpoint.
+    result: Mapped[str] = mapped_column(Text)
+    #: Per-participant position and group (npz), for "where do I stand".
+    positions: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MathState(Base):
+    """The worker's saved math state of a conversation, to resume from after a restart."""
+
+    __tablename__ = "math_states"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    tick: Mapped[int] = mapped_column(Integer)
+    high_water: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    saved_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MathJob(Base):
+    """A conversation's place in the worker pool: its lease, latest tick and last failure."""
+
+    __tablename__ = "math_jobs"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    tick: Mapped[int] = mapped_column(Integer, default=0)
+    #: The last vote event and conversation revision the latest result includes.
+    high_water: Mapped[int] = mapped_column(BigInteger, default=0)
+    revision: Mapped[int] = mapped_column(Integer, default=-1)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_ms: Mapped[int | None] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

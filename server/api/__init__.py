@@ -1,0 +1,17 @@
+"""The JSON API under ``/api/v1``; its OpenAPI document is served at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from . import conversations, moderation, participation, results, session, transfer
+from .openapi import document
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+for module in (conversations, participation, moderation, results, session, transfer):
+    blueprint.register_blueprint(module.blueprint)
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(document())

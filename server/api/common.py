@@ -1,0 +1,132 @@
+"""What every API route shares: the database session, JSON bodies, who is asking."""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+
+from flask import current_app, g, request, session as cookie
+from sqlalchemy.orm import Session
+
+from polis_like.errors import InputError
+from polis_like.storage import accounts
+from polis_like.storage.models import Account
+from polis_like.storage.votes import Forbidden, Who
+
+from ..errors import Unauthorized
+
+
+def db() -> Session:
+    """The request's database session (closed when the request ends)."""
+    if "db" not in g:
+        g.db = current_app.extensions["polis_like.sessions"]()
+    return g.db
+
+
+def json_body() -> dict:
+    """The request's JSON object; a clear 400 for anything else."""
+    data = request.get_data(cache=True)
+    if len(data) > current_app.config["MAX_JSON_BYTES"]:
+        raise InputError(f"the body is {len(data)} bytes; the limit is "
+                         f"{current_app.config['MAX_JSON_BYTES']}")
+    if not data.strip():
+        raise InputError("the body is empty; send a JSON object")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"the body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object")
+    return body
+
+
+def integer(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} must be an integer")
+    return value
+
+
+def query_int(name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise InputError(f"{name} must be between {low} and {high}")
+    return value
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+def current_account() -> Account | None:
+    """The signed-in admin or moderator: bearer token first, then the session cookie."""
+    if "account" in g:
+        return g.account
+    account = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        account = accounts.account_for_token(db(), token.strip())
+        if account is None:
+            raise Unauthorized("unknown or revoked token")
+    elif "account" in cookie:
+        account = db().get(Account, cookie["account"])
+    g.account = account
+    return account
+
+
+def require(role: str):
+    """Route decorator: an admin (``"admin"``) or a moderator or admin (``"moderator"``)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            account = current_account()
+            if account is None:
+                raise Unauthorized("sign in as a moderator or admin, or send a bearer token")
+            if role == "admin" and account.role != "admin":
+                raise Forbidden("this needs an admin account")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def is_staff() -> bool:
+    try:
+        return current_account() is not None
+    except Unauthorized:
+        return False
+
+
+# -- participants --------------------------------------------------------------------------
+
+def visitor(create: bool) -> str | None:
+    """The random id in the participant's signed cookie; set on their first request."""
+    value = cookie.get("visitor")
+    if value is None and create:
+        value = secrets.token_urlsafe(18)
+        cookie["visitor"] = value
+        cookie.permanent = True
+    return value
+
+
+def who(conversation, body: dict | None = None, *, create: bool = True) -> Who:
+    """How this request names its participant, by the conversation's XID setting."""
+    xid = request.args.get("xid") if body is None else body.get("xid", request.args.get("xid"))
+    if xid is not None:
+        if not isinstance(xid, str) or not xid.strip() or len(xid) > 200:
+            raise InputError("xid must be a non-empty string of at most 200 characters")
+        if conversation.xid_mode == "off":
+            raise InputError("this conversation does not use XIDs")
+        return Who(visitor=None, xid=xid.strip())
+    if conversation.xid_mode == "required":
+        raise Forbidden("this conversation needs an xid")
+    return Who(visitor=visitor(create))

@@ -1,0 +1,58 @@
+"""Conversations: create (admin), read (anyone), change settings and list (admin)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, url_for
+from sqlalchemy import select
+
+from polis_like.errors import InputError
+from polis_like.storage import conversations as store
+from polis_like.storage.models import Conversation
+
+from .common import current_account, db, json_body, query_int, require
+
+blueprint = Blueprint("conversations", __name__)
+
+
+@blueprint.post("/conversations")
+@require("admin")
+def create_conversation():
+    body = json_body()
+    settings = store.check_settings(body, creating=True)
+    seeds = body.get("seed_statements", [])
+    if not isinstance(seeds, list) or not all(isinstance(s, str) for s in seeds):
+        raise InputError("seed_statements must be a list of strings")
+    session = db()
+    conversation = store.create_conversation(session, settings, owner_id=current_account().id,
+                                             seeds=seeds)
+    session.commit()
+    response = jsonify(store.conversation_json(conversation))
+    response.status_code = 201
+    response.headers["Location"] = url_for(".get_conversation", conversation_id=conversation.id)
+    return response
+
+
+@blueprint.get("/conversations/<int:conversation_id>")
+def get_conversation(conversation_id: int):
+    return jsonify(store.conversation_json(store.get_conversation(db(), conversation_id)))
+
+
+@blueprint.patch("/conversations/<int:conversation_id>")
+@require("admin")
+def update_conversation(conversation_id: int):
+    settings = store.check_settings(json_body(), creating=False)
+    session = db()
+    conversation = store.get_conversation(session, conversation_id)
+    store.update_settings(session, conversation, settings, current_account().id)
+    session.commit()
+    return jsonify(store.conversation_json(conversation))
+
+
+@blueprint.get("/conversations")
+@require("moderator")
+def list_conversations():
+    offset = query_int("offset", 0, low=0, high=10**9)
+    limit = query_int("limit", 50, low=1, high=500)
+    rows = db().scalars(select(Conversation).order_by(Conversation.id.desc())
+                        .offset(offset).limit(limit)).all()
+    return jsonify({"conversations": [store.conversation_json(c) for c in rows]})

@@ -1,0 +1,115 @@
+"""Moderation (moderators and admins): decide on statements, one or many at once; ban."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import select
+
+from polis_like.errors import InputError
+from polis_like.storage import conversations as store
+from polis_like.storage.models import ModerationEntry, Statement
+
+from .common import current_account, db, integer, is_staff, json_body, query_int, require
+
+blueprint = Blueprint("moderation", __name__)
+
+MAX_BATCH = 10_000
+
+
+def _decision(body: dict) -> dict:
+    decision = {}
+    if "status" in body:
+        if body["status"] not in store.STATUS_NAMES:
+            raise InputError("status must be pending, accepted or rejected")
+        decision["status"] = store.STATUS_NAMES[body["status"]]
+    if "is_meta" in body:
+        if not isinstance(body["is_meta"], bool):
+            raise InputError("is_meta must be true or false")
+        decision["is_meta"] = body["is_meta"]
+    if not decision:
+        raise InputError("send status and/or is_meta")
+    return decision
+
+
+@blueprint.get("/conversations/<int:conversation_id>/statements/<int:sid>")
+def get_statement(conversation_id: int, sid: int):
+    session = db()
+    conversation = store.get_conversation(session, conversation_id)
+    statement = session.scalar(select(Statement).where(
+        Statement.conversation_id == conversation_id, Statement.sid == sid))
+    staff = is_staff()
+    if statement is None or not (staff or store.is_visible(conversation, statement.status)):
+        raise store.NotFound(f"no statement {sid} in conversation {conversation_id}")
+    return jsonify(store.statement_json(statement, moderator=staff))
+
+
+@blueprint.patch("/conversations/<int:conversation_id>/statements/<int:sid>")
+@require("moderator")
+def moderate_one(conversation_id: int, sid: int):
+    body = json_body()
+    unknown = sorted(set(body) - {"status", "is_meta"})
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    session = db()
+    store.get_conversation(session, conversation_id)
+    [statement] = store.moderate(session, conversation_id, [sid], **_decision(body),
+                                 account_id=current_account().id)
+    session.commit()
+    return jsonify(store.statement_json(statement, moderator=True))
+
+
+@blueprint.post("/conversations/<int:conversation_id>/moderation")
+@require("moderator")
+def moderate_many(conversation_id: int):
+    """``{"statement_ids": [...], "status": "accepted"}``: all of them or none."""
+    body = json_body()
+    unknown = sorted(set(body) - {"statement_ids", "status", "is_meta"})
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    ids = body.get("statement_ids")
+    if not isinstance(ids, list) or not ids:
+        raise InputError("statement_ids must be a non-empty list of statement ids")
+    if len(ids) > MAX_BATCH:
+        raise InputError(f"at most {MAX_BATCH} statements at once")
+    sids = [integer(i, "each statement id") for i in ids]
+    session = db()
+    store.get_conversation(session, conversation_id)
+    changed = store.moderate(session, conversation_id, sids, **_decision(body),
+                             account_id=current_account().id)
+    session.commit()
+    return jsonify({"statements": [store.statement_json(s, moderator=True) for s in changed]})
+
+
+@blueprint.put("/conversations/<int:conversation_id>/participants/<int:pid>/ban")
+@require("moderator")
+def ban(conversation_id: int, pid: int):
+    return _set_banned(conversation_id, pid, True)
+
+
+@blueprint.delete("/conversations/<int:conversation_id>/participants/<int:pid>/ban")
+@require("moderator")
+def unban(conversation_id: int, pid: int):
+    return _set_banned(conversation_id, pid, False)
+
+
+def _set_banned(conversation_id: int, pid: int, banned: bool):
+    session = db()
+    store.get_conversation(session, conversation_id)
+    participant = store.set_banned(session, conversation_id, pid, banned, current_account().id)
+    session.commit()
+    return jsonify({"participant": participant.pid, "banned": participant.banned})
+
+
+@blueprint.get("/conversations/<int:conversation_id>/moderation/log")
+@require("moderator")
+def moderation_log(conversation_id: int):
+    session = db()
+    store.get_conversation(session, conversation_id)
+    offset = query_int("offset", 0, low=0, high=10**9)
+    limit = query_int("limit", 100, low=1, high=1000)
+    rows = session.scalars(select(ModerationEntry).where(
+        ModerationEntry.conversation_id == conversation_id)
+        .order_by(ModerationEntry.id.desc()).offset(offset).limit(limit)).all()
+    return jsonify({"entries": [
+        {"action": e.action, "statement": e.sid, "participant": e.pid, "account": e.account_id,
+         "created_ms": e.created_ms} for e in rows]})

@@ -1,0 +1,173 @@
+"""The participant's routes: the next statement, votes, new statements, where they stand."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import select
+
+from polis_like.errors import InputError
+from polis_like.storage import conversations as store
+from polis_like.storage import votes
+from polis_like.storage.models import Conversation, MathJob, MathResult
+from polis_like.storage.votes import Forbidden
+
+from . import cache
+from .common import db, integer, is_staff, json_body, query_int, who
+
+blueprint = Blueprint("participation", __name__)
+
+VOTES = {1: "agree", 0: "pass", -1: "disagree"}
+
+
+def _conversation(conversation_id: int):
+    """The conversation's row and its latest tick, in one query."""
+    row = db().execute(select(Conversation, MathJob.tick)
+                       .join(MathJob, MathJob.conversation_id == Conversation.id)
+                       .where(Conversation.id == conversation_id)).first()
+    if row is None:
+        raise store.NotFound(f"no conversation {conversation_id}")
+    return row[0], row[1]
+
+
+def _rng() -> np.random.Generator:
+    seed = current_app.config.get("ROUTING_SEED")
+    if seed is None:
+        return np.random.default_rng()
+    counter = current_app.extensions.setdefault("polis_like.draws", [0])
+    counter[0] += 1
+    return np.random.default_rng([seed, counter[0]])
+
+
+def _next_payload(conversation, tick: int, pid: int | None) -> dict:
+    session = db()
+    shown = cache.visible(session, conversation.id, conversation.revision, conversation.moderation)
+    voted = votes.voted_sids(session, conversation.id, pid) if pid is not None else np.empty(0, int)
+    candidates = np.setdiff1d(shown.sids, voted, assume_unique=True)
+    priority = cache.priority(session, conversation.id, tick)
+    sid = votes.choose_next(candidates, priority, _rng())
+    statement = None
+    if sid is not None:
+        text, is_meta = shown.texts[sid]
+        statement = {"id": sid, "text": text, "is_meta": is_meta}
+    return {"statement": statement, "remaining": int(len(candidates)),
+            "total": int(len(shown.sids)), "voted": int(len(voted)), "participant": pid}
+
+
+@blueprint.get("/conversations/<int:conversation_id>/next")
+def next_statement(conversation_id: int):
+    conversation, tick = _conversation(conversation_id)
+    found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
+    return jsonify(_next_payload(conversation, tick, found[0] if found else None))
+
+
+def _participant(conversation, body: dict) -> int:
+    if not conversation.is_open:
+        raise Forbidden("this conversation is closed")
+    pid, banned = votes.join(db(), conversation.id, who(conversation, body))
+    if banned:
+        raise Forbidden("this participant has been banned from the conversation")
+    return pid
+
+
+@blueprint.post("/conversations/<int:conversation_id>/votes")
+def vote(conversation_id: int):
+    body = json_body()
+    unknown = sorted(set(body) - {"statement_id", "vote", "xid"})
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    if "statement_id" not in body or "vote" not in body:
+        raise InputError("send statement_id and vote")
+    sid = integer(body["statement_id"], "statement_id")
+    value = integer(body["vote"], "vote")
+    if value not in VOTES:
+        raise InputError("vote must be 1 (agree), 0 (pass) or -1 (disagree)")
+    conversation, tick = _conversation(conversation_id)
+    session = db()
+    status = votes.statement_status(session, conversation_id, sid)
+    if not store.is_visible(conversation, status):
+        raise Forbidden(f"statement {sid} is not open for voting")
+    pid = _participant(conversation, body)
+    votes.cast_vote(session, conversation_id, pid, sid, value)
+    session.commit()
+    payload = _next_payload(conversation, tick, pid)
+    payload["vote"] = {"statement_id": sid, "vote": value}
+    return jsonify(payload)
+
+
+@blueprint.post("/conversations/<int:conversation_id>/statements")
+def submit_statement(conversation_id: int):
+    body = json_body()
+    unknown = sorted(set(body) - {"text", "xid"})
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    if "text" not in body:
+        raise InputError("send the statement's text")
+    conversation, _ = _conversation(conversation_id)
+    if not conversation.write_enabled:
+        raise Forbidden("this conversation does not take statements from participants")
+    session = db()
+    pid = _participant(conversation, body)
+    statement = store.add_statement(session, conversation, body["text"], author_pid=pid)
+    # The author agrees with their own statement, as in Pol.is.
+    votes.cast_vote(session, conversation_id, pid, statement.sid, 1)
+    session.commit()
+    document = store.statement_json(statement)
+    document["status"] = store.STATUS_OF[statement.status]
+    response = jsonify(document)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.moderation.get_statement",
+                                           conversation_id=conversation_id, sid=statement.sid)
+    return response
+
+
+@blueprint.get("/conversations/<int:conversation_id>/me")
+def me(conversation_id: int):
+    """Where this participant stands: their votes, group and position in the latest result."""
+    from worker.documents import read_positions
+
+    conversation, tick = _conversation(conversation_id)
+    found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
+    document = {"participant": None, "votes": 0, "tick": tick, "group": None, "x": None,
+                "y": None}
+    if found is None:
+        return jsonify(document)
+    pid = found[0]
+    document.update(participant=pid, banned=found[1],
+                    votes=int(len(votes.voted_sids(db(), conversation_id, pid))))
+    if tick and conversation.map_enabled:
+        blob = db().scalar(select(MathResult.positions).where(
+            MathResult.conversation_id == conversation_id, MathResult.tick == tick))
+        if blob is not None:
+            positions = read_positions(blob)
+            if pid < len(positions["x"]) and np.isfinite(positions["x"][pid]):
+                group = int(positions["group"][pid])
+                document.update(x=float(positions["x"][pid]), y=float(positions["y"][pid]),
+                                group=group if group >= 0 else None)
+    return jsonify(document)
+
+
+@blueprint.get("/conversations/<int:conversation_id>/statements")
+def list_statements(conversation_id: int):
+    """Statements, a page at a time. Moderators see every status and may filter by it; others
+    see the statements participants are shown."""
+    conversation, _ = _conversation(conversation_id)
+    offset = query_int("offset", 0, low=0, high=10**9)
+    limit = query_int("limit", 50, low=1, high=500)
+    text = request.args.get("q") or None
+    staff = is_staff()
+    status_name = request.args.get("status")
+    if status_name is not None:
+        if status_name not in store.STATUS_NAMES:
+            raise InputError("status must be pending, accepted or rejected")
+        if not staff:
+            raise InputError("only moderators may filter statements by status")
+    statuses = None
+    if status_name is not None:
+        statuses = [store.STATUS_NAMES[status_name]]
+    elif not staff:
+        statuses = [1] if conversation.moderation == "strict" else [0, 1]
+    rows, total = store.list_statements(db(), conversation_id, statuses=statuses, query=text,
+                                        offset=offset, limit=limit)
+    return jsonify({"statements": [store.statement_json(s, moderator=staff) for s in rows],
+                    "total": total, "offset": offset, "limit": limit})

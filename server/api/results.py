@@ -1,0 +1,199 @@
+"""Math results: the latest one (with an ETag), and a server-sent event stream of new ticks.
+
+Each web process runs one background thread (started by the first stream) that waits for
+results (PostgreSQL LISTEN, SQLite data_version) and wakes the streams of that conversation.
+A stream holds one server thread while open, so the number of streams per process is capped
+(``MAX_STREAMS``; more get 503) and each stream ends after ``STREAM_MAX_S`` (the browser's
+EventSource reconnects by itself), keeping threads free for votes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+
+from polis_like.storage import conversations as store
+from polis_like.storage.models import MathJob, MathResult
+from polis_like.storage.notify import RESULTS, Waiter
+from polis_like.storage.votes import Forbidden
+
+from ..errors import Unavailable
+from .common import db, is_staff
+
+blueprint = Blueprint("results", __name__)
+
+
+def _latest(session, conversation_id: int) -> tuple[int, str | None]:
+    row = session.execute(select(MathResult.tick, MathResult.result).where(
+        MathResult.conversation_id == conversation_id)
+        .order_by(MathResult.tick.desc()).limit(1)).first()
+    return (row.tick, row.result) if row else (0, None)
+
+
+def _check_visible(conversation) -> None:
+    if not conversation.map_enabled and not is_staff():
+        raise Forbidden("the results of this conversation are shown to moderators only")
+
+
+@blueprint.get("/conversations/<int:conversation_id>/results")
+def results(conversation_id: int):
+    session = db()
+    conversation = store.get_conversation(session, conversation_id)
+    _check_visible(conversation)
+    tick = session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
+    etag = f'"{conversation_id}-{tick}"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return Response(status=304, headers={"ETag": etag})
+    tick, text = _latest(session, conversation_id)
+    if text is None:
+        raise store.NotFound("no result yet: the worker has not computed this conversation")
+    return Response(text, mimetype="application/json",
+                    headers={"ETag": f'"{conversation_id}-{tick}"', "Cache-Control": "no-cache"})
+
+
+class Broadcaster:
+    """Wakes the event streams of a process when their conversation gets a new tick."""
+
+    def __init__(self, engine, sessions):
+        self.engine = engine
+        self.sessions = sessions
+        self.condition = threading.Condition()
+        self.ticks: dict[int, int] = {}
+        self.streams: dict[int, int] = {}
+        self.summaries: dict[tuple[int, int], dict] = {}
+        self._thread: threading.Thread | None = None
+
+    def open(self, conversation_id: int, limit: int) -> None:
+        with self.condition:
+            if sum(self.streams.values()) >= limit:
+                raise Unavailable("too many open event streams; try again shortly")
+            self.streams[conversation_id] = self.streams.get(conversation_id, 0) + 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="results-broadcaster",
+                                                daemon=True)
+                self._thread.start()
+
+    def close(self, conversation_id: int) -> None:
+        with self.condition:
+            self.streams[conversation_id] -= 1
+            if not self.streams[conversation_id]:
+                del self.streams[conversation_id]
+
+    def _run(self) -> None:
+        waiter = Waiter(self.engine, RESULTS)
+        while True:
+            try:
+                self._poll()
+                waiter.wait(1.0)
+            except Exception:  # noqa: BLE001 - keep serving; the database may come back
+                current_logger().exception("results broadcaster")
+                time.sleep(1.0)
+
+    def _poll(self) -> None:
+        with self.condition:
+            watched = list(self.streams)
+        if not watched:
+            return
+        with self.sessions() as session:
+            rows = session.execute(select(MathJob.conversation_id, MathJob.tick).where(
+                MathJob.conversation_id.in_(watched))).all()
+        with self.condition:
+            changed = False
+            for conversation_id, tick in rows:
+                if self.ticks.get(conversation_id) != tick:
+                    self.ticks[conversation_id] = tick
+                    changed = True
+            if changed:
+                self.condition.notify_all()
+
+    def wait(self, conversation_id: int, seen: int, timeout: float) -> int:
+        """The conversation's tick once it passes ``seen``, or ``seen`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while self.ticks.get(conversation_id, seen) <= seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.condition.wait(left)
+            return self.ticks.get(conversation_id, seen)
+
+    def summary(self, conversation_id: int, tick: int) -> dict:
+        """The ``results`` event's data for this tick (read once per process)."""
+        key = (conversation_id, tick)
+        if key not in self.summaries:
+            with self.sessions() as session:
+                text = session.scalar(select(MathResult.result).where(
+                    MathResult.conversation_id == conversation_id, MathResult.tick == tick))
+            document = json.loads(text) if text else {}
+            self.summaries[key] = {
+                "tick": tick, "computed_ms": document.get("computed_ms"),
+                "k": document.get("k"), "participation": document.get("participation"),
+            }
+            if len(self.summaries) > 1000:
+                self.summaries.pop(next(iter(self.summaries)))
+        return self.summaries[key]
+
+
+def current_logger():
+    import logging
+
+    return logging.getLogger("polis_like.server")
+
+
+def _broadcaster() -> Broadcaster:
+    app = current_app
+    with _lock:
+        if "polis_like.broadcaster" not in app.extensions:
+            app.extensions["polis_like.broadcaster"] = Broadcaster(
+                app.extensions["polis_like.engine"], app.extensions["polis_like.sessions"])
+    return app.extensions["polis_like.broadcaster"]
+
+
+_lock = threading.Lock()
+
+
+def _event(name: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@blueprint.get("/conversations/<int:conversation_id>/events")
+def events(conversation_id: int):
+    """``results`` events (tick, participation counts) after every update, then keep-alives."""
+    session = db()
+    conversation = store.get_conversation(session, conversation_id)
+    _check_visible(conversation)
+    tick = session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
+    session.close()
+    broadcaster = _broadcaster()
+    config = current_app.config
+    broadcaster.open(conversation_id, config["MAX_STREAMS"])
+    last_seen = request.headers.get("Last-Event-ID")
+
+    def stream():
+        try:
+            seen = tick
+            yield "retry: 2000\n\n"
+            if tick and last_seen != str(tick):
+                yield _event("results", broadcaster.summary(conversation_id, tick), tick)
+            ends = time.monotonic() + config["STREAM_MAX_S"]
+            with broadcaster.condition:  # what an earlier stream left here may be stale
+                broadcaster.ticks[conversation_id] = max(broadcaster.ticks.get(conversation_id, 0),
+                                                         tick)
+            while time.monotonic() < ends:
+                now = broadcaster.wait(conversation_id, seen,
+                                       min(config["STREAM_PING_S"], ends - time.monotonic()))
+                if now > seen:
+                    seen = now
+                    yield _event("results", broadcaster.summary(conversation_id, now), now)
+                else:
+                    yield ": keep-alive\n\n"
+        finally:
+            broadcaster.close(conversation_id)
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,45 @@
+"""Staff sign-in: a session cookie from name and password (tokens need no sign-in)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, session as cookie
+
+from polis_like.errors import InputError
+from polis_like.storage import accounts
+
+from ..errors import Unauthorized
+from .common import current_account, db, json_body
+
+blueprint = Blueprint("session", __name__)
+
+
+def _account_json(account) -> dict:
+    return {"id": account.id, "name": account.name, "role": account.role}
+
+
+@blueprint.post("/session")
+def sign_in():
+    body = json_body()
+    name, password = body.get("name"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise InputError("send name and password as strings")
+    account = accounts.authenticate(db(), name, password)
+    if account is None:
+        raise Unauthorized("wrong name or password")
+    cookie["account"] = account.id
+    cookie.permanent = True
+    return jsonify(_account_json(account))
+
+
+@blueprint.get("/session")
+def whoami():
+    account = current_account()
+    if account is None:
+        raise Unauthorized("not signed in")
+    return jsonify(_account_json(account))
+
+
+@blueprint.delete("/session")
+def sign_out():
+    cookie.pop("account", None)
+    return "", 204
