@@ -1,1 +1,345 @@
-"""Import a Pol.is export as a conversation, and export a conversation as one (helper fills)."""
+"""Import a Pol.is export as a conversation, and export a conversation as one.
+
+An import keeps the export's ids: participant ids become pids and comment ids become sids, so
+that exporting the conversation again gives the same files back (before the math has run, the
+group-id column is blank). Everything is written in one transaction, with bulk inserts.
+
+What the tables cannot hold as such is encoded:
+
+* summary.csv rows other than topic and conversation-description go into ``Conversation.extra``
+  (a JSON object) and are written back on export;
+* a statement without a time (a comments.csv row with a blank timestamp, or a comment known only
+  from participants-votes.csv) is stored at ``created_ms`` 0 and exported with a blank time;
+* votes made up from participants-votes.csv alone (an export without votes.csv) are stored at
+  time 0, and a conversation whose votes are all at time 0 exports without vote datetimes and
+  with an empty stats history, as such an export reads;
+* statements whose text repeats an earlier one's (real exports have a few) keep their text; the
+  repeats' ``text_key`` (the duplicate check of new statements) is made unique with their sid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from polis_like.conversation import Conversation, Moderation, Statement as ExportStatement
+from polis_like.conversation import VoteEvents
+from polis_like.errors import InputError
+
+from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
+from .db import now_ms
+from .models import LatestVote, MathResult, Participant, Statement, VoteEvent
+from .notify import notify_change
+
+DEFAULT_TOPIC = "Imported conversation"
+CHUNK = 10_000
+XID_MAX = 200  # Participant.xid's length
+#: Summary rows that live in their own columns rather than in ``extra``.
+_OWN_COLUMNS = ("topic", "conversation-description")
+
+Progress = Callable[[int, int], None]
+
+
+# -- import ---------------------------------------------------------------------------------
+
+def import_export(sessions: sessionmaker[Session], path: str | os.PathLike[str], *,
+                  topic: str | None = None, owner_id: int | None = None,
+                  progress: Progress | None = None) -> int:
+    """Read the Pol.is export at ``path`` (a folder or .zip) and import it; returns its id."""
+    from polis_like.io import read_export
+
+    return import_conversation(sessions, read_export(path), topic=topic, owner_id=owner_id,
+                               progress=progress)
+
+
+def import_conversation(sessions: sessionmaker[Session], conversation: Conversation, *,
+                        topic: str | None = None, owner_id: int | None = None,
+                        progress: Progress | None = None) -> int:
+    """Store ``conversation`` as a new conversation (open moderation); returns its id.
+
+    One transaction: an error leaves nothing behind. ``progress(done, total)`` is called as rows
+    are written (participants, statements, vote events and latest votes).
+    """
+    pids = _integer_ids(conversation.participant_ids, "participant")
+    sids = _integer_ids([s.id for s in conversation.statements], "comment")
+    pid_of = dict(zip(conversation.participant_ids, pids.tolist()))
+    xids = _checked_xids(conversation, pid_of)
+    _check_no_nul(conversation)
+    for statement in conversation.statements:
+        if statement.author_id is not None and statement.author_id not in pid_of:
+            raise InputError(f"the author {statement.author_id} of comment {statement.id} is "
+                             f"not a participant")
+    votes = conversation.votes
+    # Events in time order, ties in the order given; all at 0 when the export had no times.
+    order = votes.time_order()
+    times = votes.timestamp_ms[order] if conversation.has_timestamps else np.zeros(len(order),
+                                                                                  np.int64)
+    event_pid = pids[votes.participant[order]]
+    event_sid = sids[votes.statement[order]]
+    event_vote = votes.vote[order].astype(np.int64)
+    latest = _latest(event_pid, event_sid, event_vote, times)
+
+    statement_times = [s.created_ms for s in conversation.statements]
+    arrival = _arrivals(conversation, votes.participant[order], times)
+    dated = [t for t in statement_times if t is not None and t > 0]
+    dated += [int(times.min())] if len(times) and times.min() > 0 else []
+    now = now_ms()
+
+    settings = {"topic": _topic(topic, conversation.summary), "moderation": "open",
+                "description": conversation.summary.get("conversation-description", "")}
+    extra = {k: v for k, v in conversation.summary.items() if k not in _OWN_COLUMNS}
+    total = len(pids) + len(sids) + len(times) + len(latest[0])
+    done = 0
+
+    def report(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None:
+            progress(done, total)
+
+    with sessions.begin() as session:
+        row = create_conversation(session, settings, owner_id=owner_id,
+                                  created_ms=min(dated, default=now), extra=extra)
+        cid = row.id
+        row.next_pid = int(pids.max()) + 1 if len(pids) else 0
+        row.next_sid = int(sids.max()) + 1 if len(sids) else 0
+        row.revision = 0
+        session.flush()
+        if progress is not None:
+            progress(0, total)
+
+        participants = [
+            {"conversation_id": cid, "pid": pid, "visitor": None, "xid": xids.get(pid),
+             "banned": False, "created_ms": int(at) if at is not None else now}
+            for pid, at in zip(pids.tolist(), arrival)
+        ]
+        _insert(session, Participant, participants, report)
+
+        statements = []
+        seen_keys: set[str] = set()
+        for statement, sid, created in zip(conversation.statements, sids.tolist(),
+                                           statement_times):
+            key = text_key(statement.text)
+            if key in seen_keys:
+                key = _repeat_key(key, sid)
+            seen_keys.add(key)
+            author = statement.author_id
+            statements.append({
+                "conversation_id": cid, "sid": sid, "text": statement.text, "text_key": key,
+                "author_pid": pid_of[author] if author is not None else None,
+                "status": int(statement.moderation), "is_seed": False,
+                "is_meta": bool(statement.is_meta),
+                "created_ms": created if created is not None else 0,
+            })
+        _insert(session, Statement, statements, report)
+
+        _insert(session, VoteEvent, _vote_rows(cid, event_pid, event_sid, event_vote, times),
+                report)
+        _insert(session, LatestVote, _vote_rows(cid, *latest), report)
+        notify_change(session, cid)
+    return cid
+
+
+def _integer_ids(ids: Sequence[str], kind: str) -> np.ndarray:
+    """The export's ids as integers (the readers guarantee non-negative integers)."""
+    try:
+        values = np.array([int(i) for i in ids], dtype=np.int64)
+    except ValueError:
+        bad = next(i for i in ids if not (i.isascii() and i.isdigit()))
+        raise InputError(f"{kind} id {bad!r} is not a non-negative integer") from None
+    if len(values) and (values.min() < 0 or values.max() >= 2**31 - 1):
+        raise InputError(f"{kind} ids must be between 0 and {2**31 - 2}")
+    if len(np.unique(values)) != len(values):
+        raise InputError(f"{kind} ids repeat")
+    return values
+
+
+def _checked_xids(conversation: Conversation, pid_of: dict[str, int]) -> dict[int, str]:
+    """pid -> xid; an xid may name one participant only and fit its column."""
+    xids: dict[int, str] = {}
+    owner: dict[str, str] = {}
+    for participant, xid in conversation.xids.items():
+        if not xid:
+            continue
+        if len(xid) > XID_MAX:
+            raise InputError(f"the xid of participant {participant} is {len(xid)} characters "
+                             f"long; the limit is {XID_MAX}")
+        if xid in owner:
+            raise InputError(f"participants {owner[xid]} and {participant} have the same xid "
+                             f"{xid!r}")
+        owner[xid] = participant
+        if participant in pid_of:
+            xids[pid_of[participant]] = xid
+    return xids
+
+
+def _check_no_nul(conversation: Conversation) -> None:
+    """PostgreSQL text cannot hold NUL characters; refuse them on every database alike."""
+    for statement in conversation.statements:
+        if "\x00" in statement.text:
+            raise InputError(f"comment {statement.id} contains a NUL character")
+    for key in _OWN_COLUMNS:
+        if "\x00" in conversation.summary.get(key, ""):
+            raise InputError(f"the summary's {key} contains a NUL character")
+    for participant, xid in conversation.xids.items():
+        if "\x00" in xid:
+            raise InputError(f"the xid of participant {participant} contains a NUL character")
+
+
+def _topic(topic: str | None, summary: dict[str, str]) -> str:
+    if topic is not None:
+        return clean_text(topic, what="topic", limit=TOPIC_MAX)
+    given = summary.get("topic", "")
+    return given[:TOPIC_MAX] if given.strip() else DEFAULT_TOPIC
+
+
+def _repeat_key(key: str, sid: int) -> str:
+    """A text key for a repeated text: unique by sid, never equal to a SHA-256 key (":")."""
+    suffix = f":{sid}"
+    return key[: 64 - len(suffix)] + suffix
+
+
+def _latest(pid: np.ndarray, sid: np.ndarray, vote: np.ndarray,
+            times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each (pid, sid)'s latest vote: the largest time, then the larger vote (as the math's
+    ``latest_votes``), sorted by (pid, sid)."""
+    if len(pid) == 0:
+        return pid, sid, vote, times
+    key = pid * (int(sid.max()) + 1) + sid
+    order = np.lexsort((vote, times, key))
+    keys = key[order]
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = keys[1:] != keys[:-1]
+    keep = order[last]
+    return pid[keep], sid[keep], vote[keep], times[keep]
+
+
+def _arrivals(conversation: Conversation, event_index: np.ndarray,
+              times: np.ndarray) -> list[int | None]:
+    """Each participant's first vote or comment time (None: neither is known)."""
+    big = np.iinfo(np.int64).max
+    first = np.full(len(conversation.participant_ids), big, dtype=np.int64)
+    np.minimum.at(first, event_index, times)
+    index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
+    for statement in conversation.statements:
+        if statement.author_id is not None and statement.created_ms is not None:
+            i = index[statement.author_id]
+            first[i] = min(first[i], statement.created_ms)
+    return [None if t == big else t for t in first.tolist()]
+
+
+def _vote_rows(cid: int, pid: np.ndarray, sid: np.ndarray, vote: np.ndarray,
+               times: np.ndarray) -> list[dict]:
+    return [
+        {"conversation_id": cid, "pid": p, "sid": s, "vote": v, "created_ms": t}
+        for p, s, v, t in zip(pid.tolist(), sid.tolist(), vote.tolist(), times.tolist())
+    ]
+
+
+def _insert(session: Session, model: type, rows: list[dict], report: Callable[[int], None]) -> None:
+    """Bulk inserts, ``CHUNK`` rows at a time, in the order given (so vote event ids follow it).
+
+    SQLite takes Core executemany inserts. On PostgreSQL, psycopg runs an executemany as one
+    statement a row (pipelined), several times slower than COPY, which the import uses instead,
+    inside the same transaction.
+    """
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        columns = list(rows[0]) if rows else []
+        driver = session.connection().connection.driver_connection
+        command = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cursor:
+            for chunk in _chunks(rows):
+                with cursor.copy(command) as copy:
+                    for row in chunk:
+                        copy.write_row(tuple(row.values()))
+                report(len(chunk))
+        return
+    statement = insert(table)  # Core: no ORM bulk bookkeeping per row
+    for chunk in _chunks(rows):
+        session.execute(statement, chunk)
+        report(len(chunk))
+
+
+def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start:start + CHUNK]
+
+
+# -- export ---------------------------------------------------------------------------------
+
+def export_conversation(session: Session,
+                        conversation_id: int) -> tuple[Conversation, dict[str, int | None]]:
+    """The conversation as a Pol.is export would describe it, and each participant's group.
+
+    Groups come from the latest math result (None: not clustered), or are all None before the
+    first result; with a result, summary.csv's voters-in-conv is the result's too.
+    Raises :class:`~polis_like.storage.conversations.NotFound` for an unknown conversation.
+    """
+    row = get_conversation(session, conversation_id)
+    participants = session.execute(
+        select(Participant.pid, Participant.xid)
+        .where(Participant.conversation_id == conversation_id).order_by(Participant.pid)).all()
+    statements = session.execute(
+        select(Statement.sid, Statement.text, Statement.author_pid, Statement.created_ms,
+               Statement.status, Statement.is_meta)
+        .where(Statement.conversation_id == conversation_id).order_by(Statement.sid)).all()
+    events = session.execute(
+        select(VoteEvent.created_ms, VoteEvent.pid, VoteEvent.sid, VoteEvent.vote)
+        .where(VoteEvent.conversation_id == conversation_id).order_by(VoteEvent.id)).all()
+
+    pids = np.array([p.pid for p in participants], dtype=np.int64)
+    sids = np.array([s.sid for s in statements], dtype=np.int64)
+    table = np.array([tuple(e) for e in events], dtype=np.int64).reshape(-1, 4)
+    votes = VoteEvents(table[:, 0], np.searchsorted(pids, table[:, 1]),
+                       np.searchsorted(sids, table[:, 2]), table[:, 3])
+
+    summary = {"topic": row.topic}
+    summary.update((k, v) for k, v in json.loads(row.extra or "{}").items()
+                   if k not in _OWN_COLUMNS)
+    summary["conversation-description"] = row.description
+    participant_ids = [str(p) for p in pids.tolist()]
+    groups: dict[str, int | None] = dict.fromkeys(participant_ids)
+    result = session.execute(
+        select(MathResult.result, MathResult.positions)
+        .where(MathResult.conversation_id == conversation_id)
+        .order_by(MathResult.tick.desc()).limit(1)).first()
+    if result is not None:
+        from worker.documents import read_positions
+
+        group = read_positions(result.positions)["group"]
+        for pid, key in zip(pids.tolist(), participant_ids):
+            if pid < len(group) and group[pid] >= 0:
+                groups[key] = int(group[pid])
+        summary["voters-in-conv"] = str(json.loads(result.result)["n_in_conversation"])
+
+    conversation = Conversation(
+        summary=summary,
+        statements=[
+            ExportStatement(
+                id=str(s.sid), text=s.text,
+                author_id=str(s.author_pid) if s.author_pid is not None else None,
+                created_ms=s.created_ms or None, moderation=Moderation(s.status),
+                is_meta=bool(s.is_meta))
+            for s in statements
+        ],
+        participant_ids=participant_ids,
+        xids={str(p.pid): p.xid for p in participants if p.xid},
+        votes=votes,
+        has_timestamps=not (len(table) and int(table[:, 0].max()) == 0),
+    )
+    return conversation, groups
+
+
+def write_conversation(session: Session, conversation_id: int,
+                       folder: str | os.PathLike[str]) -> None:
+    """Write the conversation as the five Pol.is CSV files into ``folder``."""
+    from polis_like.io import write_export
+
+    conversation, groups = export_conversation(session, conversation_id)
+    write_export(conversation, folder, groups=groups)
