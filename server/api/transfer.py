@@ -2,6 +2,108 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.utils import secure_filename
+
+from polis_like.errors import InputError
+from polis_like.io.polis_csv import COMMENTS, PARTICIPANTS_VOTES, STATS_HISTORY, SUMMARY, VOTES
+from polis_like.storage import conversations as store
+from polis_like.storage.transfer import import_export, write_conversation
+
+from .common import current_account, db, require
 
 blueprint = Blueprint("transfer", __name__)
+
+FILES = (VOTES, COMMENTS, PARTICIPANTS_VOTES, SUMMARY, STATS_HISTORY)
+NAMES = tuple(name.removesuffix(".csv") for name in FILES)
+
+
+def _export_files(conversation_id: int) -> dict[str, bytes]:
+    """The five files of the conversation's export, by file name."""
+    session = db()
+    with tempfile.TemporaryDirectory(prefix="polis-like-export-") as folder:
+        write_conversation(session, conversation_id, folder)
+        files = {}
+        for name in FILES:
+            with open(os.path.join(folder, name), "rb") as file:
+                files[name] = file.read()
+    return files
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+@blueprint.get("/conversations/<int:conversation_id>/export/<name>.csv")
+@require("moderator")
+def export_file(conversation_id: int, name: str):
+    store.get_conversation(db(), conversation_id)
+    if name not in NAMES:
+        raise store.NotFound(f"no export file {name}.csv; the files are "
+                             f"{', '.join(f'{n}.csv' for n in NAMES)}")
+    filename = f"{name}.csv"
+    data = _export_files(conversation_id)[filename]
+    return Response(data, mimetype="text/csv",
+                    headers=_attachment(f"conversation-{conversation_id}-{filename}"))
+
+
+@blueprint.get("/conversations/<int:conversation_id>/export.zip")
+@require("moderator")
+def export_zip(conversation_id: int):
+    files = _export_files(conversation_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return Response(buffer.getvalue(), mimetype="application/zip",
+                    headers=_attachment(f"conversation-{conversation_id}.zip"))
+
+
+@blueprint.post("/conversations/import")
+@require("admin")
+def import_conversation():
+    """The export .zip as the body, or as the multipart field "file"; "topic" optional."""
+    topic = request.args.get("topic")
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InputError("send the export .zip as the multipart field 'file'")
+        topic = request.form.get("topic", topic)
+        filename = secure_filename(upload.filename or "") or "upload.zip"
+    else:
+        upload = None
+        filename = "upload.zip"
+    if topic is not None and not topic.strip():
+        topic = None
+    owner_id = current_account().id
+    with tempfile.TemporaryDirectory(prefix="polis-like-import-") as folder:
+        path = os.path.join(folder, filename)
+        if upload is not None:
+            upload.save(path)
+        else:
+            with open(path, "wb") as file:
+                shutil.copyfileobj(request.stream, file)
+        if os.path.getsize(path) == 0:
+            raise InputError("the upload is empty; send the export as a .zip")
+        try:
+            conversation_id = import_export(current_app.extensions["polis_like.sessions"], path,
+                                            topic=topic, owner_id=owner_id)
+        except InputError as error:
+            # Name the upload and the file inside it, not where it was saved.
+            if error.path is not None and error.path.startswith(folder + os.sep):
+                error.path = error.path[len(folder) + 1:]
+                error.args = (str(error),)
+            raise
+    with current_app.extensions["polis_like.sessions"]() as session:
+        document = store.conversation_json(store.get_conversation(session, conversation_id))
+    response = jsonify(document)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.conversations.get_conversation",
+                                           conversation_id=conversation_id)
+    return response
