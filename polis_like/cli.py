@@ -160,11 +160,10 @@ def _safe(url: str) -> str:
 def _admin_create(args: argparse.Namespace) -> int:
     from .storage import accounts
     from .storage.db import session_factory
-    from .storage.migrate import ensure_current
+    from .storage.migrate import migrated_engine
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    engine = ensure_current(args.database_url)
-    with session_factory(engine)() as session:
+    with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
         account, password, token = accounts.create_account(session, args.name, role=args.role,
                                                            password=password)
         session.commit()
@@ -196,12 +195,12 @@ def _import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .storage.db import session_factory
-    from .storage.migrate import ensure_current
+    from .storage.migrate import migrated_engine
     from .storage.transfer import import_export
 
-    engine = ensure_current(args.database_url)
-    with tqdm(total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
-              leave=False) as bar:
+    with migrated_engine(args.database_url) as engine, tqdm(
+            total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
+            leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
@@ -214,11 +213,10 @@ def _import(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .storage.db import session_factory
-    from .storage.migrate import ensure_current
+    from .storage.migrate import migrated_engine
     from .storage.transfer import write_conversation
 
-    engine = ensure_current(args.database_url)
-    with session_factory(engine)() as session:
+    with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
         write_conversation(session, args.conversation_id, args.dir)
     print(f"wrote conversation {args.conversation_id} to {args.dir}")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from .storage.db import database_url, session_factory
-from .storage.migrate import ensure_current
+from .storage.migrate import ensure_current, migrated_engine
 
 DEMO = Path(__file__).with_name("demo") / "vtaiwan.uberx"
 ADMIN_PASSWORD_FILE = "admin-password.txt"
@@ -44,17 +44,17 @@ def run_worker(url: str | None = None, once: bool = False) -> None:
     from worker.runner import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    engine = ensure_current(url)
-    worker = Worker(engine)
-    if once:
-        worker.step()
-        worker.release_all()
-        return
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    try:
-        worker.run()
-    except KeyboardInterrupt:
-        worker.stop()
+    with migrated_engine(url) as engine:
+        worker = Worker(engine)
+        if once:
+            worker.step()
+            worker.release_all()
+            return
+        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+        try:
+            worker.run()
+        except KeyboardInterrupt:
+            worker.stop()
 
 
 def demo_setup(url: str | None = None, var: str = "var") -> tuple[int, str | None]:

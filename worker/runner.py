@@ -295,12 +295,13 @@ def _read_events(session: Session, conversation_id: int,
     if not rows:
         return VoteEvents.empty(), after, 0
     table = np.array(rows, dtype=np.int64)
-    # Keep only the last event of each (participant, statement): later ids replace earlier
-    # ones even at the same millisecond, as the latest_votes table does.
-    keys = table[:, 1] * (int(table[:, 2].max()) + 1) + table[:, 2]
-    _, last_from_end = np.unique(keys[::-1], return_index=True)
-    keep = np.sort(len(keys) - 1 - last_from_end)
-    kept = table[keep]
+    # Keep each (participant, statement)'s latest event: the largest time, and at equal times
+    # the larger vote, the rule of polis_like.math.matrix.latest_votes and of the import.
+    order = np.lexsort((table[:, 3], table[:, 4], table[:, 2], table[:, 1]))
+    ordered = table[order]
+    last = np.ones(len(ordered), bool)
+    last[:-1] = (ordered[1:, 1] != ordered[:-1, 1]) | (ordered[1:, 2] != ordered[:-1, 2])
+    kept = ordered[last]
     events = VoteEvents(kept[:, 4], kept[:, 1], kept[:, 2], kept[:, 3])
     return events, int(table[-1, 0]), len(rows)
 

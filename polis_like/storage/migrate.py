@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -48,3 +50,13 @@ def ensure_current(url: str | None = None) -> Engine:
     if not is_current(engine):
         upgrade(engine.url.render_as_string(hide_password=False))
     return engine
+
+
+@contextmanager
+def migrated_engine(url: str | None = None) -> Iterator[Engine]:
+    """:func:`ensure_current`'s engine, disposed (its connections closed) on leaving."""
+    engine = ensure_current(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

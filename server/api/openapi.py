@@ -193,7 +193,10 @@ def document() -> dict:
         "/api/v1/conversations/import": {
             "post": {**_op("Import a Pol.is export (.zip in the body, or multipart field 'file')",
                            {"201": _json(_ref("Conversation"), "Created"),
-                            **_errors(400, 401, 403)}, security="admin", tag="transfer"),
+                            **_errors(400, 401, 403)}, security="admin", tag="transfer",
+                           parameters=[{"name": "topic", "in": "query", "required": False,
+                                        "schema": {"type": "string"},
+                                        "description": "The topic (default: the export's)"}]),
                      "requestBody": {"required": True, "content": {
                          "application/zip": {"schema": {"type": "string", "format": "binary"}},
                          "multipart/form-data": {"schema": {"type": "object", "properties": {

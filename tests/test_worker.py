@@ -1,0 +1,294 @@
+"""The math worker on SQLite and PostgreSQL: incremental results equal the engine's, restarts
+resume, two workers never compute one conversation at once, and one failure stops nothing else."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import insert, select
+
+from polis_like.conversation import VoteEvents
+from polis_like.math import MathParams, compute, update
+from polis_like.math.matrix import latest_votes
+from polis_like.storage import conversations as store
+from polis_like.storage.models import (
+    LatestVote, MathJob, MathResult, Participant, Statement, VoteEvent,
+)
+from worker.runner import Worker
+
+
+def new_conversation(sessions, n_statements: int, topic: str = "t") -> int:
+    with sessions() as session:
+        conversation = store.create_conversation(session, {"topic": topic})
+        for sid in range(n_statements):
+            store.add_statement(session, conversation, f"statement {sid}", author_pid=None,
+                                seed=True)
+        session.commit()
+        return conversation.id
+
+
+def add_votes(sessions, cid: int, events: VoteEvents) -> None:
+    """Store vote events as the API would (participants appear on their first vote)."""
+    with sessions() as session:
+        conversation = store.get_conversation(session, cid)
+        known = conversation.next_pid
+        top = int(events.participant.max()) + 1 if len(events) else 0
+        if top > known:
+            session.execute(insert(Participant), [
+                {"conversation_id": cid, "pid": p, "visitor": f"v{p}", "xid": None,
+                 "banned": False, "created_ms": 0} for p in range(known, top)])
+            conversation.next_pid = top
+        rows = [{"conversation_id": cid, "pid": int(p), "sid": int(s), "vote": int(v),
+                 "created_ms": int(t)} for t, p, s, v in zip(events.timestamp_ms,
+                                                             events.participant,
+                                                             events.statement, events.vote)]
+        session.execute(insert(VoteEvent), rows)
+        session.commit()
+
+
+def latest_result(sessions, cid: int) -> dict:
+    with sessions() as session:
+        text = session.scalar(select(MathResult.result).where(MathResult.conversation_id == cid)
+                              .order_by(MathResult.tick.desc()).limit(1))
+    return json.loads(text)
+
+
+def essentials(document: dict) -> dict:
+    """What the engine decides: groups, their members' count, reps, consensus, priorities."""
+    return {"k": document["k"], "groups": [(g["size"], g["representative"])
+                                           for g in document["groups"]],
+            "consensus": document["consensus"],
+            "priority": {sid: s["priority"] for sid, s in document["statements"].items()},
+            "xy": {sid: (s["x"], s["y"]) for sid, s in document["statements"].items()}}
+
+
+@pytest.fixture(scope="module")
+def vtaiwan_batches():
+    from tests.conftest import FIXTURES
+    from polis_like.io import read_export
+
+    conversation = read_export(FIXTURES / "vtaiwan.uberx")
+    events = conversation.votes.take(conversation.votes.time_order())
+    cuts = np.linspace(0, len(events), 5).astype(int)
+    return conversation, [events.take(slice(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def test_incremental_results_equal_the_engine_and_a_full_rebuild(sessions, engine,
+                                                                  vtaiwan_batches):
+    conversation, batches = vtaiwan_batches
+    n_statements = len(conversation.statements)
+    cid = new_conversation(sessions, n_statements)
+    worker = Worker(engine)
+    direct_state = None
+    for batch in batches:
+        add_votes(sessions, cid, batch)
+        assert worker.step() == [cid]
+        if direct_state is None:
+            direct, direct_state = compute(batch, n_participants=len(conversation.participant_ids),
+                                           n_statements=n_statements)
+        else:
+            direct, direct_state = update(direct_state, batch,
+                                          n_participants=len(conversation.participant_ids))
+    published = latest_result(sessions, cid)
+    assert published["tick"] == len(batches)
+    assert published["participation"]["votes"] == sum(len(b) for b in batches)
+    assert published["k"] == direct.k
+    assert [g["size"] for g in published["groups"]] == [
+        int((direct.group == g).sum()) for g in range(direct.k)]
+    assert {int(s): v["priority"] for s, v in published["statements"].items()} == pytest.approx(
+        {s: float(p) for s, p in enumerate(direct.priority)}, rel=1e-5)
+    # the worker's matrix is exactly the latest votes of every stored event
+    everything = VoteEvents(*(np.concatenate([getattr(b, f) for b in batches]) for f in
+                              ("timestamp_ms", "participant", "statement", "vote")))
+    memory = worker.memory[cid]
+    rebuilt = latest_votes(everything, *memory.state.shape)
+    assert (memory.state.codes != rebuilt).nnz == 0
+
+
+def test_a_restarted_worker_resumes_from_the_saved_state(sessions, engine, vtaiwan_batches):
+    conversation, batches = vtaiwan_batches
+    cid = new_conversation(sessions, len(conversation.statements))
+    steady = Worker(engine, name="steady")
+    for batch in batches[:2]:
+        add_votes(sessions, cid, batch)
+        steady.step()
+    steady.release_all()  # a clean shutdown saves the state and frees the lease
+    restarted = Worker(engine, name="restarted")
+    for batch in batches[2:]:
+        add_votes(sessions, cid, batch)
+        assert restarted.step() == [cid]
+    after_restart = latest_result(sessions, cid)
+    assert after_restart["tick"] == len(batches)
+
+    other = new_conversation(sessions, len(conversation.statements), topic="uninterrupted")
+    single = Worker(engine, name="single")
+    for batch in batches:
+        add_votes(sessions, other, batch)
+        single.step()
+    uninterrupted = latest_result(sessions, other)
+    assert essentials(after_restart) == essentials(uninterrupted)
+    assert after_restart["participation"]["votes"] == uninterrupted["participation"]["votes"]
+
+
+def test_votes_arriving_together_make_one_update(sessions, engine, vtaiwan_batches):
+    _, batches = vtaiwan_batches
+    cid = new_conversation(sessions, 200)
+    worker = Worker(engine)
+    add_votes(sessions, cid, batches[0].take(slice(0, 300)))
+    add_votes(sessions, cid, batches[0].take(slice(300, 700)))
+    assert worker.step() == [cid]
+    assert worker.step() == []  # nothing new: no needless recompute
+    result = latest_result(sessions, cid)
+    assert result["tick"] == 1 and result["participation"]["votes"] == 700
+
+
+def test_moderation_and_bans_reach_the_math(sessions, engine, vtaiwan_batches):
+    _, batches = vtaiwan_batches
+    cid = new_conversation(sessions, 200)
+    add_votes(sessions, cid, batches[0])
+    worker = Worker(engine)
+    worker.step()
+    with sessions() as session:
+        store.moderate(session, cid, [0, 1], status=-1, account_id=None)
+        store.set_banned(session, cid, 3, True, None)
+        session.commit()
+    assert worker.step() == [cid]
+    result = latest_result(sessions, cid)
+    assert result["statements"]["0"]["moderated_out"] and result["statements"]["1"]["moderated_out"]
+    assert not result["statements"]["2"]["moderated_out"]
+    assert worker.memory[cid].state.banned[3]
+
+
+def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vtaiwan_batches):
+    _, batches = vtaiwan_batches
+    cids = [new_conversation(sessions, 200, topic=f"c{i}") for i in range(3)]
+    active: dict[int, str] = {}
+    overlaps = []
+    computed: dict[str, set[int]] = {"a": set(), "b": set()}
+    lock = threading.Lock()
+
+    def watch(name):
+        def on_compute(cid, phase):
+            with lock:
+                if phase == "start":
+                    if cid in active:
+                        overlaps.append((cid, active[cid], name))
+                    active[cid] = name
+                    computed[name].add(cid)
+                else:
+                    active.pop(cid, None)
+        return on_compute
+
+    workers = {name: Worker(engine, name=name, lease_s=5.0, poll_s=0.05) for name in "ab"}
+    for name, worker in workers.items():
+        worker.on_compute = watch(name)
+    threads = [threading.Thread(target=w.run) for w in workers.values()]
+    for thread in threads:
+        thread.start()
+    try:
+        chunks = np.array_split(np.arange(len(batches[0])), 12)
+        for i, chunk in enumerate(chunks):
+            add_votes(sessions, cids[i % 3], batches[0].take(chunk))
+            time.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                jobs = session.scalars(select(MathJob).where(MathJob.conversation_id.in_(cids)))
+                top = {c: session.scalar(select(VoteEvent.id).where(VoteEvent.conversation_id == c)
+                                         .order_by(VoteEvent.id.desc()).limit(1)) for c in cids}
+                if all(job.high_water == top[job.conversation_id] for job in jobs):
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the workers did not catch up within 60 s")
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        for thread in threads:
+            thread.join(30)
+    assert overlaps == []
+    # each conversation stayed with one worker: its lease holder
+    assert not (computed["a"] & computed["b"])
+    with sessions() as session:
+        for cid in cids:
+            ticks = session.scalars(select(MathResult.tick).where(
+                MathResult.conversation_id == cid).order_by(MathResult.tick)).all()
+            assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+
+
+def test_an_expired_lease_passes_to_another_worker(sessions, engine, vtaiwan_batches):
+    _, batches = vtaiwan_batches
+    cid = new_conversation(sessions, 200)
+    add_votes(sessions, cid, batches[0].take(slice(0, 500)))
+    first = Worker(engine, name="first", lease_s=0.5, save_every_s=0)
+    assert first.step() == [cid]
+    add_votes(sessions, cid, batches[0].take(slice(500, 1000)))
+    second = Worker(engine, name="second", lease_s=0.5)
+    assert second.step() == []  # the lease is still held
+    time.sleep(0.6)  # the first worker died: its lease runs out
+    assert second.step() == [cid]
+    assert latest_result(sessions, cid)["tick"] == 2
+    assert latest_result(sessions, cid)["participation"]["votes"] == 1000
+    # the first worker comes back: it must not publish over the second's results
+    add_votes(sessions, cid, batches[0].take(slice(1000, 1100)))
+    assert first.step() == []
+    assert second.step() == [cid]
+    assert latest_result(sessions, cid)["tick"] == 3
+
+
+def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engine,
+                                                                vtaiwan_batches, monkeypatch,
+                                                                caplog):
+    import worker.runner as runner
+
+    _, batches = vtaiwan_batches
+    bad = new_conversation(sessions, 200, topic="bad")
+    good = new_conversation(sessions, 200, topic="good")
+    add_votes(sessions, bad, batches[0].take(slice(0, 200)))
+    add_votes(sessions, good, batches[0].take(slice(0, 200)))
+    real_update = runner.math_update
+    memory_of = {}
+
+    def failing(state, events, **changes):
+        if memory_of.get("current") == bad:
+            raise RuntimeError("boom")
+        return real_update(state, events, **changes)
+
+    worker = Worker(engine)
+    original = worker._compute
+
+    def tracked(cid):
+        memory_of["current"] = cid
+        return original(cid)
+
+    worker._compute = tracked
+    monkeypatch.setattr(runner, "math_update", failing)
+    assert worker.step() == [good]
+    with sessions() as session:
+        job = session.get(MathJob, bad)
+        assert job.failures == 1 and "boom" in job.error and job.tick == 0
+    assert "conversation %d failed" % bad in caplog.text
+    # retried later (after a back-off), and cleared once it works
+    monkeypatch.setattr(runner, "math_update", real_update)
+    worker._retry_at.clear()
+    assert worker.step() == [bad]
+    with sessions() as session:
+        assert session.get(MathJob, bad).error is None
+
+
+def test_worker_command_runs_once(database_url, sessions, vtaiwan_batches, capsys):
+    from polis_like.cli import main
+
+    _, batches = vtaiwan_batches
+    cid = new_conversation(sessions, 200)
+    add_votes(sessions, cid, batches[0].take(slice(0, 300)))
+    assert main(["worker", "--once", "--database-url", database_url]) == 0
+    assert latest_result(sessions, cid)["tick"] == 1
+    with sessions() as session:
+        assert session.get(MathJob, cid).owner is None  # released on exit
+        assert session.scalar(select(Statement.sid).where(Statement.sid == 199)) == 199
+        assert session.scalar(select(LatestVote.sid).limit(1)) is None  # add_votes skips it
