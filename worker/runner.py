@@ -248,10 +248,12 @@ class Worker:
                                                      MathResult.tick <= tick - KEEP_RESULTS))
             memory = _Memory(state=state, high_water=high_water, revision=revision, tick=tick,
                              n_events=memory.n_events + n_read, saved_at=memory.saved_at)
-            if time.monotonic() - memory.saved_at >= self.save_every_s:
-                self._save_state(session, conversation_id, memory)
             notify_result(session, conversation_id)
         self.memory[conversation_id] = memory
+        if time.monotonic() - memory.saved_at >= self.save_every_s:
+            # After publishing, so that saving a large state never delays a result.
+            with self.sessions.begin() as session:
+                self._save_state(session, conversation_id, memory)
         log.info("conversation %d: tick %d, %d new votes, %.0f ms", conversation_id, tick,
                  n_read, duration_ms)
         return tick
@@ -279,7 +281,9 @@ class Worker:
         if session.get(StateRow, conversation_id) is None:
             session.execute(insert(StateRow).values(conversation_id=conversation_id, **values))
         else:
-            session.execute(update(StateRow).where(StateRow.conversation_id == conversation_id)
+            # Never overwrite a newer state saved by a worker that took the lease over.
+            session.execute(update(StateRow).where(StateRow.conversation_id == conversation_id,
+                                                   StateRow.tick <= memory.tick)
                             .values(**values))
         memory.saved_at = time.monotonic()
 
