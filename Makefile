@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install polis-like with its dev tools
 
-run: $(STAMP) ## Install, then print the analysis of the bundled demo conversation
-	$(BIN)/polis-like analyze polis_like/demo/vtaiwan.uberx --format text
+run: $(STAMP) ## Install, migrate SQLite, import the demo, run the web server and the worker
+	$(BIN)/polis-like run
 
 test: $(STAMP) ## Install, then run the whole test suite
 	$(BIN)/python -m pytest

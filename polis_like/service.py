@@ -105,10 +105,11 @@ polis-like is running (Ctrl-C stops it).
   API description:     {base}/api/v1/openapi.json
   admin sign-in:       POST {base}/api/v1/session with {sign_in}
 """, flush=True)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         while web.poll() is None and worker.poll() is None:
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for process in (web, worker):
@@ -120,3 +121,7 @@ polis-like is running (Ctrl-C stops it).
             except subprocess.TimeoutExpired:
                 process.kill()
     return 0
+
+
+def _exit_on_signal(_signum, _frame) -> None:
+    raise SystemExit(0)

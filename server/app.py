@@ -52,6 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
     app.json.sort_keys = False
+    app.json.ensure_ascii = False
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["polis_like.engine"] = engine
     app.extensions["polis_like.sessions"] = session_factory(engine)

@@ -332,8 +332,10 @@ def _participation(session: Session, conversation: Conversation, n_events: int) 
     counts = dict(session.execute(
         select(Statement.status, func.count()).where(Statement.conversation_id == conversation.id)
         .group_by(Statement.status)).all())
+    participants = session.scalar(select(func.count()).select_from(Participant).where(
+        Participant.conversation_id == conversation.id))
     return {
-        "participants": conversation.next_pid,
+        "participants": participants,
         "votes": n_events,
         "statements": sum(counts.values()),
         "accepted": counts.get(ACCEPTED, 0),
@@ -345,4 +347,4 @@ def _participation(session: Session, conversation: Conversation, n_events: int) 
 def _dumps(document: dict) -> str:
     import json
 
-    return json.dumps(document, separators=(",", ":"), allow_nan=False)
+    return json.dumps(document, separators=(",", ":"), allow_nan=False, ensure_ascii=False)

@@ -23,7 +23,7 @@ from .notify import notify_change
 
 TOPIC_MAX = 500
 DESCRIPTION_MAX = 10_000
-STATEMENT_MAX = 1000  # characters; Pol.is allows 1000 too (comment length limit in polis server)
+STATEMENT_MAX = 1000  # characters
 STATUS_NAMES = {"pending": PENDING, "accepted": ACCEPTED, "rejected": REJECTED}
 STATUS_OF = {v: k for k, v in STATUS_NAMES.items()}
 _ACTIONS = {ACCEPTED: "accept", REJECTED: "reject", PENDING: "unmoderate"}

@@ -1,0 +1,153 @@
+"""The real service over real HTTP: gunicorn and the worker as separate processes, a browser's
+cookie, the event stream delivering results after votes, and streams that never block votes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from http.cookiejar import CookieJar
+from urllib.request import HTTPCookieProcessor, Request, build_opener
+
+import pytest
+
+from polis_like.storage.accounts import create_account
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service(database_url, sessions, tmp_path):
+    """A running web server (1 process, 4 threads: room for one stream) and worker."""
+    with sessions() as session:
+        _, _, token = create_account(session, "admin", password="password-1")
+        session.commit()
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="http-test",
+               POLIS_LIKE_VAR=str(tmp_path))
+    command = [sys.executable, "-m", "polis_like.cli"]
+    processes = [
+        subprocess.Popen(command + ["serve", "--port", str(port), "--workers", "1",
+                                    "--threads", "4"], env=env, stderr=subprocess.PIPE),
+        subprocess.Popen(command + ["worker"], env=env, stderr=subprocess.PIPE),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            probe.request("GET", "/healthz")
+            probe.getresponse().read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                pytest.fail("the web server did not start: "
+                            + processes[0].stderr.read1().decode(errors="replace"))
+            time.sleep(0.2)
+        finally:
+            probe.close()
+    yield {"base": base, "port": port, "token": token}
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+class Browser:
+    """A participant's browser: a cookie jar and JSON calls."""
+
+    def __init__(self, base: str, headers: dict | None = None):
+        self.base = base
+        self.opener = build_opener(HTTPCookieProcessor(CookieJar()))
+        self.headers = headers or {}
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = Request(self.base + path, data=data, method=method,
+                          headers={"Content-Type": "application/json", **self.headers})
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except Exception as error:  # urllib raises for 4xx/5xx
+            if hasattr(error, "code"):
+                return error.code, json.loads(error.read())
+            raise
+
+
+class EventStream:
+    def __init__(self, port: int, path: str):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection.request("GET", path, headers={"Accept": "text/event-stream"})
+        self.response = self.connection.getresponse()
+
+    def next_results(self, deadline: float) -> dict:
+        """The data of the next ``results`` event."""
+        name = None
+        while time.monotonic() < deadline:
+            line = self.response.fp.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: ") and name == "results":
+                return json.loads(line[6:])
+            elif not line:
+                name = None
+        raise AssertionError("no results event in time")
+
+    def close(self):
+        self.connection.close()
+
+
+def test_votes_reach_the_event_stream_through_the_worker(service):
+    admin = Browser(service["base"], {"Authorization": f"Bearer {service['token']}"})
+    status, conversation = admin.call("POST", "/api/v1/conversations", {
+        "topic": "Transit", "seed_statements": [f"statement {i}" for i in range(6)]})
+    assert status == 201
+    cid = conversation["id"]
+    stream = EventStream(service["port"], f"/api/v1/conversations/{cid}/events")
+    try:
+        assert stream.response.status == 200
+        assert stream.response.getheader("Content-Type").startswith("text/event-stream")
+        # a second stream is over this small server's cap: 503, while votes still go through
+        second = http.client.HTTPConnection("127.0.0.1", service["port"], timeout=10)
+        second.request("GET", f"/api/v1/conversations/{cid}/events")
+        refused = second.getresponse()
+        assert refused.status == 503 and refused.getheader("Retry-After")
+        second.close()
+        voted = 0
+        for person in range(4):
+            browser = Browser(service["base"])
+            status, shown = browser.call("GET", f"/api/v1/conversations/{cid}/next")
+            assert status == 200 and shown["remaining"] == 6
+            while shown["statement"] is not None:
+                status, shown = browser.call("POST", f"/api/v1/conversations/{cid}/votes", {
+                    "statement_id": shown["statement"]["id"], "vote": 1 if person % 2 else -1})
+                assert status == 200
+                voted += 1
+            assert shown["remaining"] == 0
+        deadline = time.monotonic() + 60
+        event = stream.next_results(deadline)
+        while event["participation"]["votes"] < voted:
+            event = stream.next_results(deadline)
+        assert event["participation"]["votes"] == voted == 24
+        assert event["participation"]["participants"] == 4
+        status, results = Browser(service["base"]).call("GET",
+                                                        f"/api/v1/conversations/{cid}/results")
+        assert status == 200 and results["tick"] >= event["tick"]
+        status, me = browser.call("GET", f"/api/v1/conversations/{cid}/me")
+        assert me["votes"] == 6 and me["participant"] == 3
+    finally:
+        stream.close()
