@@ -22,10 +22,12 @@ RESULTS = "polis_like_results"
 SQLITE_POLL_S = 0.02
 
 
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
 def _notify(session: Session, channel: str, conversation_id: int) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": channel, "payload": str(conversation_id)})
+        session.execute(_NOTIFY, {"channel": channel, "payload": str(conversation_id)})
 
 
 def notify_change(session: Session, conversation_id: int) -> None:

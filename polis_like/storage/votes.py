@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,14 +38,26 @@ class Who:
     xid: str | None = None
 
 
+_BY_XID = select(Participant.pid, Participant.banned).where(
+    Participant.conversation_id == bindparam("conversation_id"), Participant.xid == bindparam("key"))
+_BY_VISITOR = select(Participant.pid, Participant.banned).where(
+    Participant.conversation_id == bindparam("conversation_id"),
+    Participant.visitor == bindparam("key"))
+_VOTED = select(LatestVote.sid).where(LatestVote.conversation_id == bindparam("conversation_id"),
+                                      LatestVote.pid == bindparam("pid"))
+_STATUS = select(Statement.status).where(Statement.conversation_id == bindparam("conversation_id"),
+                                         Statement.sid == bindparam("sid"))
+_INSERT_EVENT = insert(VoteEvent)
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_UPSERTS = {}
+
+
 def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[int, bool] | None:
     """(pid, banned) of the participant, or None when they have not taken part yet."""
-    column = Participant.xid if who.xid is not None else Participant.visitor
-    key = who.xid if who.xid is not None else who.visitor
+    query, key = (_BY_XID, who.xid) if who.xid is not None else (_BY_VISITOR, who.visitor)
     if key is None:
         return None
-    row = session.execute(select(Participant.pid, Participant.banned).where(
-        Participant.conversation_id == conversation_id, column == key)).first()
+    row = session.execute(query, {"conversation_id": conversation_id, "key": key}).first()
     return (row.pid, row.banned) if row else None
 
 
@@ -68,13 +80,14 @@ def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
     return pid, False
 
 
-def _upsert_latest(session: Session):
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(LatestVote)
-    return statement.on_conflict_do_update(
-        index_elements=["conversation_id", "pid", "sid"],
-        set_={"vote": statement.excluded.vote, "created_ms": statement.excluded.created_ms})
+def _upsert_latest(dialect: str):
+    if dialect not in _UPSERTS:
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(LatestVote)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["conversation_id", "pid", "sid"],
+            set_={"vote": statement.excluded.vote, "created_ms": statement.excluded.created_ms})
+    return _UPSERTS[dialect]
 
 
 def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: int) -> int:
@@ -88,25 +101,23 @@ def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: 
     at = now_ms()
     values = {"conversation_id": conversation_id, "pid": pid, "sid": sid, "vote": vote,
               "created_ms": at}
-    session.execute(_upsert_latest(session), values)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                        {"key": (1 << 32) | conversation_id})
-    session.execute(insert(VoteEvent), values)
+    dialect = session.get_bind().dialect.name
+    session.execute(_upsert_latest(dialect), values)
+    if dialect == "postgresql":
+        session.execute(_LOCK, {"key": (1 << 32) | conversation_id})
+    session.execute(_INSERT_EVENT, values)
     notify_change(session, conversation_id)
     return at
 
 
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:
     """The statements this participant has voted on."""
-    rows = session.execute(select(LatestVote.sid).where(
-        LatestVote.conversation_id == conversation_id, LatestVote.pid == pid)).scalars().all()
+    rows = session.execute(_VOTED, {"conversation_id": conversation_id, "pid": pid}).scalars().all()
     return np.fromiter(rows, dtype=np.int64, count=len(rows))
 
 
 def statement_status(session: Session, conversation_id: int, sid: int) -> int:
-    status = session.scalar(select(Statement.status).where(
-        Statement.conversation_id == conversation_id, Statement.sid == sid))
+    status = session.scalar(_STATUS, {"conversation_id": conversation_id, "sid": sid})
     if status is None:
         raise NotFound(f"no statement {sid} in conversation {conversation_id}")
     return status

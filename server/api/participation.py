@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from polis_like.errors import InputError
 from polis_like.storage import conversations as store
@@ -20,20 +22,31 @@ blueprint = Blueprint("participation", __name__)
 VOTES = {1: "agree", 0: "pass", -1: "disagree"}
 
 
+_CONVERSATION = (
+    select(Conversation.id, Conversation.is_open, Conversation.moderation,
+           Conversation.write_enabled, Conversation.map_enabled, Conversation.xid_mode,
+           Conversation.revision, MathJob.tick)
+    .join(MathJob, MathJob.conversation_id == Conversation.id)
+    .where(Conversation.id == bindparam("conversation_id")))
+
+
 def _conversation(conversation_id: int):
-    """The conversation's row and its latest tick, in one query."""
-    row = db().execute(select(Conversation, MathJob.tick)
-                       .join(MathJob, MathJob.conversation_id == Conversation.id)
-                       .where(Conversation.id == conversation_id)).first()
+    """What the participant routes need of the conversation, and its latest tick (one query)."""
+    row = db().execute(_CONVERSATION, {"conversation_id": conversation_id}).first()
     if row is None:
         raise store.NotFound(f"no conversation {conversation_id}")
-    return row[0], row[1]
+    return row, row.tick
+
+
+_draws = threading.local()
 
 
 def _rng() -> np.random.Generator:
     seed = current_app.config.get("ROUTING_SEED")
-    if seed is None:
-        return np.random.default_rng()
+    if seed is None:  # one generator per thread: seeding from the OS costs more than a vote
+        if not hasattr(_draws, "rng"):
+            _draws.rng = np.random.default_rng()
+        return _draws.rng
     counter = current_app.extensions.setdefault("polis_like.draws", [0])
     counter[0] += 1
     return np.random.default_rng([seed, counter[0]])
@@ -84,13 +97,14 @@ def vote(conversation_id: int):
         raise InputError("vote must be 1 (agree), 0 (pass) or -1 (disagree)")
     conversation, tick = _conversation(conversation_id)
     session = db()
-    status = votes.statement_status(session, conversation_id, sid)
-    if not store.is_visible(conversation, status):
+    shown = cache.visible(session, conversation.id, conversation.revision, conversation.moderation)
+    if sid not in shown.texts:
+        votes.statement_status(session, conversation_id, sid)  # 404 when there is no such one
         raise Forbidden(f"statement {sid} is not open for voting")
     pid = _participant(conversation, body)
     votes.cast_vote(session, conversation_id, pid, sid, value)
+    payload = _next_payload(conversation, tick, pid)  # in the same transaction: one round trip less
     session.commit()
-    payload = _next_payload(conversation, tick, pid)
     payload["vote"] = {"statement_id": sid, "vote": value}
     return jsonify(payload)
 
