@@ -1,0 +1,66 @@
+"""Routing: the next statement is drawn among the unvoted, visible statements, weighted by the
+priority of the latest math result (new statements by the priority of a statement with no votes)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+
+from polis_like.storage.models import MathJob, MathResult
+from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
+
+API = "/api/v1"
+
+
+def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
+    """A published result with these routing priorities (as the worker would write it)."""
+    document = {"tick": 1, "statements": {str(s): {"priority": p}
+                                          for s, p in enumerate(priorities)}}
+    with sessions() as session:
+        session.add(MathResult(conversation_id=cid, tick=1, high_water=0, computed_ms=0,
+                               duration_ms=0.0, result=json.dumps(document), positions=b""))
+        session.execute(update(MathJob).where(MathJob.conversation_id == cid).values(tick=1))
+        session.commit()
+
+
+def test_draws_follow_priority_weights():
+    rng = np.random.default_rng(0)
+    candidates = np.array([0, 1, 2, 5])
+    priority = np.array([1.0, 3.0, 6.0, 0.0, 0.0])  # sid 5 is newer than the result
+    counts = Counter(choose_next(candidates, priority, rng) for _ in range(40_000))
+    total = 1 + 3 + 6 + NEW_STATEMENT_PRIORITY
+    for sid, weight in ((0, 1), (1, 3), (2, 6), (5, NEW_STATEMENT_PRIORITY)):
+        assert counts[sid] / 40_000 == pytest.approx(weight / total, abs=0.01)
+
+
+def test_zero_weights_fall_back_to_a_uniform_draw_and_nothing_left_is_none():
+    rng = np.random.default_rng(1)
+    counts = Counter(choose_next(np.array([3, 4]), np.zeros(5), rng) for _ in range(2000))
+    assert set(counts) == {3, 4} and min(counts.values()) > 800
+    assert choose_next(np.array([], dtype=np.int64), np.ones(3), rng) is None
+
+
+def test_the_api_draws_by_the_published_priorities(app, client, staff, sessions):
+    response = client.post(f"{API}/conversations", headers=staff["admin"], json={
+        "topic": "routing", "seed_statements": ["low", "middle", "high", "rejected"]})
+    cid = response.json["id"]
+    client.patch(f"{API}/conversations/{cid}/statements/3", json={"status": "rejected"},
+                 headers=staff["moderator"])
+    publish_priorities(sessions, cid, [1.0, 3.0, 6.0, 50.0])
+    browser = app.test_client()
+    counts = Counter(browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"]
+                     for _ in range(1500))
+    assert 3 not in counts  # rejected: never shown, whatever its priority
+    assert counts[0] / 1500 == pytest.approx(0.1, abs=0.03)
+    assert counts[1] / 1500 == pytest.approx(0.3, abs=0.04)
+    assert counts[2] / 1500 == pytest.approx(0.6, abs=0.04)
+    # once voted on, a statement is no longer drawn, and the rest keep their proportions
+    browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 2, "vote": 0})
+    after = Counter(browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"]
+                    for _ in range(600))
+    assert set(after) == {0, 1}
+    assert after[1] / 600 == pytest.approx(0.75, abs=0.06)
