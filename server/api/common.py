@@ -26,10 +26,12 @@ def db() -> Session:
 
 def json_body() -> dict:
     """The request's JSON object; a clear 400 for anything else."""
+    limit = current_app.config["MAX_JSON_BYTES"]
+    if (request.content_length or 0) > limit:  # refuse before reading it into memory
+        raise InputError(f"the body is {request.content_length} bytes; the limit is {limit}")
     data = request.get_data(cache=True)
-    if len(data) > current_app.config["MAX_JSON_BYTES"]:
-        raise InputError(f"the body is {len(data)} bytes; the limit is "
-                         f"{current_app.config['MAX_JSON_BYTES']}")
+    if len(data) > limit:
+        raise InputError(f"the body is {len(data)} bytes; the limit is {limit}")
     if not data.strip():
         raise InputError("the body is empty; send a JSON object")
     try:
