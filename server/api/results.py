@@ -34,17 +34,18 @@ def _latest(session, conversation_id: int) -> tuple[int, str | None]:
     return (row.tick, row.result) if row else (0, None)
 
 
-def _check_visible(conversation) -> None:
+def _visible_tick(session, conversation_id: int) -> int:
+    """The latest tick of a conversation whose results this request may see."""
+    conversation = store.get_conversation(session, conversation_id)
     if not conversation.map_enabled and not is_staff():
         raise Forbidden("the results of this conversation are shown to moderators only")
+    return session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
 
 
 @blueprint.get("/conversations/<int:conversation_id>/results")
 def results(conversation_id: int):
     session = db()
-    conversation = store.get_conversation(session, conversation_id)
-    _check_visible(conversation)
-    tick = session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
+    tick = _visible_tick(session, conversation_id)
     etag = f'"{conversation_id}-{tick}"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return Response(status=304, headers={"ETag": etag})
@@ -165,9 +166,7 @@ def _event(name: str, data: dict, event_id: int | None = None) -> str:
 def events(conversation_id: int):
     """``results`` events (tick, participation counts) after every update, then keep-alives."""
     session = db()
-    conversation = store.get_conversation(session, conversation_id)
-    _check_visible(conversation)
-    tick = session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
+    tick = _visible_tick(session, conversation_id)
     session.close()
     broadcaster = _broadcaster()
     config = current_app.config
