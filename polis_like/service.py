@@ -29,7 +29,9 @@ def serve(host: str, port: int, workers: int, threads: int, url: str | None = No
         def load_config(self):
             settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                         "worker_class": "gthread", "accesslog": None, "errorlog": "-",
-                        "timeout": 60, "graceful_timeout": 5, "keepalive": 5}
+                        "timeout": 60, "graceful_timeout": 5, "keepalive": 5,
+                        # several servers on one machine would share one control socket
+                        "control_socket_disable": True}
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

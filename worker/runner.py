@@ -69,6 +69,7 @@ class Worker:
         self.params = params or MathParams()
         self.memory: dict[int, _Memory] = {}
         self._retry_at: dict[int, float] = {}
+        self._saving: dict[int, threading.Thread] = {}
         self._renewed_at = 0.0
         self._stop = threading.Event()
         #: Called with (conversation_id, "start" | "end") around each computation (tests).
@@ -150,6 +151,7 @@ class Worker:
 
     def release_all(self) -> None:
         """Save every state and give up every lease (on a clean shutdown)."""
+        self._wait_for_saves()
         for conversation_id, memory in list(self.memory.items()):
             try:
                 with self.sessions.begin() as session:
@@ -163,6 +165,8 @@ class Worker:
 
     def _evict_idle(self) -> None:
         now = time.monotonic()
+        if any(now - m.used_at > self.idle_s for m in self.memory.values()):
+            self._wait_for_saves()
         for conversation_id, memory in list(self.memory.items()):
             if now - memory.used_at > self.idle_s:
                 with self.sessions.begin() as session:
@@ -176,7 +180,8 @@ class Worker:
 
     def _compute_logged(self, conversation_id: int) -> bool:
         try:
-            self.compute(conversation_id)
+            if self.compute(conversation_id) is None:
+                return False  # the lease went to another worker, which carries on
         except Exception as error:  # noqa: BLE001 - one conversation must not stop the others
             log.exception("conversation %d failed", conversation_id)
             self.memory.pop(conversation_id, None)
@@ -198,11 +203,29 @@ class Worker:
         """
         if self.on_compute:
             self.on_compute(conversation_id, "start")
+        heartbeat = threading.Event()
+        beating = threading.Thread(target=self._heartbeat, args=(conversation_id, heartbeat),
+                                   name=f"lease-{conversation_id}", daemon=True)
+        beating.start()
         try:
             return self._compute(conversation_id)
         finally:
+            heartbeat.set()
+            beating.join()
             if self.on_compute:
                 self.on_compute(conversation_id, "end")
+
+    def _heartbeat(self, conversation_id: int, done: threading.Event) -> None:
+        """Renew the lease while a long computation runs (a first one on millions of votes)."""
+        while not done.wait(self.lease_s / 4):
+            try:
+                now = time.time()
+                with self.sessions.begin() as session:
+                    session.execute(update(MathJob).where(
+                        MathJob.conversation_id == conversation_id, MathJob.owner == self.name,
+                        MathJob.lease_until >= now).values(lease_until=now + self.lease_s))
+            except Exception:  # noqa: BLE001 - the publish step checks the lease anyway
+                log.exception("could not renew the lease of conversation %d", conversation_id)
 
     def _compute(self, conversation_id: int) -> int | None:
         started = time.perf_counter()
@@ -251,9 +274,7 @@ class Worker:
             notify_result(session, conversation_id)
         self.memory[conversation_id] = memory
         if time.monotonic() - memory.saved_at >= self.save_every_s:
-            # After publishing, so that saving a large state never delays a result.
-            with self.sessions.begin() as session:
-                self._save_state(session, conversation_id, memory)
+            self._save_in_background(conversation_id, memory)
         log.info("conversation %d: tick %d, %d new votes, %.0f ms", conversation_id, tick,
                  n_read, duration_ms)
         return tick
@@ -274,9 +295,37 @@ class Worker:
         return _Memory(state=state, high_water=high_water, revision=revision, tick=job.tick,
                        n_events=n_events_before, saved_at=saved_at)
 
-    def _save_state(self, session: Session, conversation_id: int, memory: _Memory) -> None:
+    def _save_in_background(self, conversation_id: int, memory: _Memory) -> None:
+        """Save the state from another thread, so that a large one (seconds to compress at
+        100k participants) never holds up the next vote's result. Updates make new states
+        rather than change old ones, so the thread reads a stable snapshot."""
+        running = self._saving.get(conversation_id)
+        if running is not None and running.is_alive():
+            return
+        memory.saved_at = time.monotonic()
+
+        def save() -> None:
+            try:
+                payload = memory.state.to_bytes()
+                with self.sessions.begin() as session:
+                    self._save_state(session, conversation_id, memory, payload)
+            except Exception:  # noqa: BLE001 - the next save retries
+                log.exception("could not save the state of conversation %d", conversation_id)
+
+        thread = threading.Thread(target=save, name=f"save-{conversation_id}", daemon=True)
+        self._saving[conversation_id] = thread
+        thread.start()
+
+    def _wait_for_saves(self) -> None:
+        for thread in list(self._saving.values()):
+            thread.join()
+        self._saving.clear()
+
+    def _save_state(self, session: Session, conversation_id: int, memory: _Memory,
+                    payload: bytes | None = None) -> None:
         values = {"tick": memory.tick, "high_water": memory.high_water,
-                  "revision": memory.revision, "state": memory.state.to_bytes(),
+                  "revision": memory.revision,
+                  "state": payload if payload is not None else memory.state.to_bytes(),
                   "saved_ms": now_ms()}
         if session.get(StateRow, conversation_id) is None:
             session.execute(insert(StateRow).values(conversation_id=conversation_id, **values))
@@ -292,13 +341,9 @@ def _read_events(session: Session, conversation_id: int,
                  after: int) -> tuple[VoteEvents, int, int]:
     """The vote events past ``after`` (each participant's last one per statement), the new
     high-water mark, and how many events were read."""
-    rows = session.execute(
-        select(VoteEvent.id, VoteEvent.pid, VoteEvent.sid, VoteEvent.vote, VoteEvent.created_ms)
-        .where(VoteEvent.conversation_id == conversation_id, VoteEvent.id > after)
-        .order_by(VoteEvent.id)).all()
-    if not rows:
+    table = _event_table(session, conversation_id, after)
+    if not len(table):
         return VoteEvents.empty(), after, 0
-    table = np.array(rows, dtype=np.int64)
     # Keep each (participant, statement)'s latest event: the largest time, and at equal times
     # the larger vote, the rule of polis_like.math.matrix.latest_votes and of the import.
     order = np.lexsort((table[:, 3], table[:, 4], table[:, 2], table[:, 1]))
@@ -307,7 +352,31 @@ def _read_events(session: Session, conversation_id: int,
     last[:-1] = (ordered[1:, 1] != ordered[:-1, 1]) | (ordered[1:, 2] != ordered[:-1, 2])
     kept = ordered[last]
     events = VoteEvents(kept[:, 4], kept[:, 1], kept[:, 2], kept[:, 3])
-    return events, int(table[-1, 0]), len(rows)
+    return events, int(table[-1, 0]), len(table)
+
+
+def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarray:
+    """(id, pid, sid, vote, created_ms) rows past ``after`` as an int64 array, in id order.
+
+    Read through the driver's cursor in chunks: building SQLAlchemy rows for millions of votes
+    (the first computation of an imported conversation) costs many times the query itself.
+    """
+    placeholder = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(
+            "SELECT id, pid, sid, vote, created_ms FROM vote_events "
+            f"WHERE conversation_id = {placeholder} AND id > {placeholder} ORDER BY id",
+            (conversation_id, after))
+        chunks = []
+        while True:
+            rows = cursor.fetchmany(200_000)
+            if not rows:
+                break
+            chunks.append(np.array(rows, dtype=np.int64))
+    finally:
+        cursor.close()
+    return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
 
 
 def _inputs(session: Session, conversation: Conversation) -> dict:
