@@ -110,11 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--postgres-url", default=os.environ.get("POLIS_LIKE_BENCH_POSTGRES",
                                                  "postgresql://postgres@localhost:5432/test"),
         help="an existing database of the server to create the benchmark databases on")
-    add("--prime", default="100k",
+    add("--prime", default="none",
         help="cases whose first full computation runs in this process, with the service's "
-             "worker code and a longer lease, before the services start (default: 100k; "
-             "'none': the service's worker does it, which it cannot finish within its 60 s "
-             "lease on 3M votes); the first vote then loads the saved state and is a warm-up")
+             "worker code, before the services start (default: none, the service's worker "
+             "does it); the first vote then loads the saved state and is a warm-up")
     add("--prime-lease", type=float, default=3600.0, help="the priming worker's lease (s)")
     add("--seed", type=int, default=0, help="seed of the synthetic conversation and the votes")
     add("--logs", type=Path, help="keep the server's and the worker's logs in this folder")
