@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench-fidelity bench-scale clean
+.PHONY: help install run test bench-fidelity bench-scale bench-latency clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bench-fidelity: $(STAMP) ## Compare our groups with Pol.is's on every shared con
 
 bench-scale: $(STAMP) ## Time and measure the math on synthetic conversations (slow)
 	$(BIN)/python benchmarks/scale.py
+
+bench-latency: $(STAMP) ## Time from a vote to its results event, SQLite and PostgreSQL (slow)
+	$(BIN)/python benchmarks/latency.py
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info
