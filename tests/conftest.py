@@ -90,6 +90,9 @@ def engine(database_url):
 
     engine = make_engine(database_url)
     yield engine
+    from worker.runner import join_saves
+
+    join_saves()  # a worker's background save must not outlive the engine
     engine.dispose()
 
 
@@ -107,6 +110,9 @@ def app(database_url, tmp_path):
     app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
                       "TESTING": True, "ROUTING_SEED": 7})
     yield app
+    from worker.runner import join_saves
+
+    join_saves()
     app.extensions["polis_like.engine"].dispose()
 
 

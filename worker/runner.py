@@ -39,6 +39,18 @@ log = logging.getLogger("polis_like.worker")
 
 KEEP_RESULTS = 10
 
+#: Every background save still running, in any worker of this process.
+_saves: set[threading.Thread] = set()
+_saves_lock = threading.Lock()
+
+
+def join_saves(timeout: float | None = None) -> None:
+    """Wait for every background state save of this process (before closing its engine)."""
+    with _saves_lock:
+        running = list(_saves)
+    for thread in running:
+        thread.join(timeout)
+
 
 @dataclass
 class _Memory:
@@ -311,9 +323,14 @@ class Worker:
                     self._save_state(session, conversation_id, memory, payload)
             except Exception:  # noqa: BLE001 - the next save retries
                 log.exception("could not save the state of conversation %d", conversation_id)
+            finally:
+                with _saves_lock:
+                    _saves.discard(threading.current_thread())
 
         thread = threading.Thread(target=save, name=f"save-{conversation_id}", daemon=True)
         self._saving[conversation_id] = thread
+        with _saves_lock:
+            _saves.add(thread)
         thread.start()
 
     def _wait_for_saves(self) -> None:
