@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
