@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,6 +36,11 @@ def verify_password(password: str, stored: str | None) -> bool:
     given = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
                            p=int(p))
     return hmac.compare_digest(given.hex(), digest)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(12))
 
 
 def token_hash(token: str) -> str:
@@ -81,7 +87,7 @@ def set_password(session: Session, account: Account, password: str) -> None:
 def authenticate(session: Session, name: str, password: str) -> Account | None:
     account = session.scalar(select(Account).where(Account.name == name))
     if account is None:
-        verify_password(password, hash_password("timing"))  # same cost either way
+        verify_password(password, _dummy_hash())  # the same cost as a wrong password
         return None
     return account if verify_password(password, account.password_hash) else None
 

@@ -10,6 +10,7 @@ EventSource reconnects by itself), keeping threads free for votes.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -23,6 +24,9 @@ from polis_like.storage.votes import Forbidden
 
 from ..errors import Unavailable
 from .common import db, is_staff
+
+log = logging.getLogger("polis_like.server")
+_lock = threading.Lock()
 
 blueprint = Blueprint("results", __name__)
 
@@ -91,7 +95,7 @@ class Broadcaster:
                 self._poll()
                 waiter.wait(1.0)
             except Exception:  # noqa: BLE001 - keep serving; the database may come back
-                current_logger().exception("results broadcaster")
+                log.exception("results broadcaster")
                 time.sleep(1.0)
 
     def _poll(self) -> None:
@@ -139,12 +143,6 @@ class Broadcaster:
         return self.summaries[key]
 
 
-def current_logger():
-    import logging
-
-    return logging.getLogger("polis_like.server")
-
-
 def _broadcaster() -> Broadcaster:
     app = current_app
     with _lock:
@@ -153,8 +151,6 @@ def _broadcaster() -> Broadcaster:
                 app.extensions["polis_like.engine"], app.extensions["polis_like.sessions"])
     return app.extensions["polis_like.broadcaster"]
 
-
-_lock = threading.Lock()
 
 
 def _event(name: str, data: dict, event_id: int | None = None) -> str:
