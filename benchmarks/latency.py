@@ -257,7 +257,7 @@ def prime(url: str, cid: int, lease_s: float) -> dict:
 
     from polis_like.storage.db import session_factory
     from polis_like.storage.migrate import ensure_current
-    from polis_like.storage.models import MathResult
+    from polis_like.storage.models import ResultRow
     from worker.runner import Worker
 
     engine = ensure_current(url)
@@ -270,8 +270,8 @@ def prime(url: str, cid: int, lease_s: float) -> dict:
         if computed != [cid]:
             raise RuntimeError(f"priming computed {computed}, not conversation {cid}")
         with session_factory(engine)() as session:
-            duration_ms = session.scalar(select(MathResult.duration_ms).where(
-                MathResult.conversation_id == cid, MathResult.tick == 1))
+            duration_ms = session.scalar(select(ResultRow.duration_ms).where(
+                ResultRow.conversation_id == cid, ResultRow.tick == 1))
     finally:
         engine.dispose()
     return {"first_result_by": f"benchmark process (Worker, lease {lease_s:.0f} s)",

@@ -65,21 +65,21 @@ def demo_setup(url: str | None = None, var: str = "var") -> tuple[int, str | Non
     Returns the demo conversation's id and the admin password (kept in ``var/`` for the demo).
     """
     from .storage import accounts
-    from .storage.models import Account, Conversation
+    from .storage.models import AccountRow, ConversationRow
     from .storage.transfer import import_export
 
     engine = ensure_current(url)
     sessions = session_factory(engine)
     password_file = Path(var) / ADMIN_PASSWORD_FILE
     with sessions() as session:
-        if session.scalar(select(Account.id).where(Account.name == "admin")) is None:
+        if session.scalar(select(AccountRow.id).where(AccountRow.name == "admin")) is None:
             _, password, _ = accounts.create_account(session, "admin", role="admin")
             session.commit()
             password_file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as file:
                 file.write(password + "\n")
-        first = session.scalar(select(func.min(Conversation.id)))
+        first = session.scalar(select(func.min(ConversationRow.id)))
     if first is None:
         first = import_export(sessions, DEMO)
     password = password_file.read_text().strip() if password_file.exists() else None

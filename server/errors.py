@@ -1,42 +1,32 @@
-"""Every error the API gives is JSON: ``{"error": {"status": ..., "message": ...}}``."""
+"""Every error the API gives is JSON: ``{"error": {"status": ..., "message": ...}}``.
+
+The status comes from the domain error itself (:mod:`polis_like.errors`); this module only
+shapes the response.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from polis_like.errors import InputError
-from polis_like.storage.conversations import Conflict, NotFound
-from polis_like.storage.votes import Forbidden
+from polis_like.errors import PolisLikeError, Unavailable
 
 
-class Unauthorized(InputError):
-    """Sign-in needed: HTTP 401."""
-
-
-class Unavailable(InputError):
-    """Try again later: HTTP 503."""
-
-
-STATUS = [(NotFound, 404), (Conflict, 409), (Forbidden, 403), (Unauthorized, 401),
-          (Unavailable, 503), (InputError, 400)]
-
-
-def error_response(status: int, message: str):
+def error_response(status: int, message: str, *, retry_after_s: int = 5):
     response = jsonify({"error": {"status": status, "message": message}})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="polis-like"'
     if status == 503:
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = str(retry_after_s)
     return response
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(InputError)
-    def input_error(error: InputError):
-        status = next(code for kind, code in STATUS if isinstance(error, kind))
-        return error_response(status, str(error))
+    @app.errorhandler(PolisLikeError)
+    def domain_error(error: PolisLikeError):
+        retry = error.retry_after_s if isinstance(error, Unavailable) else 5
+        return error_response(error.status, str(error), retry_after_s=retry)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -126,7 +126,7 @@ def test_a_participant_votes_through_every_statement(app, client, staff):
 
 
 def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
-    from polis_like.storage.models import LatestVote, VoteEvent
+    from polis_like.storage.models import LatestVoteRow, VoteEventRow
 
     cid = make_conversation(client, staff["admin"])
     browser = participant(app)
@@ -137,9 +137,9 @@ def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
         assert response.json["vote"] == {"statement_id": 1, "vote": value}
     assert response.json["remaining"] == 2
     with sessions() as session:
-        latest = session.query(LatestVote).all()
+        latest = session.query(LatestVoteRow).all()
         assert [(v.pid, v.sid, v.vote) for v in latest] == [(0, 1, 0)]
-        assert [v.vote for v in session.query(VoteEvent).order_by(VoteEvent.id)] == [1, -1, 0]
+        assert [v.vote for v in session.query(VoteEventRow).order_by(VoteEventRow.id)] == [1, -1, 0]
 
 
 @pytest.mark.parametrize("body, status, fragment", [
@@ -155,13 +155,13 @@ def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
 ])
 def test_bad_votes_are_refused_and_nothing_is_stored(app, client, staff, sessions, body, status,
                                                      fragment):
-    from polis_like.storage.models import VoteEvent
+    from polis_like.storage.models import VoteEventRow
 
     cid = make_conversation(client, staff["admin"])
     response = participant(app).post(f"{API}/conversations/{cid}/votes", json=body)
     assert fragment in error_of(response, status)
     with sessions() as session:
-        assert session.query(VoteEvent).count() == 0
+        assert session.query(VoteEventRow).count() == 0
 
 
 @pytest.mark.parametrize("data, fragment", [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from polis_like.storage.models import MathJob, MathResult
+from polis_like.storage.models import JobRow, ResultRow
 from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
 
 API = "/api/v1"
@@ -21,9 +21,9 @@ def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
     document = {"tick": 1, "statements": {str(s): {"priority": p}
                                           for s, p in enumerate(priorities)}}
     with sessions() as session:
-        session.add(MathResult(conversation_id=cid, tick=1, high_water=0, computed_ms=0,
+        session.add(ResultRow(conversation_id=cid, tick=1, high_water=0, computed_ms=0,
                                duration_ms=0.0, result=json.dumps(document), positions=b""))
-        session.execute(update(MathJob).where(MathJob.conversation_id == cid).values(tick=1))
+        session.execute(update(JobRow).where(JobRow.conversation_id == cid).values(tick=1))
         session.commit()
 
 

@@ -47,7 +47,7 @@ def test_short_password_from_stdin_is_refused(tmp_path, capsys, monkeypatch):
 def test_demo_setup_imports_the_demo_once_and_keeps_the_admin_password(tmp_path):
     from polis_like.service import demo_setup
     from polis_like.storage.db import make_engine, session_factory
-    from polis_like.storage.models import Conversation, VoteEvent
+    from polis_like.storage.models import ConversationRow, VoteEventRow
 
     url = f"sqlite:///{tmp_path / 'var' / 'polis-like.db'}"
     first, password = demo_setup(url, var=str(tmp_path / "var"))
@@ -55,7 +55,7 @@ def test_demo_setup_imports_the_demo_once_and_keeps_the_admin_password(tmp_path)
     assert first == again and password == same and len(password) >= 12
     engine = make_engine(url)
     with session_factory(engine)() as session:
-        assert session.query(Conversation).count() == 1
-        assert session.query(VoteEvent).count() == 49_997
+        assert session.query(ConversationRow).count() == 1
+        assert session.query(VoteEventRow).count() == 49_997
     engine.dispose()
     assert oct((tmp_path / "var" / "admin-password.txt").stat().st_mode)[-3:] == "600"

@@ -23,7 +23,8 @@ from polis_like.io import read_export, write_export
 from polis_like.io.polis_csv import VOTES
 from polis_like.math.matrix import CODE_OFFSET, latest_votes
 from polis_like.storage import models
-from polis_like.storage.conversations import NotFound, text_key
+from polis_like.errors import NotFound
+from polis_like.storage.conversations import text_key
 from polis_like.storage.transfer import (
     export_conversation, import_conversation, import_export, write_conversation,
 )
@@ -60,23 +61,23 @@ def zipped(folder: Path) -> bytes:
 def assert_stored(sessions, conversation_id: int, conversation: Conversation) -> None:
     """Ids, statements, xids, every vote event (in time order) and the latest votes survive."""
     with sessions() as session:
-        row = session.get(models.Conversation, conversation_id)
-        statements = session.scalars(select(models.Statement).where(
-            models.Statement.conversation_id == conversation_id)
-            .order_by(models.Statement.sid)).all()
-        participants = session.execute(select(models.Participant.pid, models.Participant.xid)
-                                       .where(models.Participant.conversation_id
+        row = session.get(models.ConversationRow, conversation_id)
+        statements = session.scalars(select(models.StatementRow).where(
+            models.StatementRow.conversation_id == conversation_id)
+            .order_by(models.StatementRow.sid)).all()
+        participants = session.execute(select(models.ParticipantRow.pid, models.ParticipantRow.xid)
+                                       .where(models.ParticipantRow.conversation_id
                                               == conversation_id)
-                                       .order_by(models.Participant.pid)).all()
-        events = session.execute(select(models.VoteEvent.created_ms, models.VoteEvent.pid,
-                                        models.VoteEvent.sid, models.VoteEvent.vote)
-                                 .where(models.VoteEvent.conversation_id == conversation_id)
-                                 .order_by(models.VoteEvent.id)).all()
-        latest = session.execute(select(models.LatestVote.pid, models.LatestVote.sid,
-                                        models.LatestVote.vote)
-                                 .where(models.LatestVote.conversation_id == conversation_id)
-                                 .order_by(models.LatestVote.pid, models.LatestVote.sid)).all()
-        job = session.get(models.MathJob, conversation_id)
+                                       .order_by(models.ParticipantRow.pid)).all()
+        events = session.execute(select(models.VoteEventRow.created_ms, models.VoteEventRow.pid,
+                                        models.VoteEventRow.sid, models.VoteEventRow.vote)
+                                 .where(models.VoteEventRow.conversation_id == conversation_id)
+                                 .order_by(models.VoteEventRow.id)).all()
+        latest = session.execute(select(models.LatestVoteRow.pid, models.LatestVoteRow.sid,
+                                        models.LatestVoteRow.vote)
+                                 .where(models.LatestVoteRow.conversation_id == conversation_id)
+                                 .order_by(models.LatestVoteRow.pid, models.LatestVoteRow.sid)).all()
+        job = session.get(models.JobRow, conversation_id)
     pids = [int(p) for p in conversation.participant_ids]
     assert [p.pid for p in participants] == pids
     assert {str(p.pid): p.xid for p in participants if p.xid} == conversation.xids
@@ -115,7 +116,7 @@ def test_import_then_export_gives_the_same_files(name, sessions, load_conversati
     assert_stored(sessions, conversation_id, conversation)
     with sessions() as session:
         write_conversation(session, conversation_id, tmp_path / "ours")
-        row = session.get(models.Conversation, conversation_id)
+        row = session.get(models.ConversationRow, conversation_id)
         assert row.topic == conversation.summary["topic"]
         assert row.description == conversation.summary["conversation-description"]
     assert_same_files(reference(conversation, tmp_path / "reference"), tmp_path / "ours")
@@ -150,11 +151,11 @@ def test_meta_xids_repeated_texts_undated_statements_and_ties_round_trip(
     assert_stored(sessions, conversation_id, read_back)
     with sessions() as session:
         write_conversation(session, conversation_id, tmp_path / "ours")
-        latest = session.execute(select(models.LatestVote.vote).where(
-            models.LatestVote.conversation_id == conversation_id,
-            models.LatestVote.sid == int(conversation.statements[-1].id))).scalar_one()
-        keys = session.scalars(select(models.Statement.text_key).where(
-            models.Statement.conversation_id == conversation_id)).all()
+        latest = session.execute(select(models.LatestVoteRow.vote).where(
+            models.LatestVoteRow.conversation_id == conversation_id,
+            models.LatestVoteRow.sid == int(conversation.statements[-1].id))).scalar_one()
+        keys = session.scalars(select(models.StatementRow.text_key).where(
+            models.StatementRow.conversation_id == conversation_id)).all()
     assert latest == 1  # the tie goes to the larger vote, as in the math
     assert text_key(conversation.statements[2].text) in keys  # the first of the repeats keeps it
     assert_same_files(source, tmp_path / "ours")
@@ -167,8 +168,8 @@ def test_an_export_without_votes_csv_imports_and_exports_stably(sessions, tmp_pa
         shutil.copy(FIXTURES / SMALL / name, source / name)
     conversation_id = import_export(sessions, source)
     with sessions() as session:
-        times = session.scalars(select(models.VoteEvent.created_ms).where(
-            models.VoteEvent.conversation_id == conversation_id)).all()
+        times = session.scalars(select(models.VoteEventRow.created_ms).where(
+            models.VoteEventRow.conversation_id == conversation_id)).all()
         write_conversation(session, conversation_id, tmp_path / "first")
     assert times and set(times) == {0}
     votes = (tmp_path / "first" / "votes.csv").read_text().splitlines()
@@ -185,7 +186,7 @@ def test_topic_argument_and_progress(sessions, load_conversation):
     conversation_id = import_conversation(sessions, load_conversation(SMALL), topic="  Mine ",
                                           progress=lambda done, total: calls.append((done, total)))
     with sessions() as session:
-        assert session.get(models.Conversation, conversation_id).topic == "Mine"
+        assert session.get(models.ConversationRow, conversation_id).topic == "Mine"
     totals = {total for _, total in calls}
     assert len(totals) == 1
     done = [d for d, _ in calls]
@@ -199,8 +200,9 @@ def test_a_failure_half_way_leaves_nothing_behind(sessions, load_conversation):
 
     with pytest.raises(RuntimeError):
         import_conversation(sessions, load_conversation(SMALL), progress=progress)
-    for model in (models.Conversation, models.Participant, models.Statement, models.VoteEvent,
-                  models.LatestVote, models.MathJob):
+    for model in (models.ConversationRow, models.ParticipantRow, models.StatementRow,
+                  models.VoteEventRow,
+                  models.LatestVoteRow, models.JobRow):
         assert count(sessions, model) == 0
 
 
@@ -216,8 +218,8 @@ def test_after_the_worker_the_group_column_holds_our_groups(engine, sessions, tm
     conversation_id = import_export(sessions, FIXTURES / "brexit-consensus")
     assert Worker(engine).step() == [conversation_id]
     with sessions() as session:
-        positions = session.scalar(select(models.MathResult.positions).where(
-            models.MathResult.conversation_id == conversation_id))
+        positions = session.scalar(select(models.ResultRow.positions).where(
+            models.ResultRow.conversation_id == conversation_id))
         write_conversation(session, conversation_id, tmp_path)
     group = read_positions(positions)["group"]
     exported = read_export(tmp_path)
@@ -338,8 +340,8 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
     response = client.post(url, data={"topic": "no file"}, content_type="multipart/form-data",
                            headers=staff["admin"])
     assert response.status_code == 400
-    assert count(sessions, models.Conversation) == 0
-    assert count(sessions, models.VoteEvent) == 0
+    assert count(sessions, models.ConversationRow) == 0
+    assert count(sessions, models.VoteEventRow) == 0
 
 
 # -- command line --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from polis_like.math import compute, update
 from polis_like.math.matrix import latest_votes
 from polis_like.storage import conversations as store
 from polis_like.storage.models import (
-    MathJob, MathResult, Participant, VoteEvent,
+    JobRow, ResultRow, ParticipantRow, VoteEventRow,
 )
 from worker.runner import Worker
 
@@ -38,7 +38,7 @@ def add_votes(sessions, cid: int, events: VoteEvents) -> None:
         known = conversation.next_pid
         top = int(events.participant.max()) + 1 if len(events) else 0
         if top > known:
-            session.execute(insert(Participant), [
+            session.execute(insert(ParticipantRow), [
                 {"conversation_id": cid, "pid": p, "visitor": f"v{p}", "xid": None,
                  "banned": False, "created_ms": 0} for p in range(known, top)])
             conversation.next_pid = top
@@ -46,14 +46,14 @@ def add_votes(sessions, cid: int, events: VoteEvents) -> None:
                  "created_ms": int(t)} for t, p, s, v in zip(events.timestamp_ms,
                                                              events.participant,
                                                              events.statement, events.vote)]
-        session.execute(insert(VoteEvent), rows)
+        session.execute(insert(VoteEventRow), rows)
         session.commit()
 
 
 def latest_result(sessions, cid: int) -> dict:
     with sessions() as session:
-        text = session.scalar(select(MathResult.result).where(MathResult.conversation_id == cid)
-                              .order_by(MathResult.tick.desc()).limit(1))
+        text = session.scalar(select(ResultRow.result).where(ResultRow.conversation_id == cid)
+                              .order_by(ResultRow.tick.desc()).limit(1))
     return json.loads(text)
 
 
@@ -197,9 +197,9 @@ def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vt
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sessions() as session:
-                jobs = session.scalars(select(MathJob).where(MathJob.conversation_id.in_(cids)))
-                top = {c: session.scalar(select(VoteEvent.id).where(VoteEvent.conversation_id == c)
-                                         .order_by(VoteEvent.id.desc()).limit(1)) for c in cids}
+                jobs = session.scalars(select(JobRow).where(JobRow.conversation_id.in_(cids)))
+                top = {c: session.scalar(select(VoteEventRow.id).where(VoteEventRow.conversation_id == c)
+                                         .order_by(VoteEventRow.id.desc()).limit(1)) for c in cids}
                 if all(job.high_water == top[job.conversation_id] for job in jobs):
                     break
             time.sleep(0.1)
@@ -215,8 +215,8 @@ def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vt
     assert not (computed["a"] & computed["b"])
     with sessions() as session:
         for cid in cids:
-            ticks = session.scalars(select(MathResult.tick).where(
-                MathResult.conversation_id == cid).order_by(MathResult.tick)).all()
+            ticks = session.scalars(select(ResultRow.tick).where(
+                ResultRow.conversation_id == cid).order_by(ResultRow.tick)).all()
             assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
 
 
@@ -269,7 +269,7 @@ def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engin
     monkeypatch.setattr(runner, "math_update", failing)
     assert worker.step() == [good]
     with sessions() as session:
-        job = session.get(MathJob, bad)
+        job = session.get(JobRow, bad)
         assert job.failures == 1 and "boom" in job.error and job.tick == 0
     assert "conversation %d failed" % bad in caplog.text
     # retried later (after a back-off), and cleared once it works
@@ -277,7 +277,7 @@ def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engin
     worker._retry_at.clear()
     assert worker.step() == [bad]
     with sessions() as session:
-        assert session.get(MathJob, bad).error is None
+        assert session.get(JobRow, bad).error is None
 
 
 def test_worker_command_runs_once(database_url, sessions, vtaiwan_batches, capsys):
@@ -289,4 +289,4 @@ def test_worker_command_runs_once(database_url, sessions, vtaiwan_batches, capsy
     assert main(["worker", "--once", "--database-url", database_url]) == 0
     assert latest_result(sessions, cid)["tick"] == 1
     with sessions() as session:
-        assert session.get(MathJob, cid).owner is None  # released on exit
+        assert session.get(JobRow, cid).owner is None  # released on exit

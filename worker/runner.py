@@ -28,8 +28,8 @@ from polis_like.conversation import VoteEvents
 from polis_like.math import MathParams, MathState, update as math_update
 from polis_like.storage.db import now_ms, session_factory
 from polis_like.storage.models import (
-    ACCEPTED, PENDING, REJECTED, Conversation, MathJob, MathResult, MathState as StateRow,
-    Participant, Statement, VoteEvent,
+    ACCEPTED, PENDING, REJECTED, ConversationRow, JobRow, ParticipantRow, ResultRow, StateRow,
+    StatementRow, VoteEventRow,
 )
 from polis_like.storage.notify import CHANGES, Waiter, notify_result
 
@@ -123,11 +123,11 @@ class Worker:
 
     def _dirty(self) -> list[int]:
         """Conversations whose newest vote or revision is past their latest result."""
-        newest = (select(func.max(VoteEvent.id)).where(VoteEvent.conversation_id == Conversation.id)
+        newest = (select(func.max(VoteEventRow.id)).where(VoteEventRow.conversation_id == ConversationRow.id)
                   .scalar_subquery())
-        query = (select(Conversation.id, Conversation.revision, newest, MathJob.high_water,
-                        MathJob.revision)
-                 .join(MathJob, MathJob.conversation_id == Conversation.id))
+        query = (select(ConversationRow.id, ConversationRow.revision, newest, JobRow.high_water,
+                        JobRow.revision)
+                 .join(JobRow, JobRow.conversation_id == ConversationRow.id))
         with self.sessions() as session:
             rows = session.execute(query).all()
         return [c for c, revision, top, high_water, done in rows
@@ -139,10 +139,10 @@ class Worker:
         now = time.time()
         with self.sessions.begin() as session:
             taken = session.execute(
-                update(MathJob).where(
-                    MathJob.conversation_id == conversation_id,
-                    (MathJob.owner.is_(None)) | (MathJob.owner == self.name)
-                    | (MathJob.lease_until < now))
+                update(JobRow).where(
+                    JobRow.conversation_id == conversation_id,
+                    (JobRow.owner.is_(None)) | (JobRow.owner == self.name)
+                    | (JobRow.lease_until < now))
                 .values(owner=self.name, lease_until=now + self.lease_s)).rowcount
         return taken == 1
 
@@ -152,11 +152,11 @@ class Worker:
         self._renewed_at = time.monotonic()
         now = time.time()
         with self.sessions.begin() as session:
-            session.execute(update(MathJob).where(
-                MathJob.conversation_id.in_(list(self.memory)), MathJob.owner == self.name,
-                MathJob.lease_until >= now).values(lease_until=now + self.lease_s))
-            held = set(session.scalars(select(MathJob.conversation_id).where(
-                MathJob.conversation_id.in_(list(self.memory)), MathJob.owner == self.name)))
+            session.execute(update(JobRow).where(
+                JobRow.conversation_id.in_(list(self.memory)), JobRow.owner == self.name,
+                JobRow.lease_until >= now).values(lease_until=now + self.lease_s))
+            held = set(session.scalars(select(JobRow.conversation_id).where(
+                JobRow.conversation_id.in_(list(self.memory)), JobRow.owner == self.name)))
         for lost in set(self.memory) - held:
             log.warning("lost the lease of conversation %d", lost)
             del self.memory[lost]
@@ -171,7 +171,7 @@ class Worker:
             except Exception:  # noqa: BLE001 - shutting down: log and go on
                 log.exception("could not save the state of conversation %d", conversation_id)
         with self.sessions.begin() as session:
-            session.execute(update(MathJob).where(MathJob.owner == self.name)
+            session.execute(update(JobRow).where(JobRow.owner == self.name)
                             .values(owner=None, lease_until=0.0))
         self.memory.clear()
 
@@ -183,8 +183,8 @@ class Worker:
             if now - memory.used_at > self.idle_s:
                 with self.sessions.begin() as session:
                     self._save_state(session, conversation_id, memory)
-                    session.execute(update(MathJob).where(
-                        MathJob.conversation_id == conversation_id, MathJob.owner == self.name)
+                    session.execute(update(JobRow).where(
+                        JobRow.conversation_id == conversation_id, JobRow.owner == self.name)
                         .values(owner=None, lease_until=0.0))
                 del self.memory[conversation_id]
 
@@ -198,7 +198,7 @@ class Worker:
             log.exception("conversation %d failed", conversation_id)
             self.memory.pop(conversation_id, None)
             with self.sessions.begin() as session:
-                job = session.get(MathJob, conversation_id)
+                job = session.get(JobRow, conversation_id)
                 job.failures += 1
                 job.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
                 job.error_ms = now_ms()
@@ -233,17 +233,17 @@ class Worker:
             try:
                 now = time.time()
                 with self.sessions.begin() as session:
-                    session.execute(update(MathJob).where(
-                        MathJob.conversation_id == conversation_id, MathJob.owner == self.name,
-                        MathJob.lease_until >= now).values(lease_until=now + self.lease_s))
+                    session.execute(update(JobRow).where(
+                        JobRow.conversation_id == conversation_id, JobRow.owner == self.name,
+                        JobRow.lease_until >= now).values(lease_until=now + self.lease_s))
             except Exception:  # noqa: BLE001 - the publish step checks the lease anyway
                 log.exception("could not renew the lease of conversation %d", conversation_id)
 
     def _compute(self, conversation_id: int) -> int | None:
         started = time.perf_counter()
         with self.sessions() as session:
-            conversation = session.get(Conversation, conversation_id)
-            job = session.get(MathJob, conversation_id)
+            conversation = session.get(ConversationRow, conversation_id)
+            job = session.get(JobRow, conversation_id)
             memory = self.memory.get(conversation_id)
             if memory is None or memory.tick != job.tick:
                 memory = self._load(session, conversation_id)
@@ -262,11 +262,11 @@ class Worker:
         with self.sessions.begin() as session:
             now = time.time()
             tick = session.execute(
-                update(MathJob).where(MathJob.conversation_id == conversation_id,
-                                      MathJob.owner == self.name, MathJob.lease_until >= now)
-                .values(tick=MathJob.tick + 1, high_water=high_water, revision=revision,
+                update(JobRow).where(JobRow.conversation_id == conversation_id,
+                                      JobRow.owner == self.name, JobRow.lease_until >= now)
+                .values(tick=JobRow.tick + 1, high_water=high_water, revision=revision,
                         lease_until=now + self.lease_s, error=None)
-                .returning(MathJob.tick)).scalar_one_or_none()
+                .returning(JobRow.tick)).scalar_one_or_none()
             if tick is None:
                 log.warning("lost the lease of conversation %d before publishing", conversation_id)
                 self.memory.pop(conversation_id, None)
@@ -275,12 +275,12 @@ class Worker:
             computed = now_ms()
             document = result_document(result, tick=tick, computed_ms=computed,
                                        duration_ms=duration_ms, participation=participation)
-            session.execute(insert(MathResult).values(
+            session.execute(insert(ResultRow).values(
                 conversation_id=conversation_id, tick=tick, high_water=high_water,
                 computed_ms=computed, duration_ms=duration_ms,
                 result=_dumps(document), positions=positions_blob(result)))
-            session.execute(delete(MathResult).where(MathResult.conversation_id == conversation_id,
-                                                     MathResult.tick <= tick - KEEP_RESULTS))
+            session.execute(delete(ResultRow).where(ResultRow.conversation_id == conversation_id,
+                                                     ResultRow.tick <= tick - KEEP_RESULTS))
             memory = _Memory(state=state, high_water=high_water, revision=revision, tick=tick,
                              n_events=memory.n_events + n_read, saved_at=memory.saved_at)
             notify_result(session, conversation_id)
@@ -293,14 +293,14 @@ class Worker:
 
     def _load(self, session: Session, conversation_id: int) -> _Memory:
         """The saved state, or an empty one; with the tick of the latest published result."""
-        job = session.get(MathJob, conversation_id)
+        job = session.get(JobRow, conversation_id)
         row = session.get(StateRow, conversation_id)
         n_events_before = 0
         if row is not None:
             state = MathState.from_bytes(row.state)
             high_water, revision = row.high_water, -1  # re-read moderation to be safe
-            n_events_before = session.scalar(select(func.count()).select_from(VoteEvent).where(
-                VoteEvent.conversation_id == conversation_id, VoteEvent.id <= high_water))
+            n_events_before = session.scalar(select(func.count()).select_from(VoteEventRow).where(
+                VoteEventRow.conversation_id == conversation_id, VoteEventRow.id <= high_water))
             saved_at = time.monotonic()
         else:
             state, high_water, revision, saved_at = MathState.initial(self.params), 0, -1, 0.0
@@ -396,11 +396,11 @@ def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarr
     return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
 
 
-def _inputs(session: Session, conversation: Conversation) -> dict:
+def _inputs(session: Session, conversation: ConversationRow) -> dict:
     """The math's inputs other than votes: sizes, moderation and bans."""
     n_statements, n_participants = conversation.next_sid, conversation.next_pid
-    rows = session.execute(select(Statement.sid, Statement.status, Statement.is_meta).where(
-        Statement.conversation_id == conversation.id)).all()
+    rows = session.execute(select(StatementRow.sid, StatementRow.status, StatementRow.is_meta).where(
+        StatementRow.conversation_id == conversation.id)).all()
     out = np.zeros(n_statements, bool)
     meta = np.zeros(n_statements, bool)
     for sid, status, is_meta in rows:
@@ -408,18 +408,18 @@ def _inputs(session: Session, conversation: Conversation) -> dict:
         out[sid] = hidden
         meta[sid] = is_meta
     banned = np.zeros(n_participants, bool)
-    banned[list(session.scalars(select(Participant.pid).where(
-        Participant.conversation_id == conversation.id, Participant.banned)))] = True
+    banned[list(session.scalars(select(ParticipantRow.pid).where(
+        ParticipantRow.conversation_id == conversation.id, ParticipantRow.banned)))] = True
     return {"n_participants": n_participants, "n_statements": n_statements,
             "moderated_out": out, "meta": meta, "banned": banned}
 
 
-def _participation(session: Session, conversation: Conversation, n_events: int) -> dict:
+def _participation(session: Session, conversation: ConversationRow, n_events: int) -> dict:
     counts = dict(session.execute(
-        select(Statement.status, func.count()).where(Statement.conversation_id == conversation.id)
-        .group_by(Statement.status)).all())
-    participants = session.scalar(select(func.count()).select_from(Participant).where(
-        Participant.conversation_id == conversation.id))
+        select(StatementRow.status, func.count()).where(StatementRow.conversation_id == conversation.id)
+        .group_by(StatementRow.status)).all())
+    participants = session.scalar(select(func.count()).select_from(ParticipantRow).where(
+        ParticipantRow.conversation_id == conversation.id))
     return {
         "participants": participants,
         "votes": n_events,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from polis_like.errors import InputError
 
 from .db import now_ms
-from .models import ROLES, Account, ApiToken
+from .models import ROLES, AccountRow, TokenRow
 
 _N, _R, _P = 2**14, 8, 1  # scrypt cost: ~50 ms and 16 MB per check
 
@@ -48,7 +48,7 @@ def token_hash(token: str) -> str:
 
 
 def create_account(session: Session, name: str, *, role: str = "admin",
-                   password: str | None = None) -> tuple[Account, str, str]:
+                   password: str | None = None) -> tuple[AccountRow, str, str]:
     """Make an account; returns it with its password (generated when not given) and a new token.
 
     Neither the password nor the token is stored in clear, so this is the only time they show.
@@ -58,12 +58,12 @@ def create_account(session: Session, name: str, *, role: str = "admin",
         raise InputError("an account name needs 1 to 80 characters")
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
-    if session.scalar(select(Account.id).where(Account.name == name)) is not None:
+    if session.scalar(select(AccountRow.id).where(AccountRow.name == name)) is not None:
         raise InputError(f"there is already an account named {name!r}")
     password = password or secrets.token_urlsafe(12)
     if len(password) < 8:
         raise InputError("a password needs at least 8 characters")
-    account = Account(name=name, role=role, password_hash=hash_password(password),
+    account = AccountRow(name=name, role=role, password_hash=hash_password(password),
                       created_ms=now_ms())
     session.add(account)
     session.flush()
@@ -71,28 +71,28 @@ def create_account(session: Session, name: str, *, role: str = "admin",
     return account, password, token
 
 
-def new_token(session: Session, account: Account) -> str:
+def new_token(session: Session, account: AccountRow) -> str:
     token = "pl_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(account_id=account.id, token_hash=token_hash(token), created_ms=now_ms()))
+    session.add(TokenRow(account_id=account.id, token_hash=token_hash(token), created_ms=now_ms()))
     session.flush()
     return token
 
 
-def set_password(session: Session, account: Account, password: str) -> None:
+def set_password(session: Session, account: AccountRow, password: str) -> None:
     if len(password) < 8:
         raise InputError("a password needs at least 8 characters")
     account.password_hash = hash_password(password)
 
 
-def authenticate(session: Session, name: str, password: str) -> Account | None:
-    account = session.scalar(select(Account).where(Account.name == name))
+def authenticate(session: Session, name: str, password: str) -> AccountRow | None:
+    account = session.scalar(select(AccountRow).where(AccountRow.name == name))
     if account is None:
         verify_password(password, _dummy_hash())  # the same cost as a wrong password
         return None
     return account if verify_password(password, account.password_hash) else None
 
 
-def account_for_token(session: Session, token: str) -> Account | None:
+def account_for_token(session: Session, token: str) -> AccountRow | None:
     return session.scalar(
-        select(Account).join(ApiToken, ApiToken.account_id == Account.id)
-        .where(ApiToken.token_hash == token_hash(token)))
+        select(AccountRow).join(TokenRow, TokenRow.account_id == AccountRow.id)
+        .where(TokenRow.token_hash == token_hash(token)))

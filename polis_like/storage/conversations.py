@@ -11,12 +11,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from polis_like.errors import InputError
+from polis_like.errors import Conflict, InputError, NotFound
 
 from .db import now_ms
 from .models import (
-    ACCEPTED, MODERATION_MODES, PENDING, REJECTED, XID_MODES, Conversation, MathJob,
-    ModerationEntry, Participant, Statement,
+    ACCEPTED, MODERATION_MODES, PENDING, REJECTED, XID_MODES, ConversationRow, JobRow,
+    ModerationRow, ParticipantRow, StatementRow,
 )
 from .notify import notify_change
 
@@ -31,14 +31,6 @@ SETTINGS = {
     "topic": str, "description": str, "is_open": bool, "moderation": str,
     "write_enabled": bool, "map_enabled": bool, "xid_mode": str,
 }
-
-
-class Conflict(InputError):
-    """The request clashes with stored data (a duplicate statement, say): HTTP 409."""
-
-
-class NotFound(InputError):
-    """No such conversation, statement or participant: HTTP 404."""
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -97,9 +89,9 @@ def check_settings(values: dict, *, creating: bool) -> dict:
 
 def create_conversation(session: Session, settings: dict, *, owner_id: int | None = None,
                         seeds: list[str] = (), created_ms: int | None = None,
-                        extra: dict | None = None) -> Conversation:
+                        extra: dict | None = None) -> ConversationRow:
     """A new conversation with ``settings`` (checked by :func:`check_settings`) and seed statements."""
-    conversation = Conversation(
+    conversation = ConversationRow(
         topic=settings["topic"], description=settings.get("description", ""),
         is_open=settings.get("is_open", True), moderation=settings.get("moderation", "open"),
         write_enabled=settings.get("write_enabled", True),
@@ -109,7 +101,7 @@ def create_conversation(session: Session, settings: dict, *, owner_id: int | Non
     )
     session.add(conversation)
     session.flush()
-    session.add(MathJob(conversation_id=conversation.id, owner=None, lease_until=0.0, tick=0,
+    session.add(JobRow(conversation_id=conversation.id, owner=None, lease_until=0.0, tick=0,
                         failures=0))
     for text in seeds:
         add_statement(session, conversation, text, author_pid=None, seed=True)
@@ -117,14 +109,14 @@ def create_conversation(session: Session, settings: dict, *, owner_id: int | Non
     return conversation
 
 
-def get_conversation(session: Session, conversation_id: int) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
+def get_conversation(session: Session, conversation_id: int) -> ConversationRow:
+    conversation = session.get(ConversationRow, conversation_id)
     if conversation is None:
         raise NotFound(f"no conversation {conversation_id}")
     return conversation
 
 
-def update_settings(session: Session, conversation: Conversation, settings: dict,
+def update_settings(session: Session, conversation: ConversationRow, settings: dict,
                     account_id: int | None) -> None:
     for name, value in settings.items():
         setattr(conversation, name, value)
@@ -134,39 +126,39 @@ def update_settings(session: Session, conversation: Conversation, settings: dict
 
 def bump_revision(session: Session, conversation_id: int) -> None:
     """Tell the worker that the math's input other than votes changed."""
-    session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                    .values(revision=Conversation.revision + 1))
+    session.execute(update(ConversationRow).where(ConversationRow.id == conversation_id)
+                    .values(revision=ConversationRow.revision + 1))
     notify_change(session, conversation_id)
 
 
 def next_id(session: Session, conversation_id: int, column: str) -> int:
     """Hand out the next pid or sid of a conversation (the row update serialises callers)."""
-    counter = getattr(Conversation, column)
+    counter = getattr(ConversationRow, column)
     value = session.execute(
-        update(Conversation).where(Conversation.id == conversation_id)
+        update(ConversationRow).where(ConversationRow.id == conversation_id)
         .values({column: counter + 1}).returning(counter)).scalar_one()
     return value - 1
 
 
-def add_statement(session: Session, conversation: Conversation, text: object, *,
+def add_statement(session: Session, conversation: ConversationRow, text: object, *,
                   author_pid: int | None, seed: bool = False, status: int | None = None,
                   is_meta: bool = False, created_ms: int | None = None,
-                  sid: int | None = None) -> Statement:
+                  sid: int | None = None) -> StatementRow:
     """Store a statement; pending under strict moderation unless it is a seed, shown under open.
 
     A statement whose text equals another's (case and spacing aside) raises :class:`Conflict`.
     """
     text = clean_text(text, what="text", limit=STATEMENT_MAX)
     key = text_key(text)
-    duplicate = session.scalar(select(Statement.sid).where(
-        Statement.conversation_id == conversation.id, Statement.text_key == key))
+    duplicate = session.scalar(select(StatementRow.sid).where(
+        StatementRow.conversation_id == conversation.id, StatementRow.text_key == key))
     if duplicate is not None:
         raise Conflict(f"statement {duplicate} already says this")
     if status is None:
         status = ACCEPTED if seed or conversation.moderation == "open" else PENDING
     if sid is None:
         sid = next_id(session, conversation.id, "next_sid")
-    statement = Statement(conversation_id=conversation.id, sid=sid, text=text, text_key=key,
+    statement = StatementRow(conversation_id=conversation.id, sid=sid, text=text, text_key=key,
                           author_pid=author_pid, status=status, is_seed=seed, is_meta=is_meta,
                           created_ms=created_ms or now_ms())
     try:
@@ -178,7 +170,7 @@ def add_statement(session: Session, conversation: Conversation, text: object, *,
     return statement
 
 
-def is_visible(conversation: Conversation, status: int) -> bool:
+def is_visible(conversation: ConversationRow, status: int) -> bool:
     """Whether participants may see a statement of this status."""
     if conversation.moderation == "strict":
         return status == ACCEPTED
@@ -187,26 +179,26 @@ def is_visible(conversation: Conversation, status: int) -> bool:
 
 def list_statements(session: Session, conversation_id: int, *, statuses: list[int] | None = None,
                     query: str | None = None, offset: int = 0,
-                    limit: int = 50) -> tuple[list[Statement], int]:
+                    limit: int = 50) -> tuple[list[StatementRow], int]:
     """One page of statements (oldest first) and how many match in all."""
-    where = [Statement.conversation_id == conversation_id]
+    where = [StatementRow.conversation_id == conversation_id]
     if statuses is not None:
-        where.append(Statement.status.in_(statuses))
+        where.append(StatementRow.status.in_(statuses))
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(Statement.text.ilike(f"%{escaped}%", escape="\\"))
-    total = session.scalar(select(func.count()).select_from(Statement).where(*where))
-    rows = session.scalars(select(Statement).where(*where).order_by(Statement.sid)
+        where.append(StatementRow.text.ilike(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(StatementRow).where(*where))
+    rows = session.scalars(select(StatementRow).where(*where).order_by(StatementRow.sid)
                           .offset(offset).limit(limit)).all()
     return list(rows), total
 
 
 def moderate(session: Session, conversation_id: int, sids: list[int], *, status: int | None = None,
-             is_meta: bool | None = None, account_id: int | None) -> list[Statement]:
+             is_meta: bool | None = None, account_id: int | None) -> list[StatementRow]:
     """Accept or reject (and mark meta or not) several statements at once; all or nothing."""
     sids = sorted(set(sids))
-    found = session.scalars(select(Statement).where(
-        Statement.conversation_id == conversation_id, Statement.sid.in_(sids))).all()
+    found = session.scalars(select(StatementRow).where(
+        StatementRow.conversation_id == conversation_id, StatementRow.sid.in_(sids))).all()
     missing = sorted(set(sids) - {s.sid for s in found})
     if missing:
         raise NotFound(f"no statement {missing[0]} in conversation {conversation_id}")
@@ -223,9 +215,9 @@ def moderate(session: Session, conversation_id: int, sids: list[int], *, status:
 
 
 def set_banned(session: Session, conversation_id: int, pid: int, banned: bool,
-               account_id: int | None) -> Participant:
-    participant = session.scalar(select(Participant).where(
-        Participant.conversation_id == conversation_id, Participant.pid == pid))
+               account_id: int | None) -> ParticipantRow:
+    participant = session.scalar(select(ParticipantRow).where(
+        ParticipantRow.conversation_id == conversation_id, ParticipantRow.pid == pid))
     if participant is None:
         raise NotFound(f"no participant {pid} in conversation {conversation_id}")
     if participant.banned != banned:
@@ -237,11 +229,11 @@ def set_banned(session: Session, conversation_id: int, pid: int, banned: bool,
 
 def log(session: Session, conversation_id: int, account_id: int | None, action: str, *,
         sid: int | None = None, pid: int | None = None) -> None:
-    session.add(ModerationEntry(conversation_id=conversation_id, account_id=account_id,
+    session.add(ModerationRow(conversation_id=conversation_id, account_id=account_id,
                                 action=action, sid=sid, pid=pid, created_ms=now_ms()))
 
 
-def statement_json(statement: Statement, *, moderator: bool = False) -> dict:
+def statement_json(statement: StatementRow, *, moderator: bool = False) -> dict:
     document = {"id": statement.sid, "text": statement.text, "created_ms": statement.created_ms,
                 "is_meta": statement.is_meta, "is_seed": statement.is_seed}
     if moderator:
@@ -250,7 +242,7 @@ def statement_json(statement: Statement, *, moderator: bool = False) -> dict:
     return document
 
 
-def conversation_json(conversation: Conversation) -> dict:
+def conversation_json(conversation: ConversationRow) -> dict:
     return {
         "id": conversation.id, "topic": conversation.topic,
         "description": conversation.description, "is_open": conversation.is_open,

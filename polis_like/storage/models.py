@@ -29,7 +29,7 @@ MODERATION_MODES = ("strict", "open")
 XID_MODES = ("off", "optional", "required")
 ROLES = ("admin", "moderator")
 
-# Statement status, as in the Pol.is export's "moderated" column.
+# StatementRow status, as in the Pol.is export's "moderated" column.
 PENDING, ACCEPTED, REJECTED = 0, 1, -1
 
 
@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class Account(Base):
+class AccountRow(Base):
     """An administrator or moderator. Participants have no account."""
 
     __tablename__ = "accounts"
@@ -49,7 +49,7 @@ class Account(Base):
     __table_args__ = (CheckConstraint("role IN ('admin', 'moderator')", name="role"),)
 
 
-class ApiToken(Base):
+class TokenRow(Base):
     """A bearer token of an account; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
@@ -59,7 +59,7 @@ class ApiToken(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
-class Conversation(Base):
+class ConversationRow(Base):
     __tablename__ = "conversations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(String(500))
@@ -85,7 +85,7 @@ class Conversation(Base):
     )
 
 
-class Participant(Base):
+class ParticipantRow(Base):
     __tablename__ = "participants"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -102,7 +102,7 @@ class Participant(Base):
     )
 
 
-class Statement(Base):
+class StatementRow(Base):
     __tablename__ = "statements"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -123,7 +123,7 @@ class Statement(Base):
     )
 
 
-class VoteEvent(Base):
+class VoteEventRow(Base):
     """Every vote ever cast, in order; never updated or deleted."""
 
     __tablename__ = "vote_events"
@@ -139,7 +139,7 @@ class VoteEvent(Base):
     )
 
 
-class LatestVote(Base):
+class LatestVoteRow(Base):
     """Each participant's current vote on each statement they voted on."""
 
     __tablename__ = "latest_votes"
@@ -151,7 +151,7 @@ class LatestVote(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
-class ModerationEntry(Base):
+class ModerationRow(Base):
     """Who moderated what, when: statement decisions, bans, settings."""
 
     __tablename__ = "moderation_log"
@@ -165,7 +165,7 @@ class ModerationEntry(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
-class MathResult(Base):
+class ResultRow(Base):
     """One published math result of a conversation. ``tick`` grows by one per result."""
 
     __tablename__ = "math_results"
@@ -182,7 +182,7 @@ class MathResult(Base):
     positions: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class MathState(Base):
+class StateRow(Base):
     """The worker's saved math state of a conversation, to resume from after a restart."""
 
     __tablename__ = "math_states"
@@ -195,7 +195,7 @@ class MathState(Base):
     saved_ms: Mapped[int] = mapped_column(BigInteger)
 
 
-class MathJob(Base):
+class JobRow(Base):
     """A conversation's place in the worker pool: its lease, latest tick and last failure."""
 
     __tablename__ = "math_jobs"

@@ -33,12 +33,12 @@ from polis_like.errors import InputError
 
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
 from .db import now_ms
-from .models import LatestVote, MathResult, Participant, Statement, VoteEvent
+from .models import LatestVoteRow, ResultRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change
 
 DEFAULT_TOPIC = "Imported conversation"
 CHUNK = 10_000
-XID_MAX = 200  # Participant.xid's length
+XID_MAX = 200  # ParticipantRow.xid's length
 #: Summary rows that live in their own columns rather than in ``extra``.
 _OWN_COLUMNS = ("topic", "conversation-description")
 
@@ -118,7 +118,7 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
              "banned": False, "created_ms": int(at) if at is not None else now}
             for pid, at in zip(pids.tolist(), arrival)
         ]
-        _insert(session, Participant, participants, report)
+        _insert(session, ParticipantRow, participants, report)
 
         statements = []
         seen_keys: set[str] = set()
@@ -136,11 +136,11 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
                 "is_meta": bool(statement.is_meta),
                 "created_ms": created if created is not None else 0,
             })
-        _insert(session, Statement, statements, report)
+        _insert(session, StatementRow, statements, report)
 
-        _insert(session, VoteEvent, _vote_rows(cid, event_pid, event_sid, event_vote, times),
+        _insert(session, VoteEventRow, _vote_rows(cid, event_pid, event_sid, event_vote, times),
                 report)
-        _insert(session, LatestVote, _vote_rows(cid, *latest), report)
+        _insert(session, LatestVoteRow, _vote_rows(cid, *latest), report)
         notify_change(session, cid)
     return cid
 
@@ -283,15 +283,15 @@ def export_conversation(session: Session,
     """
     row = get_conversation(session, conversation_id)
     participants = session.execute(
-        select(Participant.pid, Participant.xid)
-        .where(Participant.conversation_id == conversation_id).order_by(Participant.pid)).all()
+        select(ParticipantRow.pid, ParticipantRow.xid)
+        .where(ParticipantRow.conversation_id == conversation_id).order_by(ParticipantRow.pid)).all()
     statements = session.execute(
-        select(Statement.sid, Statement.text, Statement.author_pid, Statement.created_ms,
-               Statement.status, Statement.is_meta)
-        .where(Statement.conversation_id == conversation_id).order_by(Statement.sid)).all()
+        select(StatementRow.sid, StatementRow.text, StatementRow.author_pid, StatementRow.created_ms,
+               StatementRow.status, StatementRow.is_meta)
+        .where(StatementRow.conversation_id == conversation_id).order_by(StatementRow.sid)).all()
     events = session.execute(
-        select(VoteEvent.created_ms, VoteEvent.pid, VoteEvent.sid, VoteEvent.vote)
-        .where(VoteEvent.conversation_id == conversation_id).order_by(VoteEvent.id)).all()
+        select(VoteEventRow.created_ms, VoteEventRow.pid, VoteEventRow.sid, VoteEventRow.vote)
+        .where(VoteEventRow.conversation_id == conversation_id).order_by(VoteEventRow.id)).all()
 
     pids = np.array([p.pid for p in participants], dtype=np.int64)
     sids = np.array([s.sid for s in statements], dtype=np.int64)
@@ -306,9 +306,9 @@ def export_conversation(session: Session,
     participant_ids = [str(p) for p in pids.tolist()]
     groups: dict[str, int | None] = dict.fromkeys(participant_ids)
     result = session.execute(
-        select(MathResult.result, MathResult.positions)
-        .where(MathResult.conversation_id == conversation_id)
-        .order_by(MathResult.tick.desc()).limit(1)).first()
+        select(ResultRow.result, ResultRow.positions)
+        .where(ResultRow.conversation_id == conversation_id)
+        .order_by(ResultRow.tick.desc()).limit(1)).first()
     if result is not None:
         from worker.documents import read_positions
 

@@ -14,20 +14,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from polis_like.errors import InputError
+from polis_like.errors import NotFound
 
-from .conversations import NotFound, next_id
+from .conversations import next_id
 from .db import now_ms
-from .models import LatestVote, Participant, Statement, VoteEvent
+from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change
 
 #: The routing weight of a statement the math has not seen yet: the Pol.is priority of a
 #: statement with no votes and extremity 0, ((1 - 1/2) * 1 * 1/2 * (1 + 8))^2.
 NEW_STATEMENT_PRIORITY = (0.25 * 9.0) ** 2
-
-
-class Forbidden(InputError):
-    """The participant may not do this (banned, conversation closed, XID missing): HTTP 403."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +34,16 @@ class Who:
     xid: str | None = None
 
 
-_BY_XID = select(Participant.pid, Participant.banned).where(
-    Participant.conversation_id == bindparam("conversation_id"), Participant.xid == bindparam("key"))
-_BY_VISITOR = select(Participant.pid, Participant.banned).where(
-    Participant.conversation_id == bindparam("conversation_id"),
-    Participant.visitor == bindparam("key"))
-_VOTED = select(LatestVote.sid).where(LatestVote.conversation_id == bindparam("conversation_id"),
-                                      LatestVote.pid == bindparam("pid"))
-_STATUS = select(Statement.status).where(Statement.conversation_id == bindparam("conversation_id"),
-                                         Statement.sid == bindparam("sid"))
-_INSERT_EVENT = insert(VoteEvent)
+_BY_XID = select(ParticipantRow.pid, ParticipantRow.banned).where(
+    ParticipantRow.conversation_id == bindparam("conversation_id"), ParticipantRow.xid == bindparam("key"))
+_BY_VISITOR = select(ParticipantRow.pid, ParticipantRow.banned).where(
+    ParticipantRow.conversation_id == bindparam("conversation_id"),
+    ParticipantRow.visitor == bindparam("key"))
+_VOTED = select(LatestVoteRow.sid).where(LatestVoteRow.conversation_id == bindparam("conversation_id"),
+                                      LatestVoteRow.pid == bindparam("pid"))
+_STATUS = select(StatementRow.status).where(StatementRow.conversation_id == bindparam("conversation_id"),
+                                         StatementRow.sid == bindparam("sid"))
+_INSERT_EVENT = insert(VoteEventRow)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _UPSERTS = {}
 
@@ -69,7 +65,7 @@ def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
     pid = next_id(session, conversation_id, "next_pid")
     try:
         with session.begin_nested():
-            session.execute(insert(Participant).values(
+            session.execute(insert(ParticipantRow).values(
                 conversation_id=conversation_id, pid=pid, visitor=who.visitor, xid=who.xid,
                 banned=False, created_ms=now_ms()))
     except IntegrityError:  # the same visitor's other request got there first
@@ -83,7 +79,7 @@ def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
 def _upsert_latest(dialect: str):
     if dialect not in _UPSERTS:
         module = postgresql if dialect == "postgresql" else sqlite
-        statement = module.insert(LatestVote)
+        statement = module.insert(LatestVoteRow)
         _UPSERTS[dialect] = statement.on_conflict_do_update(
             index_elements=["conversation_id", "pid", "sid"],
             set_={"vote": statement.excluded.vote, "created_ms": statement.excluded.created_ms})

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from polis_like.storage.models import ACCEPTED, REJECTED, MathResult, Statement
+from polis_like.storage.models import ACCEPTED, REJECTED, ResultRow, StatementRow
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ def visible(session: Session, conversation_id: int, revision: int, moderation: s
     cached = _visible.get(conversation_id)
     if cached and cached[0] == revision and cached[1] == moderation:
         return cached[2]
-    status = Statement.status == ACCEPTED if moderation == "strict" else Statement.status != REJECTED
-    rows = session.execute(select(Statement.sid, Statement.text, Statement.is_meta).where(
-        Statement.conversation_id == conversation_id, status).order_by(Statement.sid)).all()
+    status = StatementRow.status == ACCEPTED if moderation == "strict" else StatementRow.status != REJECTED
+    rows = session.execute(select(StatementRow.sid, StatementRow.text, StatementRow.is_meta).where(
+        StatementRow.conversation_id == conversation_id, status).order_by(StatementRow.sid)).all()
     value = Visible(np.array([r.sid for r in rows], dtype=np.int64),
                     {r.sid: (r.text, r.is_meta) for r in rows})
     with _lock:
@@ -47,8 +47,8 @@ def priority(session: Session, conversation_id: int, tick: int) -> np.ndarray:
         return cached[1]
     values = np.empty(0)
     if tick > 0:
-        text = session.scalar(select(MathResult.result).where(
-            MathResult.conversation_id == conversation_id, MathResult.tick == tick))
+        text = session.scalar(select(ResultRow.result).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
         if text is not None:
             statements = json.loads(text)["statements"]
             values = np.zeros(len(statements))

@@ -9,12 +9,11 @@ import secrets
 from flask import current_app, g, request, session as cookie
 from sqlalchemy.orm import Session
 
-from polis_like.errors import InputError
+from polis_like.errors import Forbidden, InputError, Unauthorized
 from polis_like.storage import accounts
-from polis_like.storage.models import Account
-from polis_like.storage.votes import Forbidden, Who
+from polis_like.storage.models import AccountRow
+from polis_like.storage.votes import Who
 
-from ..errors import Unauthorized
 
 
 def db() -> Session:
@@ -64,7 +63,7 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
 
 # -- staff ---------------------------------------------------------------------------------
 
-def current_account() -> Account | None:
+def current_account() -> AccountRow | None:
     """The signed-in admin or moderator: bearer token first, then the session cookie."""
     if "account" in g:
         return g.account
@@ -78,7 +77,7 @@ def current_account() -> Account | None:
         if account is None:
             raise Unauthorized("unknown or revoked token")
     elif "account" in cookie:
-        account = db().get(Account, cookie["account"])
+        account = db().get(AccountRow, cookie["account"])
     g.account = account
     return account
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from polis_like.errors import InputError
 from polis_like.storage import conversations as store
-from polis_like.storage.models import Conversation
+from polis_like.storage.models import ConversationRow
 
 from .common import current_account, db, json_body, query_int, require
 
@@ -53,6 +53,6 @@ def update_conversation(conversation_id: int):
 def list_conversations():
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 50, low=1, high=500)
-    rows = db().scalars(select(Conversation).order_by(Conversation.id.desc())
+    rows = db().scalars(select(ConversationRow).order_by(ConversationRow.id.desc())
                         .offset(offset).limit(limit)).all()
     return jsonify({"conversations": [store.conversation_json(c) for c in rows]})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
-from polis_like.errors import InputError
+from polis_like.errors import InputError, NotFound
 from polis_like.storage import conversations as store
-from polis_like.storage.models import ModerationEntry, Statement
+from polis_like.storage.models import ModerationRow, StatementRow
 
 from .common import current_account, db, integer, is_staff, json_body, query_int, require
 
@@ -35,11 +35,11 @@ def _decision(body: dict) -> dict:
 def get_statement(conversation_id: int, sid: int):
     session = db()
     conversation = store.get_conversation(session, conversation_id)
-    statement = session.scalar(select(Statement).where(
-        Statement.conversation_id == conversation_id, Statement.sid == sid))
+    statement = session.scalar(select(StatementRow).where(
+        StatementRow.conversation_id == conversation_id, StatementRow.sid == sid))
     staff = is_staff()
     if statement is None or not (staff or store.is_visible(conversation, statement.status)):
-        raise store.NotFound(f"no statement {sid} in conversation {conversation_id}")
+        raise NotFound(f"no statement {sid} in conversation {conversation_id}")
     return jsonify(store.statement_json(statement, moderator=staff))
 
 
@@ -107,9 +107,9 @@ def moderation_log(conversation_id: int):
     store.get_conversation(session, conversation_id)
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 100, low=1, high=1000)
-    rows = session.scalars(select(ModerationEntry).where(
-        ModerationEntry.conversation_id == conversation_id)
-        .order_by(ModerationEntry.id.desc()).offset(offset).limit(limit)).all()
+    rows = session.scalars(select(ModerationRow).where(
+        ModerationRow.conversation_id == conversation_id)
+        .order_by(ModerationRow.id.desc()).offset(offset).limit(limit)).all()
     return jsonify({"entries": [
         {"action": e.action, "statement": e.sid, "participant": e.pid, "account": e.account_id,
          "created_ms": e.created_ms} for e in rows]})

@@ -8,11 +8,10 @@ import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import bindparam, select
 
-from polis_like.errors import InputError
+from polis_like.errors import Forbidden, InputError, NotFound
 from polis_like.storage import conversations as store
 from polis_like.storage import votes
-from polis_like.storage.models import Conversation, MathJob, MathResult
-from polis_like.storage.votes import Forbidden
+from polis_like.storage.models import ConversationRow, JobRow, ResultRow
 
 from . import cache
 from .common import db, integer, is_staff, json_body, query_int, who
@@ -23,18 +22,18 @@ VOTES = {1: "agree", 0: "pass", -1: "disagree"}
 
 
 _CONVERSATION = (
-    select(Conversation.id, Conversation.is_open, Conversation.moderation,
-           Conversation.write_enabled, Conversation.map_enabled, Conversation.xid_mode,
-           Conversation.revision, MathJob.tick)
-    .join(MathJob, MathJob.conversation_id == Conversation.id)
-    .where(Conversation.id == bindparam("conversation_id")))
+    select(ConversationRow.id, ConversationRow.is_open, ConversationRow.moderation,
+           ConversationRow.write_enabled, ConversationRow.map_enabled, ConversationRow.xid_mode,
+           ConversationRow.revision, JobRow.tick)
+    .join(JobRow, JobRow.conversation_id == ConversationRow.id)
+    .where(ConversationRow.id == bindparam("conversation_id")))
 
 
 def _conversation(conversation_id: int):
     """What the participant routes need of the conversation, and its latest tick (one query)."""
     row = db().execute(_CONVERSATION, {"conversation_id": conversation_id}).first()
     if row is None:
-        raise store.NotFound(f"no conversation {conversation_id}")
+        raise NotFound(f"no conversation {conversation_id}")
     return row, row.tick
 
 
@@ -150,8 +149,8 @@ def me(conversation_id: int):
     document.update(participant=pid, banned=found[1],
                     votes=int(len(votes.voted_sids(db(), conversation_id, pid))))
     if tick and conversation.map_enabled:
-        blob = db().scalar(select(MathResult.positions).where(
-            MathResult.conversation_id == conversation_id, MathResult.tick == tick))
+        blob = db().scalar(select(ResultRow.positions).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
         if blob is not None:
             positions = read_positions(blob)
             if pid < len(positions["x"]) and np.isfinite(positions["x"][pid]):

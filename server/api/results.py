@@ -18,11 +18,10 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 
 from polis_like.storage import conversations as store
-from polis_like.storage.models import MathJob, MathResult
+from polis_like.storage.models import JobRow, ResultRow
 from polis_like.storage.notify import RESULTS, Waiter
-from polis_like.storage.votes import Forbidden
+from polis_like.errors import Forbidden, NotFound, Unavailable
 
-from ..errors import Unavailable
 from .common import db, is_staff
 
 log = logging.getLogger("polis_like.server")
@@ -32,9 +31,9 @@ blueprint = Blueprint("results", __name__)
 
 
 def _latest(session, conversation_id: int) -> tuple[int, str | None]:
-    row = session.execute(select(MathResult.tick, MathResult.result).where(
-        MathResult.conversation_id == conversation_id)
-        .order_by(MathResult.tick.desc()).limit(1)).first()
+    row = session.execute(select(ResultRow.tick, ResultRow.result).where(
+        ResultRow.conversation_id == conversation_id)
+        .order_by(ResultRow.tick.desc()).limit(1)).first()
     return (row.tick, row.result) if row else (0, None)
 
 
@@ -43,7 +42,7 @@ def _visible_tick(session, conversation_id: int) -> int:
     conversation = store.get_conversation(session, conversation_id)
     if not conversation.map_enabled and not is_staff():
         raise Forbidden("the results of this conversation are shown to moderators only")
-    return session.scalar(select(MathJob.tick).where(MathJob.conversation_id == conversation_id))
+    return session.scalar(select(JobRow.tick).where(JobRow.conversation_id == conversation_id))
 
 
 @blueprint.get("/conversations/<int:conversation_id>/results")
@@ -55,7 +54,7 @@ def results(conversation_id: int):
         return Response(status=304, headers={"ETag": etag})
     tick, text = _latest(session, conversation_id)
     if text is None:
-        raise store.NotFound("no result yet: the worker has not computed this conversation")
+        raise NotFound("no result yet: the worker has not computed this conversation")
     return Response(text, mimetype="application/json",
                     headers={"ETag": f'"{conversation_id}-{tick}"', "Cache-Control": "no-cache"})
 
@@ -104,8 +103,8 @@ class Broadcaster:
         if not watched:
             return
         with self.sessions() as session:
-            rows = session.execute(select(MathJob.conversation_id, MathJob.tick).where(
-                MathJob.conversation_id.in_(watched))).all()
+            rows = session.execute(select(JobRow.conversation_id, JobRow.tick).where(
+                JobRow.conversation_id.in_(watched))).all()
         with self.condition:
             changed = False
             for conversation_id, tick in rows:
@@ -131,8 +130,8 @@ class Broadcaster:
         key = (conversation_id, tick)
         if key not in self.summaries:
             with self.sessions() as session:
-                text = session.scalar(select(MathResult.result).where(
-                    MathResult.conversation_id == conversation_id, MathResult.tick == tick))
+                text = session.scalar(select(ResultRow.result).where(
+                    ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
             document = json.loads(text) if text else {}
             self.summaries[key] = {
                 "tick": tick, "computed_ms": document.get("computed_ms"),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, session as cookie
 
-from polis_like.errors import InputError
+from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts
 
-from ..errors import Unauthorized
 from .common import current_account, db, json_body
 
 blueprint = Blueprint("session", __name__)

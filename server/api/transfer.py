@@ -11,7 +11,7 @@ import zipfile
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.utils import secure_filename
 
-from polis_like.errors import InputError
+from polis_like.errors import InputError, NotFound
 from polis_like.io.polis_csv import COMMENTS, PARTICIPANTS_VOTES, STATS_HISTORY, SUMMARY, VOTES
 from polis_like.storage import conversations as store
 from polis_like.storage.transfer import import_export, write_conversation
@@ -45,7 +45,7 @@ def _attachment(filename: str) -> dict[str, str]:
 def export_file(conversation_id: int, name: str):
     store.get_conversation(db(), conversation_id)
     if name not in NAMES:
-        raise store.NotFound(f"no export file {name}.csv; the files are "
+        raise NotFound(f"no export file {name}.csv; the files are "
                              f"{', '.join(f'{n}.csv' for n in NAMES)}")
     filename = f"{name}.csv"
     data = _export_files(conversation_id)[filename]
