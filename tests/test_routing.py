@@ -3,28 +3,41 @@ priority of the latest math result (new statements by the priority of a statemen
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import numpy as np
 import pytest
-from sqlalchemy import update
 
-from polis_like.storage.models import JobRow, ResultRow
+from polis_like.storage import jobs
+from polis_like.storage.results import (
+    VERSION, Participation, ResultsDocument, StatementResult,
+)
 from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
 
 API = "/api/v1"
 
 
 def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
-    """A published result with these routing priorities (as the worker would write it)."""
-    document = {"tick": 1, "statements": {str(s): {"priority": p}
-                                          for s, p in enumerate(priorities)}}
-    with sessions() as session:
-        session.add(ResultRow(conversation_id=cid, tick=1, high_water=0, computed_ms=0,
-                               duration_ms=0.0, result=json.dumps(document), positions=b""))
-        session.execute(update(JobRow).where(JobRow.conversation_id == cid).values(tick=1))
-        session.commit()
+    """A published result with these routing priorities, through the workers' protocol."""
+    statements = {
+        str(sid): StatementResult(x=0.0, y=0.0, extremity=0.0, priority=priority,
+                                  moderated_out=False, agree=0, disagree=0, passes=0,
+                                  group_informed_consensus=None)
+        for sid, priority in enumerate(priorities)}
+
+    def document(tick: int, computed_ms: int) -> ResultsDocument:
+        return ResultsDocument(
+            version=VERSION, tick=tick, computed_ms=computed_ms, duration_ms=0.0,
+            participation=Participation(participants=0, votes=0, statements=len(priorities),
+                                        accepted=len(priorities), pending=0, rejected=0),
+            n_participants=0, n_in_conversation=0, n_votes=0, k=0, groups=[], base_clusters=[],
+            consensus={"agree": [], "disagree": []}, statements=statements, silhouettes={})
+
+    with sessions.begin() as session:
+        assert jobs.acquire(session, cid, "test", 60.0)
+        tick = jobs.publish(session, cid, "test", 60.0, high_water=0, revision=-1,
+                            duration_ms=0.0, document=document, positions=b"")
+    assert tick == 1
 
 
 def test_draws_follow_priority_weights():

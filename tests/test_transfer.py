@@ -212,7 +212,7 @@ def test_export_of_an_unknown_conversation_is_not_found(sessions):
 
 
 def test_after_the_worker_the_group_column_holds_our_groups(engine, sessions, tmp_path):
-    from worker.documents import read_positions
+    from polis_like.storage.results import read_positions
     from worker.runner import Worker
 
     conversation_id = import_export(sessions, FIXTURES / "brexit-consensus")
@@ -221,7 +221,7 @@ def test_after_the_worker_the_group_column_holds_our_groups(engine, sessions, tm
         positions = session.scalar(select(models.ResultRow.positions).where(
             models.ResultRow.conversation_id == conversation_id))
         write_conversation(session, conversation_id, tmp_path)
-    group = read_positions(positions)["group"]
+    group = read_positions(positions).group
     exported = read_export(tmp_path)
     expected = {pid: (int(group[int(pid)]) if group[int(pid)] >= 0 else None)
                 for pid in exported.participant_ids}

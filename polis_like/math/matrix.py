@@ -23,10 +23,7 @@ def empty_votes(n_participants: int, n_statements: int) -> sp.csr_matrix:
 
 
 def latest_votes(events: VoteEvents, n_participants: int, n_statements: int) -> sp.csr_matrix:
-    """Build the latest-vote matrix from vote events, in any order.
-
-    A participant's vote with the largest timestamp wins; equal timestamps are settled by the
-    vote value, so the result does not depend on the order of the events.
+    """Build the latest-vote matrix from vote events, in any order (see :func:`latest_index`).
 
     Parameters
     ----------
@@ -42,6 +39,29 @@ def latest_votes(events: VoteEvents, n_participants: int, n_statements: int) -> 
     _check_events(events, n_participants, n_statements)
     if len(events) == 0:
         return empty_votes(n_participants, n_statements)
+    order, keys = _latest(events, n_statements)
+    return _csr_from_sorted_keys(keys, events.vote[order], n_participants, n_statements)
+
+
+def latest_index(events: VoteEvents) -> np.ndarray:
+    """The vote that counts for each (participant, statement): the one rule of polis-like.
+
+    A participant's vote with the largest timestamp wins; equal timestamps are settled by the
+    vote value (the larger wins), so the result does not depend on the order of the events.
+    The math, the worker's reading of new events and the import all use this.
+
+    Returns
+    -------
+    index : ndarray of shape (n_kept,), int64
+        Indices into ``events`` of the votes that count, sorted by (participant, statement).
+    """
+    if len(events) == 0:
+        return np.empty(0, np.int64)
+    return _latest(events, int(events.statement.max()) + 1)[0].astype(np.int64, copy=False)
+
+
+def _latest(events: VoteEvents, n_statements: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`latest_index` and each kept event's key ``participant * n_statements + statement``."""
     key = events.participant.astype(np.int64) * n_statements + events.statement
     order = np.argsort(key, kind="stable")
     keys = key[order]
@@ -50,8 +70,7 @@ def latest_votes(events: VoteEvents, n_participants: int, n_statements: int) -> 
     if not run_end.all():
         order = _settle_repeats(events, keys, order, run_end)
         keys = key[order]
-    votes = events.vote[order]
-    return _csr_from_sorted_keys(keys, votes, n_participants, n_statements)
+    return order, keys
 
 
 def _settle_repeats(events: VoteEvents, keys: np.ndarray, order: np.ndarray,

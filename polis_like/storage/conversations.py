@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,6 +109,22 @@ def create_conversation(session: Session, settings: dict, *, owner_id: int | Non
     return conversation
 
 
+_PARTICIPANT_VIEW = (
+    select(ConversationRow.id, ConversationRow.is_open, ConversationRow.moderation,
+           ConversationRow.write_enabled, ConversationRow.map_enabled, ConversationRow.xid_mode,
+           ConversationRow.revision, JobRow.tick)
+    .join(JobRow, JobRow.conversation_id == ConversationRow.id)
+    .where(ConversationRow.id == bindparam("conversation_id")))
+
+
+def participant_view(session: Session, conversation_id: int) -> Row:
+    """What a participant's request needs of a conversation, with its latest tick (one query)."""
+    row = session.execute(_PARTICIPANT_VIEW, {"conversation_id": conversation_id}).first()
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    return row
+
+
 def get_conversation(session: Session, conversation_id: int) -> ConversationRow:
     conversation = session.get(ConversationRow, conversation_id)
     if conversation is None:
@@ -170,11 +186,28 @@ def add_statement(session: Session, conversation: ConversationRow, text: object,
     return statement
 
 
+def visible_statuses(moderation: str) -> tuple[int, ...]:
+    """The statuses of the statements participants see and the math counts: the one rule.
+
+    Strict moderation shows accepted statements only; open moderation all but rejected ones.
+    """
+    return (ACCEPTED,) if moderation == "strict" else (ACCEPTED, PENDING)
+
+
+def visible_statements(session: Session, conversation_id: int,
+                       moderation: str) -> list[tuple[int, str, bool]]:
+    """(sid, text, is_meta) of every statement participants may see, by sid."""
+    rows = session.execute(
+        select(StatementRow.sid, StatementRow.text, StatementRow.is_meta)
+        .where(StatementRow.conversation_id == conversation_id,
+               StatementRow.status.in_(visible_statuses(moderation)))
+        .order_by(StatementRow.sid)).all()
+    return [(r.sid, r.text, r.is_meta) for r in rows]
+
+
 def is_visible(conversation: ConversationRow, status: int) -> bool:
     """Whether participants may see a statement of this status."""
-    if conversation.moderation == "strict":
-        return status == ACCEPTED
-    return status != REJECTED
+    return status in visible_statuses(conversation.moderation)
 
 
 def list_statements(session: Session, conversation_id: int, *, statuses: list[int] | None = None,

@@ -68,3 +68,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def now_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` means the database is unreachable or busy, not that a query is wrong.
+
+    Such errors pass: the caller backs off and tries again (503 on the web, a pause in the
+    worker). SQLite's "database is locked" (a writer held the lock past the busy timeout) counts.
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

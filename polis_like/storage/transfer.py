@@ -30,11 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from polis_like.conversation import Conversation, Moderation, Statement as ExportStatement
 from polis_like.conversation import VoteEvents
 from polis_like.errors import InputError
+from polis_like.math.matrix import latest_index
 
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
 from .db import now_ms
-from .models import LatestVoteRow, ResultRow, ParticipantRow, StatementRow, VoteEventRow
+from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change
+from .results import latest_groups
 
 DEFAULT_TOPIC = "Imported conversation"
 CHUNK = 10_000
@@ -206,16 +208,8 @@ def _repeat_key(key: str, sid: int) -> str:
 
 def _latest(pid: np.ndarray, sid: np.ndarray, vote: np.ndarray,
             times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each (pid, sid)'s latest vote: the largest time, then the larger vote (as the math's
-    ``latest_votes``), sorted by (pid, sid)."""
-    if len(pid) == 0:
-        return pid, sid, vote, times
-    key = pid * (int(sid.max()) + 1) + sid
-    order = np.lexsort((vote, times, key))
-    keys = key[order]
-    last = np.ones(len(keys), dtype=bool)
-    last[:-1] = keys[1:] != keys[:-1]
-    keep = order[last]
+    """Each (pid, sid)'s vote that counts, by the math's rule, sorted by (pid, sid)."""
+    keep = latest_index(VoteEvents(times, pid, sid, vote))
     return pid[keep], sid[keep], vote[keep], times[keep]
 
 
@@ -305,18 +299,14 @@ def export_conversation(session: Session,
     summary["conversation-description"] = row.description
     participant_ids = [str(p) for p in pids.tolist()]
     groups: dict[str, int | None] = dict.fromkeys(participant_ids)
-    result = session.execute(
-        select(ResultRow.result, ResultRow.positions)
-        .where(ResultRow.conversation_id == conversation_id)
-        .order_by(ResultRow.tick.desc()).limit(1)).first()
-    if result is not None:
-        from worker.documents import read_positions
-
-        group = read_positions(result.positions)["group"]
-        for pid, key in zip(pids.tolist(), participant_ids):
+    latest = latest_groups(session, conversation_id)
+    if latest is not None:
+        positions, n_in_conversation = latest
+        group = positions.group
+        for pid, key in zip(pids.tolist(), participant_ids, strict=True):
             if pid < len(group) and group[pid] >= 0:
                 groups[key] = int(group[pid])
-        summary["voters-in-conv"] = str(json.loads(result.result)["n_in_conversation"])
+        summary["voters-in-conv"] = str(n_in_conversation)
 
     conversation = Conversation(
         summary=summary,

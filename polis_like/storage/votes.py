@@ -14,7 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from polis_like.conversation import VoteEvents
 from polis_like.errors import NotFound
+from polis_like.math.matrix import latest_index
 
 from .conversations import next_id
 from .db import now_ms
@@ -80,9 +82,14 @@ def _upsert_latest(dialect: str):
     if dialect not in _UPSERTS:
         module = postgresql if dialect == "postgresql" else sqlite
         statement = module.insert(LatestVoteRow)
+        new, old = statement.excluded, LatestVoteRow
+        # The one latest-vote rule (polis_like.math.matrix.latest_index): the later vote wins,
+        # and at the same millisecond the larger one.
         _UPSERTS[dialect] = statement.on_conflict_do_update(
             index_elements=["conversation_id", "pid", "sid"],
-            set_={"vote": statement.excluded.vote, "created_ms": statement.excluded.created_ms})
+            set_={"vote": new.vote, "created_ms": new.created_ms},
+            where=(new.created_ms > old.created_ms)
+            | ((new.created_ms == old.created_ms) & (new.vote > old.vote)))
     return _UPSERTS[dialect]
 
 
@@ -104,6 +111,57 @@ def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: 
     session.execute(_INSERT_EVENT, values)
     notify_change(session, conversation_id)
     return at
+
+
+@dataclass(frozen=True)
+class NewVotes:
+    """The vote events of a conversation past a high-water mark, as the math takes them."""
+
+    #: Each (participant, statement)'s vote that counts among the new events (pid and sid as
+    #: the participant and statement indices).
+    events: VoteEvents
+    #: The id of the last event read: the next high-water mark.
+    high_water: int
+    #: How many events were read (changed votes included).
+    n_read: int
+    #: One past the largest pid and sid among them (0 when there are none).
+    n_participants: int
+    n_statements: int
+
+
+def read_new_votes(session: Session, conversation_id: int, after: int) -> NewVotes:
+    """The vote events with ids past ``after``, each vote reduced by the one latest-vote rule.
+
+    Read through the driver's cursor in chunks: building SQLAlchemy rows for millions of votes
+    (the first computation of an imported conversation) costs many times the query itself.
+    """
+    table = _event_table(session, conversation_id, after)
+    if not len(table):
+        return NewVotes(VoteEvents.empty(), after, 0, 0, 0)
+    events = VoteEvents(table[:, 4], table[:, 1], table[:, 2], table[:, 3])
+    kept = events.take(latest_index(events))
+    return NewVotes(kept, int(table[-1, 0]), len(table), int(table[:, 1].max()) + 1,
+                    int(table[:, 2].max()) + 1)
+
+
+def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarray:
+    """(id, pid, sid, vote, created_ms) rows past ``after`` as an int64 array, in id order."""
+    placeholder = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(
+            "SELECT id, pid, sid, vote, created_ms FROM vote_events "
+            f"WHERE conversation_id = {placeholder} AND id > {placeholder} ORDER BY id",
+            (conversation_id, after))
+        chunks = []
+        while True:
+            rows = cursor.fetchmany(200_000)
+            if not rows:
+                break
+            chunks.append(np.array(rows, dtype=np.int64))
+    finally:
+        cursor.close()
+    return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
 
 
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:

@@ -6,12 +6,10 @@ import threading
 
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
-from sqlalchemy import bindparam, select
 
 from polis_like.errors import Forbidden, InputError, NotFound
 from polis_like.storage import conversations as store
-from polis_like.storage import votes
-from polis_like.storage.models import ConversationRow, JobRow, ResultRow
+from polis_like.storage import results, votes
 
 from . import cache
 from .common import db, integer, is_staff, json_body, query_int, who
@@ -21,19 +19,9 @@ blueprint = Blueprint("participation", __name__)
 VOTES = {1: "agree", 0: "pass", -1: "disagree"}
 
 
-_CONVERSATION = (
-    select(ConversationRow.id, ConversationRow.is_open, ConversationRow.moderation,
-           ConversationRow.write_enabled, ConversationRow.map_enabled, ConversationRow.xid_mode,
-           ConversationRow.revision, JobRow.tick)
-    .join(JobRow, JobRow.conversation_id == ConversationRow.id)
-    .where(ConversationRow.id == bindparam("conversation_id")))
-
-
 def _conversation(conversation_id: int):
     """What the participant routes need of the conversation, and its latest tick (one query)."""
-    row = db().execute(_CONVERSATION, {"conversation_id": conversation_id}).first()
-    if row is None:
-        raise NotFound(f"no conversation {conversation_id}")
+    row = store.participant_view(db(), conversation_id)
     return row, row.tick
 
 
@@ -137,8 +125,6 @@ def submit_statement(conversation_id: int):
 @blueprint.get("/conversations/<int:conversation_id>/me")
 def me(conversation_id: int):
     """Where this participant stands: their votes, group and position in the latest result."""
-    from worker.documents import read_positions
-
     conversation, tick = _conversation(conversation_id)
     found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
     document = {"participant": None, "votes": 0, "tick": tick, "group": None, "x": None,
@@ -149,14 +135,10 @@ def me(conversation_id: int):
     document.update(participant=pid, banned=found[1],
                     votes=int(len(votes.voted_sids(db(), conversation_id, pid))))
     if tick and conversation.map_enabled:
-        blob = db().scalar(select(ResultRow.positions).where(
-            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
-        if blob is not None:
-            positions = read_positions(blob)
-            if pid < len(positions["x"]) and np.isfinite(positions["x"][pid]):
-                group = int(positions["group"][pid])
-                document.update(x=float(positions["x"][pid]), y=float(positions["y"][pid]),
-                                group=group if group >= 0 else None)
+        positions = results.positions_at(db(), conversation_id, tick)
+        place = positions.of(pid) if positions is not None else None
+        if place is not None:
+            document.update(x=place[0], y=place[1], group=place[2])
     return jsonify(document)
 
 
@@ -179,7 +161,7 @@ def list_statements(conversation_id: int):
     if status_name is not None:
         statuses = [store.STATUS_NAMES[status_name]]
     elif not staff:
-        statuses = [1] if conversation.moderation == "strict" else [0, 1]
+        statuses = list(store.visible_statuses(conversation.moderation))
     rows, total = store.list_statements(db(), conversation_id, statuses=statuses, query=text,
                                         offset=offset, limit=limit)
     return jsonify({"statements": [store.statement_json(s, moderator=staff) for s in rows],

@@ -15,12 +15,12 @@ import threading
 import time
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 
-from polis_like.storage import conversations as store
-from polis_like.storage.models import JobRow, ResultRow
-from polis_like.storage.notify import RESULTS, Waiter
 from polis_like.errors import Forbidden, NotFound, Unavailable
+from polis_like.storage import conversations as store
+from polis_like.storage import jobs
+from polis_like.storage import results as stored
+from polis_like.storage.notify import RESULTS, Waiter
 
 from .common import db, is_staff
 
@@ -30,19 +30,12 @@ _lock = threading.Lock()
 blueprint = Blueprint("results", __name__)
 
 
-def _latest(session, conversation_id: int) -> tuple[int, str | None]:
-    row = session.execute(select(ResultRow.tick, ResultRow.result).where(
-        ResultRow.conversation_id == conversation_id)
-        .order_by(ResultRow.tick.desc()).limit(1)).first()
-    return (row.tick, row.result) if row else (0, None)
-
-
 def _visible_tick(session, conversation_id: int) -> int:
     """The latest tick of a conversation whose results this request may see."""
     conversation = store.get_conversation(session, conversation_id)
     if not conversation.map_enabled and not is_staff():
         raise Forbidden("the results of this conversation are shown to moderators only")
-    return session.scalar(select(JobRow.tick).where(JobRow.conversation_id == conversation_id))
+    return jobs.current_tick(session, conversation_id)
 
 
 @blueprint.get("/conversations/<int:conversation_id>/results")
@@ -52,7 +45,7 @@ def results(conversation_id: int):
     etag = f'"{conversation_id}-{tick}"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return Response(status=304, headers={"ETag": etag})
-    tick, text = _latest(session, conversation_id)
+    tick, text = stored.latest_text(session, conversation_id)
     if text is None:
         raise NotFound("no result yet: the worker has not computed this conversation")
     return Response(text, mimetype="application/json",
@@ -103,11 +96,10 @@ class Broadcaster:
         if not watched:
             return
         with self.sessions() as session:
-            rows = session.execute(select(JobRow.conversation_id, JobRow.tick).where(
-                JobRow.conversation_id.in_(watched))).all()
+            ticks = jobs.current_ticks(session, watched)
         with self.condition:
             changed = False
-            for conversation_id, tick in rows:
+            for conversation_id, tick in ticks.items():
                 if self.ticks.get(conversation_id) != tick:
                     self.ticks[conversation_id] = tick
                     changed = True
@@ -130,13 +122,12 @@ class Broadcaster:
         key = (conversation_id, tick)
         if key not in self.summaries:
             with self.sessions() as session:
-                text = session.scalar(select(ResultRow.result).where(
-                    ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
-            document = json.loads(text) if text else {}
-            self.summaries[key] = {
-                "tick": tick, "computed_ms": document.get("computed_ms"),
-                "k": document.get("k"), "participation": document.get("participation"),
-            }
+                document = stored.read_document(session, conversation_id, tick)
+            self.summaries[key] = {"tick": tick, "computed_ms": None, "k": None,
+                                   "participation": None}
+            if document is not None:
+                self.summaries[key].update(computed_ms=document.computed_ms, k=document.k,
+                                           participation=stored.to_plain(document.participation))
             if len(self.summaries) > 1000:
                 self.summaries.pop(next(iter(self.summaries)))
         return self.summaries[key]
