@@ -92,6 +92,13 @@ def authenticate(session: Session, name: str, password: str) -> AccountRow | Non
     return account if verify_password(password, account.password_hash) else None
 
 
+def get_account(session: Session, account_id: object) -> AccountRow | None:
+    """The account of a signed session cookie (None when it is gone or the id is not one)."""
+    if isinstance(account_id, bool) or not isinstance(account_id, int):
+        return None
+    return session.get(AccountRow, account_id)
+
+
 def account_for_token(session: Session, token: str) -> AccountRow | None:
     return session.scalar(
         select(AccountRow).join(TokenRow, TokenRow.account_id == AccountRow.id)

@@ -147,6 +147,25 @@ def bump_revision(session: Session, conversation_id: int) -> None:
     notify_change(session, conversation_id)
 
 
+def list_conversations(session: Session, *, offset: int, limit: int) -> list[ConversationRow]:
+    """One page of conversations, newest first."""
+    return list(session.scalars(select(ConversationRow).order_by(ConversationRow.id.desc())
+                                .offset(offset).limit(limit)))
+
+
+def get_statement(session: Session, conversation_id: int, sid: int) -> StatementRow | None:
+    return session.scalar(select(StatementRow).where(
+        StatementRow.conversation_id == conversation_id, StatementRow.sid == sid))
+
+
+def moderation_log(session: Session, conversation_id: int, *, offset: int,
+                   limit: int) -> list[ModerationRow]:
+    """One page of the conversation's moderation log, newest first."""
+    return list(session.scalars(select(ModerationRow).where(
+        ModerationRow.conversation_id == conversation_id)
+        .order_by(ModerationRow.id.desc()).offset(offset).limit(limit)))
+
+
 def next_id(session: Session, conversation_id: int, column: str) -> int:
     """Hand out the next pid or sid of a conversation (the row update serialises callers)."""
     counter = getattr(ConversationRow, column)
@@ -264,23 +283,3 @@ def log(session: Session, conversation_id: int, account_id: int | None, action: 
         sid: int | None = None, pid: int | None = None) -> None:
     session.add(ModerationRow(conversation_id=conversation_id, account_id=account_id,
                                 action=action, sid=sid, pid=pid, created_ms=now_ms()))
-
-
-def statement_json(statement: StatementRow, *, moderator: bool = False) -> dict:
-    document = {"id": statement.sid, "text": statement.text, "created_ms": statement.created_ms,
-                "is_meta": statement.is_meta, "is_seed": statement.is_seed}
-    if moderator:
-        document["status"] = STATUS_OF[statement.status]
-        document["author"] = statement.author_pid
-    return document
-
-
-def conversation_json(conversation: ConversationRow) -> dict:
-    return {
-        "id": conversation.id, "topic": conversation.topic,
-        "description": conversation.description, "is_open": conversation.is_open,
-        "moderation": conversation.moderation, "write_enabled": conversation.write_enabled,
-        "map_enabled": conversation.map_enabled, "xid_mode": conversation.xid_mode,
-        "created_ms": conversation.created_ms,
-    }
-

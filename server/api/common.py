@@ -77,7 +77,7 @@ def current_account() -> AccountRow | None:
         if account is None:
             raise Unauthorized("unknown or revoked token")
     elif "account" in cookie:
-        account = db().get(AccountRow, cookie["account"])
+        account = accounts.get_account(db(), cookie["account"])
     g.account = account
     return account
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
-from sqlalchemy import select
 
 from polis_like.errors import InputError
 from polis_like.storage import conversations as store
-from polis_like.storage.models import ConversationRow
 
+from . import shapes
 from .common import current_account, db, json_body, query_int, require
 
 blueprint = Blueprint("conversations", __name__)
@@ -26,7 +25,7 @@ def create_conversation():
     conversation = store.create_conversation(session, settings, owner_id=current_account().id,
                                              seeds=seeds)
     session.commit()
-    response = jsonify(store.conversation_json(conversation))
+    response = jsonify(shapes.conversation_json(conversation))
     response.status_code = 201
     response.headers["Location"] = url_for(".get_conversation", conversation_id=conversation.id)
     return response
@@ -34,7 +33,7 @@ def create_conversation():
 
 @blueprint.get("/conversations/<int:conversation_id>")
 def get_conversation(conversation_id: int):
-    return jsonify(store.conversation_json(store.get_conversation(db(), conversation_id)))
+    return jsonify(shapes.conversation_json(store.get_conversation(db(), conversation_id)))
 
 
 @blueprint.patch("/conversations/<int:conversation_id>")
@@ -45,7 +44,7 @@ def update_conversation(conversation_id: int):
     conversation = store.get_conversation(session, conversation_id)
     store.update_settings(session, conversation, settings, current_account().id)
     session.commit()
-    return jsonify(store.conversation_json(conversation))
+    return jsonify(shapes.conversation_json(conversation))
 
 
 @blueprint.get("/conversations")
@@ -53,6 +52,5 @@ def update_conversation(conversation_id: int):
 def list_conversations():
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 50, low=1, high=500)
-    rows = db().scalars(select(ConversationRow).order_by(ConversationRow.id.desc())
-                        .offset(offset).limit(limit)).all()
-    return jsonify({"conversations": [store.conversation_json(c) for c in rows]})
+    rows = store.list_conversations(db(), offset=offset, limit=limit)
+    return jsonify({"conversations": [shapes.conversation_json(c) for c in rows]})

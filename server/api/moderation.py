@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from sqlalchemy import select
 
 from polis_like.errors import InputError, NotFound
 from polis_like.storage import conversations as store
-from polis_like.storage.models import ModerationRow, StatementRow
 
+from . import shapes
 from .common import current_account, db, integer, is_staff, json_body, query_int, require
 
 blueprint = Blueprint("moderation", __name__)
@@ -35,12 +34,11 @@ def _decision(body: dict) -> dict:
 def get_statement(conversation_id: int, sid: int):
     session = db()
     conversation = store.get_conversation(session, conversation_id)
-    statement = session.scalar(select(StatementRow).where(
-        StatementRow.conversation_id == conversation_id, StatementRow.sid == sid))
+    statement = store.get_statement(session, conversation_id, sid)
     staff = is_staff()
     if statement is None or not (staff or store.is_visible(conversation, statement.status)):
         raise NotFound(f"no statement {sid} in conversation {conversation_id}")
-    return jsonify(store.statement_json(statement, moderator=staff))
+    return jsonify(shapes.statement_json(statement, moderator=staff))
 
 
 @blueprint.patch("/conversations/<int:conversation_id>/statements/<int:sid>")
@@ -55,7 +53,7 @@ def moderate_one(conversation_id: int, sid: int):
     [statement] = store.moderate(session, conversation_id, [sid], **_decision(body),
                                  account_id=current_account().id)
     session.commit()
-    return jsonify(store.statement_json(statement, moderator=True))
+    return jsonify(shapes.statement_json(statement, moderator=True))
 
 
 @blueprint.post("/conversations/<int:conversation_id>/moderation")
@@ -77,7 +75,7 @@ def moderate_many(conversation_id: int):
     changed = store.moderate(session, conversation_id, sids, **_decision(body),
                              account_id=current_account().id)
     session.commit()
-    return jsonify({"statements": [store.statement_json(s, moderator=True) for s in changed]})
+    return jsonify({"statements": [shapes.statement_json(s, moderator=True) for s in changed]})
 
 
 @blueprint.put("/conversations/<int:conversation_id>/participants/<int:pid>/ban")
@@ -107,9 +105,7 @@ def moderation_log(conversation_id: int):
     store.get_conversation(session, conversation_id)
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 100, low=1, high=1000)
-    rows = session.scalars(select(ModerationRow).where(
-        ModerationRow.conversation_id == conversation_id)
-        .order_by(ModerationRow.id.desc()).offset(offset).limit(limit)).all()
+    rows = store.moderation_log(session, conversation_id, offset=offset, limit=limit)
     return jsonify({"entries": [
         {"action": e.action, "statement": e.sid, "participant": e.pid, "account": e.account_id,
          "created_ms": e.created_ms} for e in rows]})

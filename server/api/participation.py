@@ -12,6 +12,7 @@ from polis_like.storage import conversations as store
 from polis_like.storage import results, votes
 
 from . import cache
+from . import shapes
 from .common import db, integer, is_staff, json_body, query_int, who
 
 blueprint = Blueprint("participation", __name__)
@@ -113,7 +114,7 @@ def submit_statement(conversation_id: int):
     # The author agrees with their own statement, as in Pol.is.
     votes.cast_vote(session, conversation_id, pid, statement.sid, 1)
     session.commit()
-    document = store.statement_json(statement)
+    document = shapes.statement_json(statement)
     document["status"] = store.STATUS_OF[statement.status]
     response = jsonify(document)
     response.status_code = 201
@@ -164,5 +165,5 @@ def list_statements(conversation_id: int):
         statuses = list(store.visible_statuses(conversation.moderation))
     rows, total = store.list_statements(db(), conversation_id, statuses=statuses, query=text,
                                         offset=offset, limit=limit)
-    return jsonify({"statements": [store.statement_json(s, moderator=staff) for s in rows],
+    return jsonify({"statements": [shapes.statement_json(s, moderator=staff) for s in rows],
                     "total": total, "offset": offset, "limit": limit})

@@ -16,6 +16,7 @@ from polis_like.io.polis_csv import COMMENTS, PARTICIPANTS_VOTES, STATS_HISTORY,
 from polis_like.storage import conversations as store
 from polis_like.storage.transfer import import_export, write_conversation
 
+from . import shapes
 from .common import current_account, db, require
 
 blueprint = Blueprint("transfer", __name__)
@@ -101,7 +102,7 @@ def import_conversation():
                 error.args = (str(error),)
             raise
     with current_app.extensions["polis_like.sessions"]() as session:
-        document = store.conversation_json(store.get_conversation(session, conversation_id))
+        document = shapes.conversation_json(store.get_conversation(session, conversation_id))
     response = jsonify(document)
     response.status_code = 201
     response.headers["Location"] = url_for("api.conversations.get_conversation",
