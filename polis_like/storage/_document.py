@@ -159,11 +159,18 @@ def _type_name(kind: Any) -> str:
     return {int: "integer", float: "number", str: "string", bool: "boolean"}[kind]
 
 
-def _nested(kind: Any) -> type | None:
+def _nested(kind: Any) -> tuple[type | None, str]:
+    """The document inside ``kind`` (lists, dicts and null aside) and the path marks to it."""
+    marks = ""
     while typing.get_origin(kind) is not None:
+        origin = typing.get_origin(kind)
+        if origin is list:
+            marks += "[]"
+        elif origin is dict:
+            marks += ".*"
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         kind = args[-1]
-    return kind if dataclasses.is_dataclass(kind) else None
+    return (kind if dataclasses.is_dataclass(kind) else None), marks
 
 
 def _fields(cls: type, prefix: str, seen: set[type]) -> Iterator[tuple[str, str, str]]:
@@ -172,8 +179,6 @@ def _fields(cls: type, prefix: str, seen: set[type]) -> Iterator[tuple[str, str,
         path = f"{prefix}{_key(field)}"
         kind = hints[field.name]
         yield path, _type_name(kind), field.metadata.get("doc", "")
-        nested = _nested(kind)
+        nested, marks = _nested(kind)
         if nested is not None and nested not in seen:
-            marker = "[]." if typing.get_origin(kind) is list else (
-                ".*." if typing.get_origin(kind) is dict else ".")
-            yield from _fields(nested, path + marker, seen | {nested})
+            yield from _fields(nested, f"{path}{marks}.", seen | {nested})

@@ -76,8 +76,13 @@ def is_outage(error: BaseException) -> bool:
     Such errors pass: the caller backs off and tries again (503 on the web, a pause in the
     worker). SQLite's "database is locked" (a writer held the lock past the busy timeout) counts.
     """
+    import sqlite3
+
+    import psycopg
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    if isinstance(error, (OperationalError, InterfaceError)):
+    # The driver's own errors come from the wake-up listeners, which use the driver directly.
+    if isinstance(error, (OperationalError, InterfaceError, sqlite3.OperationalError,
+                          psycopg.OperationalError)):
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

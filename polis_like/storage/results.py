@@ -23,9 +23,10 @@ from polis_like.math import MathResult
 from polis_like.math.stats import MajorityStatement, RepStatement
 from polis_like.report import group_name
 
-from ._document import doc, from_plain, to_plain
+from ._document import doc, field_reference, from_plain, json_schema, to_plain
 
-__all__ = ["ResultsDocument", "to_plain"]  # to_plain: any part of the document as JSON
+# to_plain: any part of the document as JSON; json_schema and field_reference: for the docs
+__all__ = ["ResultsDocument", "field_reference", "json_schema", "to_plain"]
 from .models import ResultRow
 
 VERSION = 1

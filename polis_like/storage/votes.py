@@ -93,7 +93,8 @@ def _upsert_latest(dialect: str):
     return _UPSERTS[dialect]
 
 
-def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: int) -> int:
+def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: int, *,
+              at: int | None = None) -> int:
     """Record a vote (replacing the participant's earlier vote on the statement); returns its time.
 
     On PostgreSQL, votes of one conversation take a transaction-scoped advisory lock before
@@ -101,7 +102,7 @@ def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: 
     and the worker's high-water mark never skips a vote that commits late. SQLite has a single
     writer, so there ids always commit in order.
     """
-    at = now_ms()
+    at = now_ms() if at is None else at
     values = {"conversation_id": conversation_id, "pid": pid, "sid": sid, "vote": vote,
               "created_ms": at}
     dialect = session.get_bind().dialect.name
@@ -162,6 +163,13 @@ def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarr
     finally:
         cursor.close()
     return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
+
+
+def latest_vote(session: Session, conversation_id: int, pid: int, sid: int) -> int | None:
+    """The participant's vote on the statement that counts (None: they have not voted on it)."""
+    return session.scalar(select(LatestVoteRow.vote).where(
+        LatestVoteRow.conversation_id == conversation_id, LatestVoteRow.pid == pid,
+        LatestVoteRow.sid == sid))
 
 
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:

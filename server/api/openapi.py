@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from polis_like import __version__
+from polis_like.storage.results import ResultsDocument, json_schema
 
 
 def _ref(name: str) -> dict:
@@ -85,11 +86,8 @@ SCHEMAS = {
                                     "xid": {"type": "string"}}},
     "Decision": {"type": "object", "properties": {
         "status": {"enum": ["pending", "accepted", "rejected"]}, "is_meta": {"type": "boolean"}}},
-    "Results": {"type": "object", "description": "The latest math result; see docs/api.md",
-                "properties": {"tick": {"type": "integer"}, "k": {"type": "integer"},
-                               "groups": {"type": "array"}, "base_clusters": {"type": "array"},
-                               "consensus": {"type": "object"}, "statements": {"type": "object"},
-                               "participation": {"type": "object"}}},
+    # The results document and its parts, generated from their one declaration (docs/api.md).
+    **json_schema(ResultsDocument),
 }
 
 
@@ -170,7 +168,7 @@ def document() -> dict:
         },
         "/api/v1/conversations/{conversation_id}/results": {
             "get": _op("The latest math result; ETag is its tick (304 on If-None-Match)",
-                       {"200": _json(_ref("Results")), "304": {"description": "Not modified"},
+                       {"200": _json(_ref("ResultsDocument")), "304": {"description": "Not modified"},
                         **_errors(403, 404)}, parameters=[CID], tag="results"),
         },
         "/api/v1/conversations/{conversation_id}/events": {

@@ -1,0 +1,224 @@
+"""What the worker and the web rely on from storage, on SQLite and PostgreSQL: the lease
+protocol, the results document, the consistent read of a conversation, and outages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from polis_like.conversation import VoteEvents
+from polis_like.storage import conversations as store
+from polis_like.storage import jobs, math_input, votes
+from polis_like.storage._document import DocumentError
+from polis_like.storage.models import JobRow, ResultRow
+from polis_like.storage.results import VERSION, ResultsDocument, field_reference
+from test_worker import add_votes, new_conversation
+from worker.runner import Worker
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def small_conversation(sessions, n_participants: int = 12, n_statements: int = 6) -> int:
+    cid = new_conversation(sessions, n_statements)
+    pids = [p for p in range(n_participants) for _ in range(n_statements)]
+    sids = [s for _ in range(n_participants) for s in range(n_statements)]
+    ballots = [1 if (p + s) % 3 else -1 for p, s in zip(pids, sids, strict=True)]
+    add_votes(sessions, cid, VoteEvents(list(range(len(pids))), pids, sids, ballots))
+    return cid
+
+
+# -- the results document -----------------------------------------------------------------------
+
+def test_a_published_document_reads_back_as_the_same_typed_document(engine, sessions):
+    cid = small_conversation(sessions)
+    assert Worker(engine).step() == [cid]
+    with sessions() as session:
+        text = session.scalar(select(ResultRow.result).where(ResultRow.conversation_id == cid))
+    document = ResultsDocument.from_json(text)
+    assert document.version == VERSION and document.tick == 1
+    assert document.participation.participants == 12 and document.participation.votes == 72
+    assert json.loads(document.to_json()) == json.loads(text)
+    assert set(document.statements) == {str(s) for s in range(6)}
+
+
+def test_a_document_of_another_shape_is_refused_naming_the_field():
+    with pytest.raises(DocumentError, match=r"\$\.tick is missing"):
+        ResultsDocument.from_json('{"version": 1}')
+    document = json.loads(_empty_document(1, 0).to_json())
+    with pytest.raises(DocumentError, match=r"^\$\.groups must be a list$"):
+        ResultsDocument.from_json(json.dumps({**document, "groups": 3}))
+    with pytest.raises(DocumentError, match=r"^\$\.participation\.votes must be an integer$"):
+        ResultsDocument.from_json(json.dumps(
+            {**document, "participation": {**document["participation"], "votes": "many"}}))
+
+
+def test_the_api_docs_describe_every_field_of_the_results_document():
+    text = (DOCS / "api.md").read_text()
+    for path, kind, help_text in field_reference(ResultsDocument):
+        assert f"| `{path}` | {kind} | {help_text} |" in text, path
+
+
+def test_the_openapi_schema_of_results_names_every_field_a_real_result_has(app, client, engine,
+                                                                           sessions):
+    from server.api.openapi import document as openapi
+
+    cid = small_conversation(sessions)
+    Worker(engine).step()
+    result = client.get(f"/api/v1/conversations/{cid}/results").json
+    schemas = openapi()["components"]["schemas"]
+    top = schemas["ResultsDocument"]
+    assert set(top["required"]) == set(result)
+    assert set(schemas["Participation"]["required"]) == set(result["participation"])
+    statement = next(iter(result["statements"].values()))
+    assert set(schemas["StatementResult"]["required"]) == set(statement)
+
+
+# -- the lease protocol -------------------------------------------------------------------------
+
+def test_one_worker_holds_a_lease_until_it_expires_or_is_released(sessions):
+    cid = new_conversation(sessions, 2)
+    with sessions.begin() as session:
+        assert jobs.acquire(session, cid, "first", 60.0)
+        assert not jobs.acquire(session, cid, "second", 60.0)
+        assert jobs.acquire(session, cid, "first", 60.0)  # its own: kept
+        jobs.release(session, "first", cid)
+        assert jobs.acquire(session, cid, "second", -1.0)  # taken, and already expired
+        assert jobs.acquire(session, cid, "first", 60.0)
+        assert jobs.renew(session, [cid], "second", 60.0) == set()
+
+
+def test_a_success_clears_the_failures_and_their_back_off(sessions):
+    cid = new_conversation(sessions, 2)
+    with sessions.begin() as session:
+        assert jobs.record_failure(session, cid, "boom") == 2.0
+        assert jobs.record_failure(session, cid, "boom") == 4.0
+        assert jobs.acquire(session, cid, "w", 60.0)
+    with sessions.begin() as session:
+        assert jobs.publish(session, cid, "w", 60.0, high_water=0, revision=0, duration_ms=1.0,
+                            document=_empty_document, positions=b"") == 1
+    with sessions() as session:
+        job = session.get(JobRow, cid)
+        assert (job.failures, job.error) == (0, None)
+    with sessions.begin() as session:
+        assert jobs.record_failure(session, cid, "again") == 2.0  # the back-off starts over
+
+
+def test_a_worker_that_lost_its_lease_publishes_nothing(sessions):
+    cid = new_conversation(sessions, 2)
+    with sessions.begin() as session:
+        assert jobs.acquire(session, cid, "old", -1.0)  # expired at once
+        assert jobs.acquire(session, cid, "new", 60.0)
+    with sessions.begin() as session:
+        assert jobs.publish(session, cid, "old", 60.0, high_water=5, revision=0,
+                            duration_ms=1.0, document=_empty_document, positions=b"") is None
+    with sessions() as session:
+        assert session.get(JobRow, cid).tick == 0
+        assert session.scalar(select(ResultRow.tick).where(ResultRow.conversation_id == cid)) is None
+
+
+def _empty_document(tick: int, computed_ms: int) -> ResultsDocument:
+    from polis_like.storage.results import Participation
+
+    return ResultsDocument(
+        version=VERSION, tick=tick, computed_ms=computed_ms, duration_ms=1.0,
+        participation=Participation(participants=0, votes=0, statements=0, accepted=0, pending=0,
+                                    rejected=0),
+        n_participants=0, n_in_conversation=0, n_votes=0, k=0, groups=[], base_clusters=[],
+        consensus={"agree": [], "disagree": []}, statements={}, silhouettes={})
+
+
+# -- reading consistently -----------------------------------------------------------------------
+
+def test_a_participant_joining_while_the_worker_reads_does_not_fail_the_update(
+        engine, sessions, monkeypatch):
+    cid = small_conversation(sessions)
+    real_read = math_input.read_new_votes
+
+    def read_after_someone_joins(session, conversation_id, after):
+        # Between the worker's read of the conversation and its read of the votes, a new
+        # participant arrives and votes (another transaction, committed).
+        with sessions() as other:
+            who = votes.Who(visitor="late-comer")
+            pid, _ = votes.join(other, cid, who)
+            votes.cast_vote(other, cid, pid, 0, 1)
+            other.commit()
+        return real_read(session, conversation_id, after)
+
+    monkeypatch.setattr(math_input, "read_new_votes", read_after_someone_joins)
+    assert Worker(engine).step() == [cid]
+    with sessions() as session:
+        job = session.get(JobRow, cid)
+        document = ResultsDocument.from_json(session.scalar(
+            select(ResultRow.result).where(ResultRow.conversation_id == cid)))
+    assert job.failures == 0 and job.error is None
+    assert document.n_participants == 13 and document.participation.votes == 73
+
+
+def test_the_latest_vote_rule_is_the_same_in_the_table_and_the_math(sessions):
+    """Two votes in one millisecond: the larger counts, whichever was written last."""
+    cid = new_conversation(sessions, 1)
+    with sessions() as session:
+        pid, _ = votes.join(session, cid, votes.Who(visitor="v"))
+        for vote in (1, -1):
+            votes.cast_vote(session, cid, pid, 0, vote, at=1_000)
+        session.commit()
+        read = votes.read_new_votes(session, cid, 0)
+        assert votes.latest_vote(session, cid, pid, 0) == 1
+    assert read.events.vote.tolist() == [1] and read.n_read == 2
+
+
+def test_visible_statements_follow_the_moderation_mode(sessions):
+    cid = new_conversation(sessions, 0)
+    with sessions() as session:
+        conversation = store.get_conversation(session, cid)
+        for text, status in (("accepted", 1), ("pending", 0), ("rejected", -1)):
+            store.add_statement(session, conversation, text, author_pid=None, status=status)
+        session.commit()
+        shown = [t for _, t, _ in store.visible_statements(session, cid, "open")]
+        strict = [t for _, t, _ in store.visible_statements(session, cid, "strict")]
+    assert shown == ["accepted", "pending"] and strict == ["accepted"]
+
+
+# -- outages ------------------------------------------------------------------------------------
+
+def test_the_worker_waits_out_an_unreachable_database_and_carries_on(tmp_path, sqlite_template,
+                                                                    caplog):
+    caplog.set_level(logging.INFO, "polis_like.worker")
+    folder = tmp_path / "not-yet"
+    url = f"sqlite:///{folder / 'polis-like.db'}"
+    engine = create_engine(url)  # the folder does not exist: every connection fails
+    worker = Worker(engine, poll_s=0.05)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert thread.is_alive()
+        folder.mkdir()
+        shutil.copy(sqlite_template, folder / "polis-like.db")
+        from polis_like.storage.db import make_engine, session_factory
+
+        other = make_engine(url)
+        cid = small_conversation(session_factory(other))
+        deadline = time.monotonic() + 30
+        tick = 0
+        while time.monotonic() < deadline and not tick:
+            with session_factory(other)() as session:
+                tick = jobs.current_tick(session, cid)
+            time.sleep(0.1)
+        assert tick == 1
+    finally:
+        worker.stop()
+        thread.join(30)
+        engine.dispose()
+    assert not thread.is_alive()
+    warnings = [r for r in caplog.records if "does not answer" in r.getMessage()]
+    assert len(warnings) == 1  # logged once, not once per try
+    assert "answers again" in caplog.text
+    other.dispose()
