@@ -108,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--workers", type=int, default=2, help="web server processes (default: 2)")
     add("--threads", type=int, default=32, help="threads per web process (default: 32)")
     add("--postgres-url", default=os.environ.get("POLIS_LIKE_BENCH_POSTGRES",
-                                                 "postgresql://postgres@localhost:5432/test"),
-        help="an existing database of the server to create the benchmark databases on")
+                                                 "postgresql://postgres@localhost:5432/postgres"),
+        help="the PostgreSQL server to create the benchmark databases on (from its `postgres` "
+             "maintenance database; the database this URL names need not exist)")
     add("--prime", default="none",
         help="cases whose first full computation runs in this process, with the service's "
              "worker code, before the services start (default: none, the service's worker "
@@ -670,7 +671,7 @@ def machine_info() -> dict:
 def _pg_admin(url: str, statement: str) -> None:
     import psycopg
 
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
+    with psycopg.connect(_pg_url(url, "postgres"), autocommit=True) as connection:
         connection.execute(statement)
 
 
