@@ -103,9 +103,28 @@ def test_state_survives_serialisation_and_the_next_update_is_unchanged(load_conv
     assert_same_result(direct, via_bytes, atol=0)
 
 
-def test_a_corrupt_state_payload_is_refused():
-    with pytest.raises(Exception):
-        MathState.from_bytes(b"not a state")
+def _payload_with_header(header):
+    """An ``.npz`` payload holding only a JSON header, as to_bytes writes it."""
+    import io
+    import json
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("payload", [
+    b"not a state", b"", MathState.initial(MathParams()).to_bytes()[:60],
+    _payload_with_header(None)[:-1], np.zeros(3).tobytes(),
+], ids=["text", "empty", "truncated", "truncated-zip", "raw-array"])
+def test_a_corrupt_state_payload_is_refused_with_a_value_error(payload):
+    with pytest.raises(ValueError, match="^not a math state"):
+        MathState.from_bytes(payload)
+
+
+def test_a_state_of_another_format_version_is_refused():
+    with pytest.raises(ValueError, match="unknown math state version 999"):
+        MathState.from_bytes(_payload_with_header({"version": 999}))
 
 
 def test_map_signs_stay_put_when_votes_arrive(load_conversation):

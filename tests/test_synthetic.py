@@ -112,7 +112,7 @@ def test_a_participants_votes_reveal_their_planted_group():
 
 
 def test_bad_arguments_are_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive"):
         synthetic.generate(0, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"revote_fraction must be in \[0, 1\]"):
         synthetic.generate(10, 10, revote_fraction=1.5)
