@@ -131,7 +131,8 @@ def test_malformed_row_names_the_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["analyze"], ["analyze", "x", "--reducer", "tsne"],
-                                  ["analyze", "x", "--window", "0"], ["analyze", "x", "--seed", "a"]])
+                                  ["analyze", "x", "--window", "0"],
+                                  ["analyze", "x", "--seed", "a"]])
 def test_bad_arguments_exit_with_status_2_and_no_traceback(args):
     out = run(*args)
     assert out.returncode == 2

@@ -57,7 +57,7 @@ def test_reference_groups_follow_participant_order(load_conversation):
     conversation = load_conversation("london.youth.policing")
     reference = fidelity.reference_groups(conversation)
     assert reference.shape == (len(conversation.participant_ids),)
-    for pid, group in zip(conversation.participant_ids, reference):
+    for pid, group in zip(conversation.participant_ids, reference, strict=True):
         expected = conversation.reference_groups.get(pid)
         assert group == (-1 if expected is None else expected)
 

@@ -33,14 +33,16 @@ def assert_same_result(a, b, atol=1e-8):
     np.testing.assert_allclose(a.y, b.y, atol=atol)
     np.testing.assert_allclose(a.priority, b.priority, rtol=1e-7)
     np.testing.assert_allclose(a.group_informed_consensus, b.group_informed_consensus, rtol=1e-9)
-    assert [[r.statement for r in g] for g in a.repness] == [[r.statement for r in g] for g in b.repness]
+    assert ([[r.statement for r in g] for g in a.repness]
+            == [[r.statement for r in g] for g in b.repness])
     assert {s: [m.statement for m in v] for s, v in a.consensus.items()} == \
            {s: [m.statement for m in v] for s, v in b.consensus.items()}
 
 
 def test_math_package_imports_no_web_storage_or_worker_code():
     code = ("import sys, polis_like.math, polis_like.math.replay; "
-            "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') if m in sys.modules))")
+            "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -89,7 +91,8 @@ def test_incremental_update_matches_a_fresh_computation_of_the_map(load_conversa
     np.testing.assert_allclose(incremental.components, fresh.components * signs[:, None], atol=1e-8)
     np.testing.assert_allclose(incremental.x, fresh.x * signs[0], atol=1e-8)
     np.testing.assert_allclose(incremental.y, fresh.y * signs[1], atol=1e-8)
-    np.testing.assert_array_equal(incremental.group_tallies.seen.sum(0), fresh.group_tallies.seen.sum(0))
+    np.testing.assert_array_equal(incremental.group_tallies.seen.sum(0),
+                                  fresh.group_tallies.seen.sum(0))
 
 
 def test_state_survives_serialisation_and_the_next_update_is_unchanged(load_conversation):
@@ -118,7 +121,7 @@ def _payload_with_header(header):
     _payload_with_header(None)[:-1], np.zeros(3).tobytes(),
 ], ids=["text", "empty", "truncated", "truncated-zip", "raw-array"])
 def test_a_corrupt_state_payload_is_refused_with_a_value_error(payload):
-    with pytest.raises(ValueError, match="^not a math state"):
+    with pytest.raises(ValueError, match=r"^not a math state"):
         MathState.from_bytes(payload)
 
 
@@ -205,7 +208,8 @@ def test_umap_reducer_keeps_neighbours_together(load_conversation):
     again, _ = compute(conversation.votes, params=umap_params, **inputs)
     np.testing.assert_array_equal(result.x, again.x)
     linear, _ = compute(conversation.votes, **inputs)
-    codes = matrix.latest_votes(conversation.votes, inputs["n_participants"], inputs["n_statements"])
+    codes = matrix.latest_votes(conversation.votes, inputs["n_participants"],
+                                inputs["n_statements"])
     fit = pca.pca(codes, active_statements=~inputs["moderated_out"],
                   active_participants=np.ones(inputs["n_participants"], bool))
     voted = ~np.isnan(result.x)

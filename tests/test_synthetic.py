@@ -69,7 +69,7 @@ def test_participants_arrive_in_id_order():
 
 def test_revotes_come_later_and_the_latest_vote_follows_the_profile():
     n_p, n_s = 3_000, 50
-    events, truth = synthetic.generate(n_p, n_s, n_groups=2, seed=5, revote_fraction=0.1)
+    events, _ = synthetic.generate(n_p, n_s, n_groups=2, seed=5, revote_fraction=0.1)
     plain, _ = synthetic.generate(n_p, n_s, n_groups=2, seed=5)
     pairs = events.participant.astype(np.int64) * n_s + events.statement
     unique_pairs, multiplicity = np.unique(pairs, return_counts=True)

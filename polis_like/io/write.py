@@ -12,12 +12,23 @@ import numpy as np
 
 from polis_like.conversation import Conversation, canonical_ids
 from polis_like.errors import InputError
-from polis_like.math.matrix import CODE_OFFSET, latest_votes
 from polis_like.io.polis_csv import (
-    COMMENTS, COMMENTS_COLUMNS, IS_META, PARTICIPANT_COLUMNS, PARTICIPANTS_VOTES, STATS_HISTORY,
-    STATS_HISTORY_COLUMNS, SUMMARY, SUMMARY_KEYS, VOTES, VOTES_COLUMNS, XID, RowWriter,
+    COMMENTS,
+    COMMENTS_COLUMNS,
+    IS_META,
+    PARTICIPANT_COLUMNS,
+    PARTICIPANTS_VOTES,
+    STATS_HISTORY,
+    STATS_HISTORY_COLUMNS,
+    SUMMARY,
+    SUMMARY_KEYS,
+    VOTES,
+    VOTES_COLUMNS,
+    XID,
+    RowWriter,
     polis_datetime,
 )
+from polis_like.math.matrix import CODE_OFFSET, latest_votes
 
 
 def write_export(
@@ -93,7 +104,7 @@ def _write_votes(file: TextIO, conversation: Conversation) -> None:
         (ms, stamp(ms), statement_ids[s], participant_ids[p], v)
         for ms, s, p, v in zip(
             events.timestamp_ms.tolist(), events.statement.tolist(),
-            events.participant.tolist(), events.vote.tolist(),
+            events.participant.tolist(), events.vote.tolist(), strict=True,
         )
     )
 
@@ -228,7 +239,7 @@ def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
     n_commenters = np.cumsum(_first_of_each(who, (kind == 1) & (who >= 0)))
     writer.writerows(
         zip(n_votes.tolist(), n_comments.tolist(), n_visitors.tolist(), n_voters.tolist(),
-            n_commenters.tolist())
+            n_commenters.tolist(), strict=True)
     )
 
 
