@@ -184,11 +184,14 @@ def _write_summary(
     summary = conversation.summary
     grouped = [g for g in groups.values() if g is not None]
     authors = {s.author_id for s in conversation.statements if s.author_id is not None}
-    if in_conversation is None:
-        in_conversation = summary.get("voters-in-conv") or len(grouped)
+    voters_in_conv: int | str  # without a count of ours, the export's own figure as it was read
+    if in_conversation is not None:
+        voters_in_conv = in_conversation
+    else:
+        voters_in_conv = summary.get("voters-in-conv") or len(grouped)
     counted = {
         "voters": len(np.unique(conversation.votes.participant)),
-        "voters-in-conv": in_conversation,
+        "voters-in-conv": voters_in_conv,
         "commenters": len(authors),
         "comments": len(conversation.statements),
         "groups": len(set(grouped)),
