@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench-fidelity bench-scale bench-latency clean
+.PHONY: help install run lint test bench-fidelity bench-scale bench-latency clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,6 +21,14 @@ install: $(STAMP) ## Create .venv and install polis-like with its dev tools
 run: $(STAMP) ## Install, migrate SQLite, import the demo, run the web server and the worker
 	$(BIN)/polis-like run
 
+lint: $(STAMP) ## Check style, formatting, types and import layers (all four; fails if any fails)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy polis_like || status=1; \
+	$(BIN)/lint-imports || status=1; \
+	exit $$status
+
 test: $(STAMP) ## Install, then run the whole test suite
 	$(BIN)/python -m pytest
 
@@ -34,4 +42,4 @@ bench-latency: $(STAMP) ## Time from a vote to its results event, SQLite and Pos
 	$(BIN)/python benchmarks/latency.py
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache build *.egg-info

@@ -121,8 +121,8 @@ def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_M
 def markdown(report: dict) -> str:
     """The report as a markdown table, one row per conversation and mode."""
     lines = [
-        "| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
-        "| clustered ours / Pol.is | time (s) | targets missed |",
+        ("| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
+         "| clustered ours / Pol.is | time (s) | targets missed |"),
         "| --- | ---: | --- | --- | :---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, entry in report["conversations"].items():
@@ -131,7 +131,8 @@ def markdown(report: dict) -> str:
                 continue
             mode, scale = key.split("/")
             lines.append(
-                f"| {name} | {entry['voters']:,} | {mode} | {scale} | {row['k']} / {row['k_polis']} "
+                f"| {name} | {entry['voters']:,} | {mode} | {scale} "
+                f"| {row['k']} / {row['k_polis']} "
                 f"| {row['ari']:.2f} | {row['jaccard']:.1%} "
                 f"| {row['clustered']:,} / {row['clustered_polis']:,} | {row['seconds']:.2f} "
                 f"| {', '.join(row['missed']) or '-'} |"
@@ -156,7 +157,7 @@ def _commit() -> str | None:
     """The repository's current commit, when git can tell."""
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
+                             capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                   file=sys.stderr)
             continue
         name = path.name.removesuffix(".zip")
-        entry = {"path": str(path), "voters": int(len(np.unique(conversation.votes.participant))),
+        entry = {"path": str(path), "voters": len(np.unique(conversation.votes.participant)),
                  "statements": len(conversation.statements)}
         for mode in modes:
             for scale in scales:

@@ -1,6 +1,6 @@
 """Service latency benchmark: from a vote's POST to the ``results`` event whose tick includes it.
 
-    python benchmarks/latency.py                                   # vtaiwan and 100k, both databases
+    python benchmarks/latency.py                                 # vtaiwan and 100k, both databases
     python benchmarks/latency.py --cases vtaiwan --databases sqlite --votes 10
     python benchmarks/latency.py --cases vtaiwan,100k --databases sqlite,postgresql \\
         --out /tmp/latency.json
@@ -108,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--workers", type=int, default=2, help="web server processes (default: 2)")
     add("--threads", type=int, default=32, help="threads per web process (default: 32)")
     add("--postgres-url", default=os.environ.get("POLIS_LIKE_BENCH_POSTGRES",
-                                                 "postgresql://postgres@localhost:5432/test"),
-        help="an existing database of the server to create the benchmark databases on")
+                                                 "postgresql://postgres@localhost:5432/postgres"),
+        help="the PostgreSQL server to create the benchmark databases on (from its `postgres` "
+             "maintenance database; the database this URL names need not exist)")
     add("--prime", default="none",
         help="cases whose first full computation runs in this process, with the service's "
              "worker code, before the services start (default: none, the service's worker "
@@ -188,7 +189,7 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
     except KeyboardInterrupt:
         run["status"] = "interrupted"
         raise
-    except Exception as error:  # noqa: BLE001 - report it and go on with the next case
+    except Exception as error:  # report it and go on with the next case
         run["error"] = f"{type(error).__name__}: {error}"
         print(f"  failed: {run['error']}", file=sys.stderr, flush=True)
     finally:
@@ -206,7 +207,7 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
         if pg_name:
             try:
                 _pg_admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 print(f"  could not drop {pg_name}: {error}", file=sys.stderr, flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
     summarize(run)
@@ -421,7 +422,7 @@ class Stream:
                             self.events.put(Event(stamp[0], stamp[1], json.loads("\n".join(data))))
                         name, data = None, []
                 connection.close()
-            except Exception as error:  # noqa: BLE001 - reported with the results
+            except Exception as error:  # reported with the results
                 if self._closed.is_set():
                     return
                 self.error = f"{type(error).__name__}: {error}"
@@ -597,8 +598,8 @@ def one_line(run: dict) -> str:
 
 def markdown(report: dict) -> str:
     label = {"vtaiwan": "vtaiwan.uberx", "100k": "100,000 x 1,000"}
-    out = ["| case | database | votes | **median** | p90 | max | POST (median) | first result "
-           "(worker compute) | import | load (1 min) |",
+    out = [("| case | database | votes | **median** | p90 | max | POST (median) | first result "
+            "(worker compute) | import | load (1 min) |"),
            "|---|---|---|---|---|---|---|---|---|---|"]
     for run in report["runs"]:
         name = f"{label[run['case']]} ({run.get('vote_events', 0):,} votes)"
@@ -616,12 +617,12 @@ def markdown(report: dict) -> str:
                    f"{_s(run.get('post_median_s'))} | {first} | {_s(run.get('import_s'))} | "
                    f"{_load_text(run.get('load_start'))} to {_load_text(run.get('load_end'))} |")
     if any(r.get("first_result_by", "").startswith("benchmark") for r in report["runs"]):
-        out += ["", "\\* primed: the first full computation ran in the benchmark process (the "
-                "service's worker code with a longer lease), then the services started; their "
-                "worker loaded the saved state on a warm-up vote, not counted above."]
+        out += ["", ("\\* primed: the first full computation ran in the benchmark process (the "
+                     "service's worker code with a longer lease), then the services started; their "
+                     "worker loaded the saved state on a warm-up vote, not counted above.")]
     out += ["", "Medians of each part of the latency:", "",
-            "| case | database | to the worker's start | worker compute | deliver | "
-            "ticks with other votes | stream reconnects | warm-up vote |",
+            ("| case | database | to the worker's start | worker compute | deliver | "
+             "ticks with other votes | stream reconnects | warm-up vote |"),
             "|---|---|---|---|---|---|---|---|"]
     for run in report["runs"]:
         if run.get("status") not in ("ok", "lost"):
@@ -652,12 +653,13 @@ def machine_info() -> dict:
     import numpy
     import sqlalchemy
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
                 if line.startswith("model name")), platform.processor())
-    mem_kb = next((int(line.split()[1]) for line in open("/proc/meminfo")
-                   if line.startswith("MemTotal")), 0)
+    mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+                            capture_output=True, text=True, check=False).stdout.strip()
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu,
             "ram_gb": round(mem_kb * 1024 / 1e9, 1), "python": platform.python_version(),
             "numpy": numpy.__version__, "sqlalchemy": sqlalchemy.__version__,
@@ -670,7 +672,7 @@ def machine_info() -> dict:
 def _pg_admin(url: str, statement: str) -> None:
     import psycopg
 
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
+    with psycopg.connect(_pg_url(url, "postgres"), autocommit=True) as connection:
         connection.execute(statement)
 
 

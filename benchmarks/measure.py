@@ -10,11 +10,11 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
 
 MB = 1e6  # decimal megabytes throughout, as the targets are stated in GB
 

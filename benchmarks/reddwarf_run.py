@@ -81,6 +81,7 @@ def main() -> None:
     try:
         warnings.simplefilter("ignore")  # pandas / pydantic deprecation chatter
         from importlib.metadata import version
+
         from reddwarf.implementations.polis import run_pipeline
 
         case = measure.load_case(args.case)
@@ -103,7 +104,7 @@ def main() -> None:
         labels = result.clusterer.labels_ if result.clusterer is not None else np.empty(0)
         record.update(
             status="ok", timings=timings, n_votes=len(votes),
-            k=int(len(np.unique(labels))), n_clustered=int(len(labels)),
+            k=len(np.unique(labels)), n_clustered=len(labels),
             ari=_ari(truth, result.participants_df) if truth is not None else None,
             versions={"red-dwarf": version("red-dwarf"), "pandas": version("pandas"),
                       "numpy": np.__version__, "scikit-learn": version("scikit-learn")},

@@ -111,7 +111,9 @@ def run_child(argv: list[str], timeout_s: float, memory_mb: float) -> dict:
         out, log = Path(tmp) / "out.json", Path(tmp) / "log.txt"
         with open(log, "wb") as log_file:
             proc = subprocess.Popen(argv + [str(out)], stdout=log_file, stderr=log_file,
-                                    preexec_fn=set_limits, start_new_session=True, cwd=HERE)
+                                    # the parent runs no threads, so preexec_fn is safe here
+                                    preexec_fn=set_limits,  # noqa: PLW1509
+                                    start_new_session=True, cwd=HERE)
             started, killed = time.monotonic(), None
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -187,7 +189,8 @@ def _reddwarf_venv() -> Path:
     probe = "from importlib.metadata import version; print(version('red-dwarf'))"
     check = [str(python), "-c", probe]
     if python.exists():
-        if subprocess.run(check, capture_output=True, text=True).stdout.strip() == wanted:
+        probed = subprocess.run(check, capture_output=True, text=True, check=False)
+        if probed.stdout.strip() == wanted:
             return python
     print(f"creating {REDDWARF_VENV} with {REDDWARF_REQUIREMENT} ...", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(REDDWARF_VENV)], check=True)
@@ -199,7 +202,7 @@ def _reddwarf_venv() -> Path:
 def _commit() -> str:
     """The checkout's commit, ``+dirty`` when polis_like/ or benchmarks/ has local changes."""
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False)
         return out.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -213,7 +216,8 @@ def machine_info(reddwarf_python: Path | None) -> dict:
     import scipy
     import sklearn
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
                 if line.startswith("model name")), platform.processor())
     info = {
         "nproc": len(os.sched_getaffinity(0)), "cpu": cpu,
@@ -226,7 +230,8 @@ def machine_info(reddwarf_python: Path | None) -> dict:
         script = ("import json, platform; from importlib.metadata import version as v; "
                   "print(json.dumps({'python': platform.python_version(), **{p: v(p) for p in "
                   "('red-dwarf', 'pandas', 'numpy', 'scikit-learn')}}))")
-        out = subprocess.run([str(reddwarf_python), "-c", script], capture_output=True, text=True)
+        out = subprocess.run([str(reddwarf_python), "-c", script], capture_output=True, text=True,
+                             check=False)
         info["reddwarf_venv"] = json.loads(out.stdout) if out.returncode == 0 else out.stderr[-300:]
     return info
 

@@ -122,7 +122,7 @@ def speedup(entry: dict) -> float | None:
 def summary(report: dict) -> list[str]:
     """One row per case: both engines' median wall time, and the ratio."""
     lines = ["| case | polis-like | red-dwarf 0.4.0 | ratio of medians |", "|---|---|---|---|"]
-    for name, entry in report["cases"].items():
+    for entry in report["cases"].values():
         cells = []
         for key, _ in ENGINES:
             run = entry.get(key)
@@ -165,8 +165,8 @@ def markdown(report: dict) -> str:
     warmups = [med["warmup_s"] for e in report["cases"].values()
                if (med := e["ours"]["median"]) and med.get("warmup_s") is not None]
     if warmups:
-        lines += [f"First compute in a fresh process (300 x 40 conversation, after the imports; "
-                  f"not included above): {seconds(max(warmups))} at most.", ""]
+        lines += [(f"First compute in a fresh process (300 x 40 conversation, after the imports; "
+                   f"not included above): {seconds(max(warmups))} at most."), ""]
     lines += ["Summary (median wall time of the math):", ""] + summary(report) + [""]
     lines += ["Targets:", ""] + targets(report)
     return "\n".join(lines)

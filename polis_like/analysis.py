@@ -16,15 +16,16 @@ def analyze(conversation: Conversation, *, reducer: str = "pca", seed: int = 0,
             progress: Callable[[int, int], None] | None = None) -> MathResult:
     """The math's result for a whole conversation (static, or replayed in time order)."""
     params = MathParams(reducer=reducer, random_state=seed, projection_scale=projection_scale)
-    options = dict(n_participants=len(conversation.participant_ids),
-                   n_statements=len(conversation.statements),
-                   moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
-                   params=params)
+    n_participants, n_statements = len(conversation.participant_ids), len(conversation.statements)
+    moderated_out, meta = conversation.moderated_out(), conversation.is_meta()
     if replay_votes:
-        result, _ = replay(conversation.votes, window_ms=int(window_s * 1000), progress=progress,
-                           **options)
+        result, _ = replay(conversation.votes, n_participants=n_participants,
+                           n_statements=n_statements, moderated_out=moderated_out, meta=meta,
+                           params=params, window_ms=int(window_s * 1000), progress=progress)
     else:
-        result, _ = compute(conversation.votes, **options)
+        result, _ = compute(conversation.votes, n_participants=n_participants,
+                            n_statements=n_statements, moderated_out=moderated_out, meta=meta,
+                            params=params)
     return result
 
 

@@ -74,7 +74,8 @@ class VoteEvents:
     def take(self, index: np.ndarray | slice) -> VoteEvents:
         """The events selected by ``index`` (a slice, boolean mask or index array)."""
         return VoteEvents(
-            self.timestamp_ms[index], self.participant[index], self.statement[index], self.vote[index]
+            self.timestamp_ms[index], self.participant[index], self.statement[index],
+            self.vote[index],
         )
 
     def time_order(self) -> np.ndarray:

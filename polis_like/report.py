@@ -41,7 +41,8 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
     sids = [s.id for s in conversation.statements]
     participants = {
         pid: {"group": int(g) if g >= 0 else None, "x": _number(x), "y": _number(y)}
-        for pid, g, x, y in zip(pids, result.group.tolist(), result.x.tolist(), result.y.tolist())
+        for pid, g, x, y in zip(pids, result.group.tolist(), result.x.tolist(), result.y.tolist(),
+                                strict=True)
     }
     groups = [
         {"id": g, "members": [pids[i] for i in result.group_members(g)],
@@ -65,12 +66,12 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
                                  for side, items in result.consensus.items()},
         "group_informed_consensus": {sids[j]: float(result.group_informed_consensus[j])
                                      for j in np.flatnonzero(active)},
-        "priority": {sid: float(p) for sid, p in zip(sids, result.priority.tolist())},
+        "priority": {sid: float(p) for sid, p in zip(sids, result.priority.tolist(), strict=True)},
         "statements": {
             sid: {"x": float(xy[0]), "y": float(xy[1]), "extremity": float(e),
                   "moderated_out": bool(out)}
             for sid, xy, e, out in zip(sids, result.statement_xy, result.extremity,
-                                       result.moderated_out)
+                                       result.moderated_out, strict=True)
         },
         "silhouettes": {str(k): s for k, s in result.silhouettes.items()},
         "best_k": result.best_k,
@@ -92,9 +93,9 @@ def to_text(conversation: Conversation, result: MathResult) -> str:
     sids = [s.id for s in conversation.statements]
     lines = [
         conversation.topic or "(untitled conversation)",
-        f"{result.n_participants} participants, {result.n_statements} statements, "
-        f"{result.n_votes} votes; {int(result.in_conversation.sum())} clustered "
-        f"into {result.k} opinion group{'s' if result.k != 1 else ''}.",
+        (f"{result.n_participants} participants, {result.n_statements} statements, "
+         f"{result.n_votes} votes; {int(result.in_conversation.sum())} clustered "
+         f"into {result.k} opinion group{'s' if result.k != 1 else ''}."),
         "",
     ]
     for g, reps in enumerate(result.repness):

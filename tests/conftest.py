@@ -27,10 +27,27 @@ def load_conversation():
 
 # -- the service: every service test runs on SQLite and on PostgreSQL ----------------------
 
-#: The PostgreSQL server the tests use; each test session makes (and drops) its own database.
-POSTGRES = "postgresql://postgres@localhost:5432/test"
+#: The PostgreSQL server the tests use (TEST_POSTGRES_URL overrides it). Each test session makes
+#: its own database, and drops it at the end, from the server's `postgres` maintenance database,
+#: which every PostgreSQL server has: the database this URL names need not exist.
+POSTGRES = "postgresql://postgres@localhost:5432/postgres"
 TABLES = ("api_tokens", "accounts", "conversations", "participants", "statements", "vote_events",
           "latest_votes", "moderation_log", "math_results", "math_states", "math_jobs")
+
+
+def postgres_database_url(server: str, database: str) -> str:
+    """The URL of ``database`` on the server of ``server``, with its driver and credentials."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(server).set(database=database).render_as_string(hide_password=False)
+
+
+def maintenance_url(server: str) -> str:
+    """The libpq URL of the server's ``postgres`` database, for CREATE and DROP DATABASE."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server).set(drivername="postgresql", database="postgres")
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +63,19 @@ def postgres_url():
     server = os.environ.get("TEST_POSTGRES_URL", POSTGRES)
     name = f"polis_like_test_{uuid.uuid4().hex[:10]}"
     try:
-        admin = psycopg.connect(server, autocommit=True)
+        admin = psycopg.connect(maintenance_url(server), autocommit=True)
     except psycopg.OperationalError as error:
         pytest.fail(f"the tests need PostgreSQL at {server} (set TEST_POSTGRES_URL): {error}")
-    admin.execute(f"CREATE DATABASE {name}")
-    url = server.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    yield url
-    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    try:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            url = postgres_database_url(server, name)
+            upgrade(url)
+            yield url
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.close()
 
 
 @pytest.fixture(scope="session")

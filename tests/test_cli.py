@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "polis_like.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_analyze_prints_one_json_document_keyed_by_export_ids():
@@ -72,6 +72,8 @@ def test_polis_projection_scale_reproduces_polis_groups_where_moderation_shaped_
                 reference[row["participant"]] = int(row["group-id"])
     polis = groups("--projection-scale", "polis")
     shared = sorted(set(polis) & set(reference))
+    # the ARI of two empty groupings is 1.0: the comparison must cover Pol.is's participants
+    assert len(shared) >= 0.99 * len(reference) > 0
     assert adjusted_rand_score([reference[p] for p in shared], [polis[p] for p in shared]) > 0.95
 
 
@@ -129,7 +131,8 @@ def test_malformed_row_names_the_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["analyze"], ["analyze", "x", "--reducer", "tsne"],
-                                  ["analyze", "x", "--window", "0"], ["analyze", "x", "--seed", "a"]])
+                                  ["analyze", "x", "--window", "0"],
+                                  ["analyze", "x", "--seed", "a"]])
 def test_bad_arguments_exit_with_status_2_and_no_traceback(args):
     out = run(*args)
     assert out.returncode == 2

@@ -1,8 +1,10 @@
-"""Golden tests on the real Pol.is conversations: our groups against Pol.is's own.
+"""Golden tests on the real Pol.is conversations: what a user can rely on about our groups.
 
-The thresholds are the fidelity reached (docs/benchmarks.md, "Fidelity"), a little below the
-measured value so that harmless float noise passes and any real change in the math fails.
-Where Pol.is's groups differ from ours, docs/benchmarks.md says why.
+docs/benchmarks.md ("Fidelity") sets three targets against the groups Pol.is itself computed
+(the same k, an adjusted Rand index of at least 0.9, clustered sets at least 99 % alike), shows
+which conversations meet which, and says why the others miss. These tests hold the claims it
+makes; they do not freeze the figures of the conversations that miss a target, which are
+history rather than a promise (causes 1 and 3 there).
 """
 
 from __future__ import annotations
@@ -13,28 +15,18 @@ from sklearn.metrics import adjusted_rand_score
 
 from polis_like.math import MathParams, compute
 
-# conversation: (our k, Pol.is's k, ARI at least, clustered sets alike at least), static
-# computation, with the default scale (only visible statements) and with Pol.is's scale.
-REACHED = {
-    "15-per-hour-seattle": (2, 2, 0.49, 1.000),
-    "bg2050-volunteers": (3, 2, 0.16, 0.99),
-    "brexit-consensus": (3, 2, 0.54, 0.95),
-    "canadian-electoral-reform": (2, 2, 0.89, 1.000),
-    "football-concussions": (3, 2, 0.09, 0.41),
-    "london.youth.policing": (2, 3, -0.03, 1.000),
-    "scoop-hivemind.biodiversity": (2, 2, 0.65, 0.99),
-    "vtaiwan.uberx": (2, 2, 0.53, 0.99),
-}
-REACHED_POLIS_SCALE = {
-    "15-per-hour-seattle": (2, 2, 0.55, 1.000),
-    "bg2050-volunteers": (2, 2, 0.99, 0.99),
-    "brexit-consensus": (3, 2, 0.54, 0.95),
-    "canadian-electoral-reform": (3, 2, 0.16, 1.000),
-    "football-concussions": (4, 2, 0.10, 0.41),
-    "london.youth.policing": (2, 3, -0.03, 1.000),
-    "scoop-hivemind.biodiversity": (2, 2, 0.96, 0.99),
-    "vtaiwan.uberx": (4, 2, 0.35, 0.99),
-}
+TARGET_ARI = 0.9  # docs/benchmarks.md, "Columns": the targets
+TARGET_ALIKE = 0.99
+
+#: The conversations whose clustered set docs/benchmarks.md reports as the same as Pol.is's
+#: (>= 99 % alike). brexit-consensus and football-concussions miss it, for the reasons it gives.
+SAME_CLUSTERED_SET = ["15-per-hour-seattle", "bg2050-volunteers", "canadian-electoral-reform",
+                      "london.youth.policing", "scoop-hivemind.biodiversity", "vtaiwan.uberx"]
+
+#: With Pol.is's projection scale these meet all three targets in a static computation
+#: (docs/benchmarks.md: bg2050-volunteers is the one conversation computed entirely by today's
+#: Pol.is code).
+MEETS_EVERY_TARGET_WITH_POLIS_SCALE = ["bg2050-volunteers", "scoop-hivemind.biodiversity"]
 
 
 def analyse(conversation, scale="visible"):
@@ -48,17 +40,38 @@ def analyse(conversation, scale="visible"):
     return result, reference
 
 
+def clustered_alike(ours, theirs):
+    """The Jaccard overlap of the participants each side puts in a group."""
+    mine, polis = ours >= 0, theirs >= 0
+    return (mine & polis).sum() / (mine | polis).sum()
+
+
+@pytest.mark.parametrize("name", SAME_CLUSTERED_SET)
+def test_the_participants_in_groups_are_the_ones_polis_grouped(name, load_conversation):
+    result, reference = analyse(load_conversation(name))
+    assert clustered_alike(result.group, reference) >= TARGET_ALIKE
+
+
+@pytest.mark.parametrize("name", MEETS_EVERY_TARGET_WITH_POLIS_SCALE)
+def test_with_polis_scale_the_groups_are_polis_groups(name, load_conversation):
+    result, reference = analyse(load_conversation(name), scale="polis")
+    both = (result.group >= 0) & (reference >= 0)
+    assert result.k == len(np.unique(reference[reference >= 0]))
+    assert adjusted_rand_score(reference[both], result.group[both]) >= TARGET_ARI
+    assert clustered_alike(result.group, reference) >= TARGET_ALIKE
+
+
 @pytest.mark.parametrize("scale", ["visible", "polis"])
-@pytest.mark.parametrize("name", sorted(REACHED))
-def test_groups_agree_with_polis_at_the_fidelity_reached(name, scale, load_conversation):
-    our_k, polis_k, min_ari, min_alike = (REACHED if scale == "visible" else REACHED_POLIS_SCALE)[name]
-    result, reference = analyse(load_conversation(name), scale)
-    ours, theirs = result.group >= 0, reference >= 0
-    both = ours & theirs
-    assert len(np.unique(reference[theirs])) == polis_k
-    assert result.k == our_k
-    assert adjusted_rand_score(reference[both], result.group[both]) >= min_ari
-    assert (ours & theirs).sum() / (ours | theirs).sum() >= min_alike
+def test_every_conversation_gives_the_same_groups_and_map_on_every_run(scale, load_conversation):
+    from conftest import CONVERSATIONS
+
+    for name in CONVERSATIONS:
+        first, _ = analyse(load_conversation(name), scale)
+        second, _ = analyse(load_conversation(name), scale)
+        assert first.k == second.k, name
+        np.testing.assert_array_equal(first.group, second.group, err_msg=name)
+        np.testing.assert_array_equal(first.x, second.x, err_msg=name)
+        np.testing.assert_array_equal(first.y, second.y, err_msg=name)
 
 
 def test_vtaiwan_groups_are_the_two_camps_of_the_debate(load_conversation):

@@ -181,11 +181,12 @@ def test_the_engine_publishes_a_new_k_only_on_its_fourth_update_in_a_row():
         cells += [(i, j, 1 if g != 1 else -1) for j in range(4)]
         cells += [(i, j, 1 if g == 2 else -1) for j in range(4, 8)]
         cells += [(i, 8 + j, int(noise[i, j])) for j in range(4)]
-    p, s, v = zip(*cells)
+    p, s, v = zip(*cells, strict=True)
     result, state = compute(VoteEvents(np.arange(len(v)), p, s, v))
     assert (result.best_k, result.k) == (3, 3)
     truth = np.arange(36) % 3
-    assert len({(g, t) for g, t in zip(result.group, truth)}) == 3  # the three groups found
+    # the three groups found
+    assert len({(g, t) for g, t in zip(result.group, truth, strict=True)}) == 3
     merged = np.zeros(12, bool)
     merged[4:8] = True
     seen = []

@@ -33,14 +33,16 @@ def assert_same_result(a, b, atol=1e-8):
     np.testing.assert_allclose(a.y, b.y, atol=atol)
     np.testing.assert_allclose(a.priority, b.priority, rtol=1e-7)
     np.testing.assert_allclose(a.group_informed_consensus, b.group_informed_consensus, rtol=1e-9)
-    assert [[r.statement for r in g] for g in a.repness] == [[r.statement for r in g] for g in b.repness]
+    assert ([[r.statement for r in g] for g in a.repness]
+            == [[r.statement for r in g] for g in b.repness])
     assert {s: [m.statement for m in v] for s, v in a.consensus.items()} == \
            {s: [m.statement for m in v] for s, v in b.consensus.items()}
 
 
 def test_math_package_imports_no_web_storage_or_worker_code():
     code = ("import sys, polis_like.math, polis_like.math.replay; "
-            "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') if m in sys.modules))")
+            "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -89,7 +91,8 @@ def test_incremental_update_matches_a_fresh_computation_of_the_map(load_conversa
     np.testing.assert_allclose(incremental.components, fresh.components * signs[:, None], atol=1e-8)
     np.testing.assert_allclose(incremental.x, fresh.x * signs[0], atol=1e-8)
     np.testing.assert_allclose(incremental.y, fresh.y * signs[1], atol=1e-8)
-    np.testing.assert_array_equal(incremental.group_tallies.seen.sum(0), fresh.group_tallies.seen.sum(0))
+    np.testing.assert_array_equal(incremental.group_tallies.seen.sum(0),
+                                  fresh.group_tallies.seen.sum(0))
 
 
 def test_state_survives_serialisation_and_the_next_update_is_unchanged(load_conversation):
@@ -103,9 +106,28 @@ def test_state_survives_serialisation_and_the_next_update_is_unchanged(load_conv
     assert_same_result(direct, via_bytes, atol=0)
 
 
-def test_a_corrupt_state_payload_is_refused():
-    with pytest.raises(Exception):
-        MathState.from_bytes(b"not a state")
+def _payload_with_header(header):
+    """An ``.npz`` payload holding only a JSON header, as to_bytes writes it."""
+    import io
+    import json
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("payload", [
+    b"not a state", b"", MathState.initial(MathParams()).to_bytes()[:60],
+    _payload_with_header(None)[:-1], np.zeros(3).tobytes(),
+], ids=["text", "empty", "truncated", "truncated-zip", "raw-array"])
+def test_a_corrupt_state_payload_is_refused_with_a_value_error(payload):
+    with pytest.raises(ValueError, match=r"^not a math state"):
+        MathState.from_bytes(payload)
+
+
+def test_a_state_of_another_format_version_is_refused():
+    with pytest.raises(ValueError, match="unknown math state version 999"):
+        MathState.from_bytes(_payload_with_header({"version": 999}))
 
 
 def test_map_signs_stay_put_when_votes_arrive(load_conversation):
@@ -186,7 +208,8 @@ def test_umap_reducer_keeps_neighbours_together(load_conversation):
     again, _ = compute(conversation.votes, params=umap_params, **inputs)
     np.testing.assert_array_equal(result.x, again.x)
     linear, _ = compute(conversation.votes, **inputs)
-    codes = matrix.latest_votes(conversation.votes, inputs["n_participants"], inputs["n_statements"])
+    codes = matrix.latest_votes(conversation.votes, inputs["n_participants"],
+                                inputs["n_statements"])
     fit = pca.pca(codes, active_statements=~inputs["moderated_out"],
                   active_participants=np.ones(inputs["n_participants"], bool))
     voted = ~np.isnan(result.x)

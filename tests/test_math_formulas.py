@@ -7,6 +7,7 @@ test_math_clustering.py.
 from __future__ import annotations
 
 import itertools
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ A, D, P, _ = 1, -1, 0, None  # agree, disagree, pass, missing
 
 def _events(cells, start=0):
     """Vote events from (participant, statement, vote) cells, one millisecond apart."""
-    p, s, v = zip(*cells)
+    p, s, v = zip(*cells, strict=True)
     return VoteEvents(np.arange(start, start + len(v)), p, s, v)
 
 

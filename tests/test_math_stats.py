@@ -17,8 +17,8 @@ from polis_like.math.stats import (
     group_informed_consensus,
     group_stats,
     majority,
-    prop_test,
     priority,
+    prop_test,
     representative,
     tally,
     two_prop_test,
@@ -30,7 +30,7 @@ A, D, P = 1, -1, 0  # agree, disagree, pass
 def _codes(rows):
     """Latest-vote codes of a toy matrix given as rows of A / D / P."""
     cells = [(i, j, v) for i, row in enumerate(rows) for j, v in enumerate(row)]
-    p, s, v = zip(*cells)
+    p, s, v = zip(*cells, strict=True)
     return latest_votes(VoteEvents(np.arange(len(v)), p, s, v), len(rows), len(rows[0]))
 
 

@@ -50,7 +50,7 @@ def events(conversation: Conversation) -> list[tuple[int, str, str, int]]:
         (t, pids[p], sids[s], v)
         for t, p, s, v in zip(
             votes.timestamp_ms.tolist(), votes.participant.tolist(), votes.statement.tolist(),
-            votes.vote.tolist(),
+            votes.vote.tolist(), strict=True,
         )
     )
 

@@ -69,7 +69,7 @@ def test_participants_arrive_in_id_order():
 
 def test_revotes_come_later_and_the_latest_vote_follows_the_profile():
     n_p, n_s = 3_000, 50
-    events, truth = synthetic.generate(n_p, n_s, n_groups=2, seed=5, revote_fraction=0.1)
+    events, _ = synthetic.generate(n_p, n_s, n_groups=2, seed=5, revote_fraction=0.1)
     plain, _ = synthetic.generate(n_p, n_s, n_groups=2, seed=5)
     pairs = events.participant.astype(np.int64) * n_s + events.statement
     unique_pairs, multiplicity = np.unique(pairs, return_counts=True)
@@ -112,7 +112,7 @@ def test_a_participants_votes_reveal_their_planted_group():
 
 
 def test_bad_arguments_are_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive"):
         synthetic.generate(0, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"revote_fraction must be in \[0, 1\]"):
         synthetic.generate(10, 10, revote_fraction=1.5)

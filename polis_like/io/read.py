@@ -10,8 +10,21 @@ import numpy as np
 from polis_like.conversation import Conversation, Moderation, Statement, VoteEvents, canonical_ids
 from polis_like.errors import InputError
 from polis_like.io.polis_csv import (
-    COMMENTS, IS_META, PARTICIPANTS_VOTES, SUMMARY, SUMMARY_NUMERIC, VOTES, XID, Table, decode,
-    parse_flag, parse_id, parse_int, parse_optional_int, parse_vote, records,
+    COMMENTS,
+    IS_META,
+    PARTICIPANTS_VOTES,
+    SUMMARY,
+    SUMMARY_NUMERIC,
+    VOTES,
+    XID,
+    Table,
+    decode,
+    parse_flag,
+    parse_id,
+    parse_int,
+    parse_optional_int,
+    parse_vote,
+    records,
 )
 from polis_like.io.source import ExportSource, open_export
 

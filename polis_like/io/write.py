@@ -12,12 +12,23 @@ import numpy as np
 
 from polis_like.conversation import Conversation, canonical_ids
 from polis_like.errors import InputError
-from polis_like.math.matrix import CODE_OFFSET, latest_votes
 from polis_like.io.polis_csv import (
-    COMMENTS, COMMENTS_COLUMNS, IS_META, PARTICIPANT_COLUMNS, PARTICIPANTS_VOTES, STATS_HISTORY,
-    STATS_HISTORY_COLUMNS, SUMMARY, SUMMARY_KEYS, VOTES, VOTES_COLUMNS, XID, RowWriter,
+    COMMENTS,
+    COMMENTS_COLUMNS,
+    IS_META,
+    PARTICIPANT_COLUMNS,
+    PARTICIPANTS_VOTES,
+    STATS_HISTORY,
+    STATS_HISTORY_COLUMNS,
+    SUMMARY,
+    SUMMARY_KEYS,
+    VOTES,
+    VOTES_COLUMNS,
+    XID,
+    RowWriter,
     polis_datetime,
 )
+from polis_like.math.matrix import CODE_OFFSET, latest_votes
 
 
 def write_export(
@@ -93,7 +104,7 @@ def _write_votes(file: TextIO, conversation: Conversation) -> None:
         (ms, stamp(ms), statement_ids[s], participant_ids[p], v)
         for ms, s, p, v in zip(
             events.timestamp_ms.tolist(), events.statement.tolist(),
-            events.participant.tolist(), events.vote.tolist(),
+            events.participant.tolist(), events.vote.tolist(), strict=True,
         )
     )
 
@@ -173,11 +184,14 @@ def _write_summary(
     summary = conversation.summary
     grouped = [g for g in groups.values() if g is not None]
     authors = {s.author_id for s in conversation.statements if s.author_id is not None}
-    if in_conversation is None:
-        in_conversation = summary.get("voters-in-conv") or len(grouped)
+    voters_in_conv: int | str  # without a count of ours, the export's own figure as it was read
+    if in_conversation is not None:
+        voters_in_conv = in_conversation
+    else:
+        voters_in_conv = summary.get("voters-in-conv") or len(grouped)
     counted = {
         "voters": len(np.unique(conversation.votes.participant)),
-        "voters-in-conv": in_conversation,
+        "voters-in-conv": voters_in_conv,
         "commenters": len(authors),
         "comments": len(conversation.statements),
         "groups": len(set(grouped)),
@@ -228,7 +242,7 @@ def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
     n_commenters = np.cumsum(_first_of_each(who, (kind == 1) & (who >= 0)))
     writer.writerows(
         zip(n_votes.tolist(), n_comments.tolist(), n_visitors.tolist(), n_voters.tolist(),
-            n_commenters.tolist())
+            n_commenters.tolist(), strict=True)
     )
 
 

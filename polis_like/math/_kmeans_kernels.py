@@ -92,7 +92,8 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
             break
         for c in range(k):
             for o in range(k):
-                dist[o] = math.sqrt((centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2)
+                dist[o] = math.sqrt((centres[c, 0] - centres[o, 0]) ** 2
+                                    + (centres[c, 1] - centres[o, 1]) ** 2)
             dist[c] = np.inf
             order = np.argsort(dist, kind="mergesort")
             for idx in range(k - 1):
@@ -108,7 +109,8 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
                 upper[i] = math.sqrt((points[i, 0] - centres[c, 0]) ** 2
                                      + (points[i, 1] - centres[c, 1]) ** 2)
                 if upper[i] > bound:
-                    labels[i], upper[i], lower[i] = _nearest_around(points[i, 0], points[i, 1], c, centres, near, gapd, k)
+                    labels[i], upper[i], lower[i] = _nearest_around(
+                        points[i, 0], points[i, 1], c, centres, near, gapd, k)
     return labels, n_iter
 
 
@@ -153,7 +155,8 @@ def farthest_splits(points: np.ndarray, centres: np.ndarray, wanted: int) -> np.
         extra[found, 1] = points[far, 1]
         found += 1
         for i in range(n):
-            d = math.sqrt((points[i, 0] - points[far, 0]) ** 2 + (points[i, 1] - points[far, 1]) ** 2)
+            d = math.sqrt((points[i, 0] - points[far, 0]) ** 2
+                          + (points[i, 1] - points[far, 1]) ** 2)
             if d < nearest[i]:
                 nearest[i] = d
     return extra[:found]

@@ -89,9 +89,9 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
         (-1 for newcomers), group centres and each previous base cluster's group for every k,
         and the k smoother.
     """
-    opts = dict(max_iter=params.kmeans_max_iter, threshold=params.kmeans_threshold)
+    max_iter, threshold = params.kmeans_max_iter, params.kmeans_threshold
     base = kmeans(points, params.n_base_clusters, init=base_init, init_labels=base_members,
-                  **opts)
+                  max_iter=max_iter, threshold=threshold)
     n_base = len(base.centres)
     if n_base < 2:
         return Clustering(base.labels, base.centres, base.weights,
@@ -109,10 +109,11 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
             came_from = np.where(base.origin < len(previous), base.origin, -1)
             members = np.where(came_from >= 0, previous[np.maximum(came_from, 0)], -1)
         groups = kmeans(base.centres, k, weights=base.weights, init=group_init.get(k),
-                        init_labels=members, **opts)
+                        init_labels=members, max_iter=max_iter, threshold=threshold)
         labels_by_k[k], centres_by_k[k] = groups.labels, groups.centres
         scores[k] = silhouette(base.centres, groups.labels)
     best = max(scores, key=lambda k: (scores[k], k))  # a tie goes to the larger k, as in Pol.is
     smoother = smoother.step(best, set(scores), params.k_smoother_updates)
+    assert smoother.current is not None  # step always publishes a k
     return Clustering(base.labels, base.centres, base.weights, labels_by_k[smoother.current],
                       centres_by_k, labels_by_k, scores, best, smoother)

@@ -82,7 +82,8 @@ def compute(events: VoteEvents, *, n_participants: int | None = None,
                      moderated_out=moderated_out, meta=meta, banned=banned)
 
 
-def update(state: MathState, events: VoteEvents | None = None, **changes) -> tuple[MathResult, MathState]:
+def update(state: MathState, events: VoteEvents | None = None,
+           **changes) -> tuple[MathResult, MathState]:
     """Apply new vote events (later than every earlier one) and moderation changes to ``state``.
 
     Only the new events are read; the stored matrix absorbs them in one pass. Keyword arguments
@@ -92,7 +93,8 @@ def update(state: MathState, events: VoteEvents | None = None, **changes) -> tup
     started = time.perf_counter()
     shape = _shape(state, events, changes)
     codes = matrix.resize(state.codes, *shape)
-    codes = matrix.latest_votes(events, *shape) if codes.nnz == 0 else matrix.merge_votes(codes, events)
+    codes = (matrix.latest_votes(events, *shape) if codes.nnz == 0
+             else matrix.merge_votes(codes, events))
     touched = np.unique(events.participant)
     return _run(state, codes, changes, time.perf_counter() - started, touched)
 
@@ -204,7 +206,8 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     group_tallies, everyone = stats.tally_with_population(codes, group_of, k, ~banned)
     eligible = ~moderated_out
     group_stat = stats.group_stats(group_tallies)
-    repness = [stats.representative(group_stat, g, eligible, params.repness_count) for g in range(k)]
+    repness = [stats.representative(group_stat, g, eligible, params.repness_count)
+               for g in range(k)]
     consensus = stats.majority(everyone, eligible, params.consensus_count)
     gic = np.where(eligible, stats.group_informed_consensus(group_tallies), np.nan)
     priority = stats.priority(group_tallies, extremity, meta)

@@ -77,7 +77,8 @@ def _symmetric(values: np.ndarray, upper: np.ndarray) -> np.ndarray:
 
 
 def update(moments: Moments | None, old_codes: sp.csr_matrix, new_codes: sp.csr_matrix,
-           old_rows: np.ndarray, new_rows: np.ndarray, touched: np.ndarray | None) -> Moments | None:
+           old_rows: np.ndarray, new_rows: np.ndarray,
+           touched: np.ndarray | None) -> Moments | None:
     """The moments of ``new_codes`` over the participants in ``new_rows`` (a bool mask).
 
     ``moments`` are those of ``old_codes`` over ``old_rows``; only the ``touched`` participants

@@ -62,12 +62,13 @@ class PCAResult:
         return int(self.active_statements.sum())
 
     def centred(self) -> sp.csr_matrix:
-        """The centred matrix on the active cells (built on demand: it costs a copy of the votes)."""
+        """The centred matrix on the active cells (made on demand: it costs a copy of the votes)."""
         return centre(self.codes, active_statements=self.active_statements,
                       active_participants=self.active_participants, means=self.means)
 
 
-def column_means(codes: sp.csr_matrix, active_participants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def column_means(codes: sp.csr_matrix,
+                 active_participants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each statement's vote count and mean vote over the active participants."""
     n_cols = codes.shape[1]
     keep = np.repeat(active_participants, np.diff(codes.indptr))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,10 +84,14 @@ class MathState:
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> MathState:
-        """Read a state written by :meth:`to_bytes`."""
-        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        header = json.loads(arrays.pop("header").tobytes())
+        """Read a state written by :meth:`to_bytes`; ``ValueError`` if ``payload`` is not one."""
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            header = json.loads(arrays.pop("header").tobytes())
+        except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as error:
+            # numpy and zipfile each fail in their own way on a damaged payload: one error here
+            raise ValueError(f"not a math state: {error}") from error
         if header.get("version") != FORMAT_VERSION:
             raise ValueError(f"unknown math state version {header.get('version')!r}")
         codes = sp.csr_matrix((arrays["codes_data"], arrays["codes_indices"],

@@ -26,7 +26,8 @@ class Tallies:
 
     def total(self) -> Tallies:
         """The counts summed over groups, shape (1, n_statements)."""
-        return Tallies(*(a.sum(axis=0, keepdims=True) for a in (self.agree, self.disagree, self.seen)))
+        return Tallies(*(a.sum(axis=0, keepdims=True)
+                         for a in (self.agree, self.disagree, self.seen)))
 
 
 def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
@@ -186,7 +187,8 @@ class MajorityStatement:
     p_test: float
 
 
-def majority(tallies: Tallies, eligible: np.ndarray, count: int = 5) -> dict[str, list[MajorityStatement]]:
+def majority(tallies: Tallies, eligible: np.ndarray,
+             count: int = 5) -> dict[str, list[MajorityStatement]]:
     """Whole-population majority lists: ``{"agree": [...], "disagree": [...]}``.
 
     A statement is listed for agree when ``pa > 0.5`` and ``pat > z90``, ranked by ``pa * pat``;
@@ -222,7 +224,8 @@ def priority(tallies: Tallies, extremity: np.ndarray, meta: np.ndarray) -> np.nd
     statements with few votes; meta statements get ``META_PRIORITY``.
     """
     total = tallies.total()
-    a_count, d_count, seen = (x[0].astype(np.float64) for x in (total.agree, total.disagree, total.seen))
+    a_count, d_count, seen = (x[0].astype(np.float64)
+                              for x in (total.agree, total.disagree, total.seen))
     passes = seen - a_count - d_count
     p = (passes + 1.0) / (seen + 2.0)
     a = (a_count + 1.0) / (seen + 2.0)
