@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 
 from flask import Flask, request
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from polis_like.errors import InputError, TooLarge, UnsupportedMedia
 
@@ -25,21 +25,28 @@ MAX_JSON_DEPTH = 32
 _CHUNK = 64 * 1024
 
 
+def _decimal_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0 to ``limit`` (leading zeros allowed)."""
+    digits = str(limit)
+    shorter = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    lower = [f"{digits[:i]}[0-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
+             for i, d in enumerate(digits) if d != "0"]
+    return "(?:" + "|".join([*shorter, *lower, digits]) + ")"
+
+
 class IdConverter(BaseConverter):
     """``<id:name>`` in a route: a non-negative integer up to :data:`MAX_ID`, else a 404.
 
-    Ten digits at most in the pattern, so that a path of thousands of digits is not even
-    converted to an integer.
+    The range is in the pattern, not in ``to_python``: a converter that refuses a value makes
+    werkzeug answer 405 when another method's route has the same path, and a pattern of
+    bounded length never converts a path of thousands of digits.
     """
 
-    regex = r"\d{1,10}"
+    regex = _decimal_up_to(MAX_ID)
     part_isolating = True
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if number > MAX_ID:
-            raise ValidationError()
-        return number
+        return int(value)
 
     def to_url(self, value: int) -> str:
         return str(int(value))
