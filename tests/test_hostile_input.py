@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import time
 import tracemalloc
@@ -308,6 +309,55 @@ def test_a_chunked_import_over_max_content_length_is_refused_with_413(app, clien
     error_of(response, 413)
     assert stream.read_bytes <= 100_000 + 64 * 1024
     assert count(sessions, models.ConversationRow) == 0
+
+
+@pytest.fixture
+def gunicorn(sqlite_template, tmp_path):
+    """``polis-like serve`` (gunicorn) on a copy of the empty SQLite database: the body limits
+    do not depend on the database, but on how a real server hands a chunked body over."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    shutil.copy(sqlite_template, tmp_path / "db.sqlite")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+           "SECRET_KEY": "hostile", "POLIS_LIKE_VAR": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "polis_like.cli", "serve", "--port",
+                                str(port), "--workers", "1", "--threads", "2"], env=env,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None, "no server"
+            time.sleep(0.2)
+    yield port
+    process.terminate()
+    log = process.communicate(timeout=20)[1].decode(errors="replace")
+    assert "Traceback" not in log, log
+
+
+def test_gunicorn_refuses_a_chunked_json_body_over_the_limit_with_413(gunicorn):
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=30)
+    connection.putrequest("POST", f"{API}/conversations/1/statements")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    for part in [b'{"text": "'] + [b"x" * 8192] * 16:  # 128 KB, twice the limit
+        connection.send(b"%x\r\n%s\r\n" % (len(part), part))
+    connection.send(b"0\r\n\r\n")
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["status"] == 413
+    connection.close()
 
 
 # -- 6. zip bombs ----------------------------------------------------------------------------
