@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -205,8 +206,11 @@ def _import(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        conversation_id = import_export(session_factory(engine), args.path, topic=args.topic,
-                                        progress=progress)
+        try:
+            conversation_id = import_export(session_factory(engine), args.path,
+                                            topic=args.topic, progress=progress)
+        except OSError as error:  # a file the readers did not expect to fail
+            return _failed(f"cannot import {args.path}: {error.strerror or error}")
     print(f"imported conversation {conversation_id}")
     return 0
 
@@ -216,10 +220,26 @@ def _export(args: argparse.Namespace) -> int:
     from .storage.migrate import migrated_engine
     from .storage.transfer import write_conversation
 
+    from server.limits import MAX_ID
+
+    if not 0 <= args.conversation_id <= MAX_ID:
+        return _failed(f"no conversation {args.conversation_id}")
+    if os.path.exists(args.dir) and not os.path.isdir(args.dir):
+        return _failed(f"{args.dir} is a file; give a folder to write the five files into")
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
-        write_conversation(session, args.conversation_id, args.dir)
+        try:
+            write_conversation(session, args.conversation_id, args.dir)
+        except OSError as error:
+            where = error.filename or args.dir
+            return _failed(f"cannot write {where}: {error.strerror or error}")
     print(f"wrote conversation {args.conversation_id} to {args.dir}")
     return 0
+
+
+def _failed(message: str) -> int:
+    """Print ``message`` as the command's one-line error; the exit status of a failure."""
+    print(f"polis-like: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,11 +7,11 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask, Response, g
 
 from polis_like.storage.db import database_url, make_engine, session_factory
 
-from . import errors
+from . import errors, limits
 
 
 def _secret_key(url: str) -> str:
@@ -63,7 +63,14 @@ def create_app(config: dict | None = None) -> Flask:
         if session is not None:
             session.close()
 
+    @app.after_request
+    def no_sniffing(response: Response) -> Response:
+        # A browser must not read a JSON error or a CSV export as HTML or script.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     errors.register(app)
+    limits.init_app(app)  # before the blueprints: their routes use its ``id`` converter
     from .api import blueprint as api
     from .pages import blueprint as pages
 

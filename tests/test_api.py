@@ -183,7 +183,7 @@ def test_oversized_body_is_refused(app, client, staff):
     cid = make_conversation(client, staff["admin"])
     response = participant(app).post(f"{API}/conversations/{cid}/statements",
                                      json={"text": "x" * 70_000})
-    assert "limit" in error_of(response, 400)
+    assert "limit" in error_of(response, 413)
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -422,7 +422,7 @@ def test_openapi_document_names_every_route_and_no_other(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(API):
             continue
-        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = rule.rule.replace("<id:", "{").replace("<", "{").replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((path, method))
     assert documented == served

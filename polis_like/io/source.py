@@ -6,10 +6,19 @@ import os
 import zipfile
 from types import TracebackType
 
-from polis_like.errors import InputError
+from polis_like.errors import InputError, TooLarge
 from polis_like.io.polis_csv import PARTICIPANTS_VOTES, VOTES
 
 _IGNORED = ("__MACOSX", ".")
+
+#: The most an archive's files may inflate to, all together: far more than the largest
+#: conversation's CSV files, far less than a zip bomb's.
+MAX_INFLATED_BYTES = 4 * 1024**3
+#: How many times its compressed size a file over ``RATIO_FROM_BYTES`` may inflate to. Pol.is
+#: CSV files compress 4 to 20 times; deflate can reach about 1,000 times (a zip bomb).
+MAX_RATIO = 200
+RATIO_FROM_BYTES = 1024**2
+_CHUNK = 1024**2
 
 
 class ExportSource:
@@ -19,6 +28,7 @@ class ExportSource:
         self.location = location
         self._files = files  # base name -> path in the folder or member name in the archive
         self._archive = archive
+        self._inflated = 0  # bytes inflated from the archive so far
 
     def has(self, name: str) -> bool:
         """Whether the export holds the file ``name``."""
@@ -35,11 +45,34 @@ class ExportSource:
         """The bytes of the file ``name``."""
         try:
             if self._archive is not None:
-                return self._archive.read(self._files[name])
+                return self._inflate(self._archive, self._files[name], name)
             with open(os.path.join(self.location, self._files[name]), "rb") as file:
                 return file.read()
         except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
             raise InputError(f"cannot read: {error}", path=self.where(name)) from None
+
+    def _inflate(self, archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+        """The member's bytes, refused with 413 before inflating when its declared size or
+        ratio is a zip bomb's, and while inflating should it grow past what it declared."""
+        info = archive.getinfo(member)
+        budget = MAX_INFLATED_BYTES - self._inflated
+        if info.file_size > budget:
+            raise TooLarge(f"inflates to {info.file_size} bytes; the limit is "
+                           f"{MAX_INFLATED_BYTES} for the whole archive", path=self.where(name))
+        if info.file_size > RATIO_FROM_BYTES and \
+                info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise TooLarge(f"inflates {info.file_size // max(info.compress_size, 1)} times its "
+                           f"compressed size; the limit is {MAX_RATIO} (a zip bomb?)",
+                           path=self.where(name))
+        parts, size = [], 0
+        with archive.open(info) as file:
+            while part := file.read(_CHUNK):
+                size += len(part)
+                if size > info.file_size:
+                    raise TooLarge("inflates past its declared size", path=self.where(name))
+                parts.append(part)
+        self._inflated += size
+        return b"".join(parts)
 
     def close(self) -> None:
         """Close the archive, if any."""

@@ -148,14 +148,22 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
 
 
 def _integer_ids(ids: Sequence[str], kind: str) -> np.ndarray:
-    """The export's ids as integers (the readers guarantee non-negative integers)."""
+    """The export's ids as integers (the readers guarantee non-negative integers).
+
+    The range is checked on Python integers, before they become int64: an id past 2^63 would
+    overflow the array instead of being refused.
+    """
+    high = 2**31 - 2
     try:
-        values = np.array([int(i) for i in ids], dtype=np.int64)
-    except ValueError:
-        bad = next(i for i in ids if not (i.isascii() and i.isdigit()))
-        raise InputError(f"{kind} id {bad!r} is not a non-negative integer") from None
-    if len(values) and (values.min() < 0 or values.max() >= 2**31 - 1):
-        raise InputError(f"{kind} ids must be between 0 and {2**31 - 2}")
+        numbers = [int(i) for i in ids]
+    except ValueError:  # not an integer, or thousands of digits
+        bad = next((i for i in ids if not (i.isascii() and i.isdigit())), None)
+        if bad is not None:
+            raise InputError(f"{kind} id {bad!r} is not a non-negative integer") from None
+        numbers = [high + 1]
+    if numbers and (min(numbers) < 0 or max(numbers) > high):
+        raise InputError(f"{kind} ids must be between 0 and {high}")
+    values = np.array(numbers, dtype=np.int64)
     if len(np.unique(values)) != len(values):
         raise InputError(f"{kind} ids repeat")
     return values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
+import re
 import secrets
 
 from flask import current_app, g, request, session as cookie
@@ -14,6 +14,7 @@ from polis_like.storage import accounts
 from polis_like.storage.models import AccountRow
 from polis_like.storage.votes import Who
 
+from ..limits import MAX_ID, parse_json, read_limited, require_media
 
 
 def db() -> Session:
@@ -24,38 +25,41 @@ def db() -> Session:
 
 
 def json_body() -> dict:
-    """The request's JSON object; a clear 400 for anything else."""
-    limit = current_app.config["MAX_JSON_BYTES"]
-    if (request.content_length or 0) > limit:  # refuse before reading it into memory
-        raise InputError(f"the body is {request.content_length} bytes; the limit is {limit}")
-    data = request.get_data(cache=True)
-    if len(data) > limit:
-        raise InputError(f"the body is {len(data)} bytes; the limit is {limit}")
-    if not data.strip():
-        raise InputError("the body is empty; send a JSON object")
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"the body is not valid JSON: {error}") from None
+    """The request's JSON object; 415 unless sent as application/json, 413 past the limit,
+    a clear 400 for anything else."""
+    require_media("application/json")
+    body = parse_json(read_limited(current_app.config["MAX_JSON_BYTES"]))
     if not isinstance(body, dict):
         raise InputError("the body must be a JSON object")
     return body
 
 
-def integer(value: object, name: str) -> int:
+def integer(value: object, name: str, *, low: int = -MAX_ID - 1, high: int = MAX_ID) -> int:
+    """``value`` as an integer from ``low`` to ``high`` (by default what a 32-bit signed column
+    holds), else a 400: a larger one would fail in the database, not here."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise InputError(f"{name} must be between {low} and {high}")
     return value
 
 
+def identifier(value: object, name: str) -> int:
+    """``value`` as the id of a statement, participant or conversation (0 to ``MAX_ID``)."""
+    return integer(value, name, low=0, high=MAX_ID)
+
+
 def query_int(name: str, default: int, *, low: int, high: int) -> int:
+    """The query parameter ``name`` as an integer from ``low`` to ``high``, else a 400."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"{name} must be an integer") from None
+    raw = raw.strip()
+    # Digits only (int() would take "1_000" and other scripts' digits) and few of them, so
+    # that a parameter of thousands of digits is refused before it is converted.
+    if not re.fullmatch(r"-?[0-9]{1,20}", raw):
+        raise InputError(f"{name} must be an integer")
+    value = int(raw)
     if not low <= value <= high:
         raise InputError(f"{name} must be between {low} and {high}")
     return value

@@ -31,12 +31,12 @@ def create_conversation():
     return response
 
 
-@blueprint.get("/conversations/<int:conversation_id>")
+@blueprint.get("/conversations/<id:conversation_id>")
 def get_conversation(conversation_id: int):
     return jsonify(shapes.conversation_json(store.get_conversation(db(), conversation_id)))
 
 
-@blueprint.patch("/conversations/<int:conversation_id>")
+@blueprint.patch("/conversations/<id:conversation_id>")
 @require("admin")
 def update_conversation(conversation_id: int):
     settings = store.check_settings(json_body(), creating=False)

@@ -8,7 +8,7 @@ from polis_like.errors import InputError, NotFound
 from polis_like.storage import conversations as store
 
 from . import shapes
-from .common import current_account, db, integer, is_staff, json_body, query_int, require
+from .common import current_account, db, identifier, is_staff, json_body, query_int, require
 
 blueprint = Blueprint("moderation", __name__)
 
@@ -30,7 +30,7 @@ def _decision(body: dict) -> dict:
     return decision
 
 
-@blueprint.get("/conversations/<int:conversation_id>/statements/<int:sid>")
+@blueprint.get("/conversations/<id:conversation_id>/statements/<id:sid>")
 def get_statement(conversation_id: int, sid: int):
     session = db()
     conversation = store.get_conversation(session, conversation_id)
@@ -41,7 +41,7 @@ def get_statement(conversation_id: int, sid: int):
     return jsonify(shapes.statement_json(statement, moderator=staff))
 
 
-@blueprint.patch("/conversations/<int:conversation_id>/statements/<int:sid>")
+@blueprint.patch("/conversations/<id:conversation_id>/statements/<id:sid>")
 @require("moderator")
 def moderate_one(conversation_id: int, sid: int):
     body = json_body()
@@ -56,7 +56,7 @@ def moderate_one(conversation_id: int, sid: int):
     return jsonify(shapes.statement_json(statement, moderator=True))
 
 
-@blueprint.post("/conversations/<int:conversation_id>/moderation")
+@blueprint.post("/conversations/<id:conversation_id>/moderation")
 @require("moderator")
 def moderate_many(conversation_id: int):
     """``{"statement_ids": [...], "status": "accepted"}``: all of them or none."""
@@ -69,7 +69,7 @@ def moderate_many(conversation_id: int):
         raise InputError("statement_ids must be a non-empty list of statement ids")
     if len(ids) > MAX_BATCH:
         raise InputError(f"at most {MAX_BATCH} statements at once")
-    sids = [integer(i, "each statement id") for i in ids]
+    sids = [identifier(i, "each statement id") for i in ids]
     session = db()
     store.get_conversation(session, conversation_id)
     changed = store.moderate(session, conversation_id, sids, **_decision(body),
@@ -78,13 +78,13 @@ def moderate_many(conversation_id: int):
     return jsonify({"statements": [shapes.statement_json(s, moderator=True) for s in changed]})
 
 
-@blueprint.put("/conversations/<int:conversation_id>/participants/<int:pid>/ban")
+@blueprint.put("/conversations/<id:conversation_id>/participants/<id:pid>/ban")
 @require("moderator")
 def ban(conversation_id: int, pid: int):
     return _set_banned(conversation_id, pid, True)
 
 
-@blueprint.delete("/conversations/<int:conversation_id>/participants/<int:pid>/ban")
+@blueprint.delete("/conversations/<id:conversation_id>/participants/<id:pid>/ban")
 @require("moderator")
 def unban(conversation_id: int, pid: int):
     return _set_banned(conversation_id, pid, False)
@@ -98,7 +98,7 @@ def _set_banned(conversation_id: int, pid: int, banned: bool):
     return jsonify({"participant": participant.pid, "banned": participant.banned})
 
 
-@blueprint.get("/conversations/<int:conversation_id>/moderation/log")
+@blueprint.get("/conversations/<id:conversation_id>/moderation/log")
 @require("moderator")
 def moderation_log(conversation_id: int):
     session = db()

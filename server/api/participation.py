@@ -13,7 +13,7 @@ from polis_like.storage import results, votes
 
 from . import cache
 from . import shapes
-from .common import db, integer, is_staff, json_body, query_int, who
+from .common import db, identifier, integer, is_staff, json_body, query_int, who
 
 blueprint = Blueprint("participation", __name__)
 
@@ -55,7 +55,7 @@ def _next_payload(conversation, tick: int, pid: int | None) -> dict:
             "total": int(len(shown.sids)), "voted": int(len(voted)), "participant": pid}
 
 
-@blueprint.get("/conversations/<int:conversation_id>/next")
+@blueprint.get("/conversations/<id:conversation_id>/next")
 def next_statement(conversation_id: int):
     conversation, tick = _conversation(conversation_id)
     found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
@@ -71,7 +71,7 @@ def _participant(conversation, body: dict) -> int:
     return pid
 
 
-@blueprint.post("/conversations/<int:conversation_id>/votes")
+@blueprint.post("/conversations/<id:conversation_id>/votes")
 def vote(conversation_id: int):
     body = json_body()
     unknown = sorted(set(body) - {"statement_id", "vote", "xid"})
@@ -79,7 +79,7 @@ def vote(conversation_id: int):
         raise InputError(f"unknown field: {unknown[0]}")
     if "statement_id" not in body or "vote" not in body:
         raise InputError("send statement_id and vote")
-    sid = integer(body["statement_id"], "statement_id")
+    sid = identifier(body["statement_id"], "statement_id")
     value = integer(body["vote"], "vote")
     if value not in VOTES:
         raise InputError("vote must be 1 (agree), 0 (pass) or -1 (disagree)")
@@ -97,7 +97,7 @@ def vote(conversation_id: int):
     return jsonify(payload)
 
 
-@blueprint.post("/conversations/<int:conversation_id>/statements")
+@blueprint.post("/conversations/<id:conversation_id>/statements")
 def submit_statement(conversation_id: int):
     body = json_body()
     unknown = sorted(set(body) - {"text", "xid"})
@@ -123,7 +123,7 @@ def submit_statement(conversation_id: int):
     return response
 
 
-@blueprint.get("/conversations/<int:conversation_id>/me")
+@blueprint.get("/conversations/<id:conversation_id>/me")
 def me(conversation_id: int):
     """Where this participant stands: their votes, group and position in the latest result."""
     conversation, tick = _conversation(conversation_id)
@@ -143,7 +143,7 @@ def me(conversation_id: int):
     return jsonify(document)
 
 
-@blueprint.get("/conversations/<int:conversation_id>/statements")
+@blueprint.get("/conversations/<id:conversation_id>/statements")
 def list_statements(conversation_id: int):
     """Statements, a page at a time. Moderators see every status and may filter by it; others
     see the statements participants are shown."""

@@ -38,7 +38,7 @@ def _visible_tick(session, conversation_id: int) -> int:
     return jobs.current_tick(session, conversation_id)
 
 
-@blueprint.get("/conversations/<int:conversation_id>/results")
+@blueprint.get("/conversations/<id:conversation_id>/results")
 def results(conversation_id: int):
     session = db()
     tick = _visible_tick(session, conversation_id)
@@ -148,7 +148,7 @@ def _event(name: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-@blueprint.get("/conversations/<int:conversation_id>/events")
+@blueprint.get("/conversations/<id:conversation_id>/events")
 def events(conversation_id: int):
     """``results`` events (tick, participation counts) after every update, then keep-alives."""
     session = db()

@@ -16,6 +16,7 @@ from polis_like.io.polis_csv import COMMENTS, PARTICIPANTS_VOTES, STATS_HISTORY,
 from polis_like.storage import conversations as store
 from polis_like.storage.transfer import import_export, write_conversation
 
+from ..limits import check_text, require_media
 from . import shapes
 from .common import current_account, db, require
 
@@ -23,6 +24,8 @@ blueprint = Blueprint("transfer", __name__)
 
 FILES = (VOTES, COMMENTS, PARTICIPANTS_VOTES, SUMMARY, STATS_HISTORY)
 NAMES = tuple(name.removesuffix(".csv") for name in FILES)
+#: What an import may be sent as: the zip itself, or a multipart upload of it.
+UPLOAD_TYPES = ("application/zip", "application/octet-stream", "multipart/form-data")
 
 
 def _export_files(conversation_id: int) -> dict[str, bytes]:
@@ -41,7 +44,7 @@ def _attachment(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
-@blueprint.get("/conversations/<int:conversation_id>/export/<name>.csv")
+@blueprint.get("/conversations/<id:conversation_id>/export/<name>.csv")
 @require("moderator")
 def export_file(conversation_id: int, name: str):
     store.get_conversation(db(), conversation_id)
@@ -54,7 +57,7 @@ def export_file(conversation_id: int, name: str):
                     headers=_attachment(f"conversation-{conversation_id}-{filename}"))
 
 
-@blueprint.get("/conversations/<int:conversation_id>/export.zip")
+@blueprint.get("/conversations/<id:conversation_id>/export.zip")
 @require("moderator")
 def export_zip(conversation_id: int):
     files = _export_files(conversation_id)
@@ -70,12 +73,15 @@ def export_zip(conversation_id: int):
 @require("admin")
 def import_conversation():
     """The export .zip as the body, or as the multipart field "file"; "topic" optional."""
+    require_media(*UPLOAD_TYPES)
     topic = request.args.get("topic")
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise InputError("send the export .zip as the multipart field 'file'")
         topic = request.form.get("topic", topic)
+        if topic is not None:
+            check_text(topic)
         filename = secure_filename(upload.filename or "") or "upload.zip"
     else:
         upload = None
