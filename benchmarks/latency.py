@@ -282,7 +282,7 @@ def prime(url: str, cid: int, lease_s: float) -> dict:
 
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("polis-like")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "polis_like.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "polis_like.launcher.cli"]
 
 
 def _start(arguments: list[str], env: dict, log: Path) -> subprocess.Popen:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from .storage.db import database_url, session_factory
-from .storage.migrate import ensure_current, migrated_engine
+from ..storage.db import database_url, session_factory
+from ..storage.migrate import ensure_current, migrated_engine
 
-DEMO = Path(__file__).with_name("demo") / "vtaiwan.uberx"
+DEMO = Path(__file__).parent.parent / "demo" / "vtaiwan.uberx"
 ADMIN_PASSWORD_FILE = "admin-password.txt"
 
 
@@ -64,9 +64,9 @@ def demo_setup(url: str | None = None, var: str = "var") -> tuple[int, str | Non
 
     Returns the demo conversation's id and the admin password (kept in ``var/`` for the demo).
     """
-    from .storage import accounts
-    from .storage.models import AccountRow, ConversationRow
-    from .storage.transfer import import_export
+    from ..storage import accounts
+    from ..storage.models import AccountRow, ConversationRow
+    from ..storage.transfer import import_export
 
     engine = ensure_current(url)
     sessions = session_factory(engine)
@@ -92,8 +92,8 @@ def run_all(host: str, port: int, url: str | None = None) -> int:
     conversation_id, password = demo_setup(url)
     env = dict(os.environ, DATABASE_URL=database_url(url))
     python = sys.executable
-    worker = subprocess.Popen([python, "-m", "polis_like.cli", "worker"], env=env)
-    web = subprocess.Popen([python, "-m", "polis_like.cli", "serve", "--host", host,
+    worker = subprocess.Popen([python, "-m", "polis_like.launcher.cli", "worker"], env=env)
+    web = subprocess.Popen([python, "-m", "polis_like.launcher.cli", "serve", "--host", host,
                             "--port", str(port)], env=env)
     base = f"http://{host}:{port}"
     sign_in = (f"name 'admin', password '{password}' (kept in var/{ADMIN_PASSWORD_FILE})"

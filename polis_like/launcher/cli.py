@@ -7,13 +7,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import PolisLikeError
+from .. import __version__
+from ..errors import PolisLikeError
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .analysis import analyze_export
-    from .report import to_json, to_text
+    from ..analysis import analyze_export
+    from ..report import to_json, to_text
 
     progress = None
     if args.replay:
@@ -143,8 +143,8 @@ def _service_commands(commands) -> None:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from .storage.db import database_url
-    from .storage.migrate import upgrade
+    from ..storage.db import database_url
+    from ..storage.migrate import upgrade
 
     upgrade(args.database_url)
     print(f"database is up to date: {_safe(database_url(args.database_url))}")
@@ -158,9 +158,9 @@ def _safe(url: str) -> str:
 
 
 def _admin_create(args: argparse.Namespace) -> int:
-    from .storage import accounts
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
+    from ..storage import accounts
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
@@ -177,7 +177,7 @@ def _admin_create(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .service import serve
-    from .storage.migrate import ensure_current
+    from ..storage.migrate import ensure_current
 
     ensure_current(args.database_url).dispose()
     serve(args.host, args.port, args.workers, args.threads, args.database_url)
@@ -194,9 +194,9 @@ def _worker(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
-    from .storage.transfer import import_export
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
+    from ..storage.transfer import import_export
 
     with migrated_engine(args.database_url) as engine, tqdm(
             total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
@@ -212,9 +212,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
-    from .storage.transfer import write_conversation
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
+    from ..storage.transfer import write_conversation
 
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
         write_conversation(session, args.conversation_id, args.dir)
