@@ -50,8 +50,8 @@ def test_demo_setup_imports_the_demo_once_and_keeps_the_admin_password(tmp_path)
     from polis_like.storage.models import ConversationRow, VoteEventRow
 
     url = f"sqlite:///{tmp_path / 'var' / 'polis-like.db'}"
-    first, password = demo_setup(url, var=str(tmp_path / "var"))
-    again, same = demo_setup(url, var=str(tmp_path / "var"))
+    first, password = demo_setup(url, tmp_path / "var")
+    again, same = demo_setup(url, tmp_path / "var")
     assert first == again and password == same and len(password) >= 12
     engine = make_engine(url)
     with session_factory(engine)() as session:

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _service_commands(commands) -> None:
-    url_help = "the database (default: $DATABASE_URL, else SQLite at var/polis-like.db)"
+    url_help = "the database (default: $DATABASE_URL, else SQLite in the instance folder)"
 
     db = commands.add_parser("db", help="manage the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -108,10 +108,11 @@ def _service_commands(commands) -> None:
     create.set_defaults(handler=_admin_create)
 
     serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
-    serve.add_argument("--threads", type=int, default=32, help="threads per process (default: 32)")
+    _listen_options(serve)
+    serve.add_argument("--workers", type=int,
+                       help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)")
+    serve.add_argument("--threads", type=int,
+                       help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)")
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)
 
@@ -136,10 +137,27 @@ def _service_commands(commands) -> None:
 
     run = commands.add_parser("run", help="set up (migrate, admin, demo conversation) and run the "
                                           "web server and a worker")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
+    _listen_options(run)
     run.add_argument("--database-url", help=url_help)
     run.set_defaults(handler=_run)
+
+
+def _listen_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="the address to listen on (default: $POLIS_LIKE_HOST, "
+                                        "else 127.0.0.1)")
+    command.add_argument("--port", type=int, help="the port to listen on (default: "
+                                                  "$POLIS_LIKE_PORT, else 8000)")
+
+
+def _settings(args: argparse.Namespace):
+    """The settings, with this command's options over the environment's."""
+    from ..settings import read_settings
+
+    options = {"database_url": args.database_url}
+    for name, setting in (("host", "host"), ("port", "port"), ("workers", "web_workers"),
+                          ("threads", "web_threads")):
+        options[setting] = getattr(args, name, None)
+    return read_settings(**options)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -176,18 +194,20 @@ def _admin_create(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .service import serve
+    from .service import check_port, serve
     from ..storage.migrate import ensure_current
 
-    ensure_current(args.database_url).dispose()
-    serve(args.host, args.port, args.workers, args.threads, args.database_url)
+    settings = _settings(args)
+    check_port(settings.host, settings.port)
+    ensure_current(settings.resolved_database_url()).dispose()
+    serve(settings)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     from .service import run_worker
 
-    run_worker(args.database_url, once=args.once)
+    run_worker(_settings(args), once=args.once)
     return 0
 
 
@@ -225,7 +245,7 @@ def _export(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .service import run_all
 
-    return run_all(args.host, args.port, args.database_url)
+    return run_all(_settings(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
