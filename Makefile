@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install polis-like with its dev tools
 
-run: $(STAMP) ## Install, migrate SQLite, import the demo, run the web server and the worker
-	$(BIN)/polis-like run
+HOST ?= 127.0.0.1
+PORT ?= 8000
+run: $(STAMP) ## Install, migrate SQLite in var/, import the demo, serve it on HOST:PORT with a worker
+	POLIS_LIKE_INSTANCE="$(CURDIR)/var" $(BIN)/polis-like run --host $(HOST) --port $(PORT)
 
 lint: $(STAMP) ## Check style, formatting, types and import layers (all four; fails if any fails)
 	@status=0; \

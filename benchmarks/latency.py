@@ -159,8 +159,8 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
         primed = case in args.prime
         if primed:
             run.update(prime(url, run["conversation_id"], args.prime_lease))
-        env = dict(os.environ, SECRET_KEY=secrets.token_hex(32), POLIS_LIKE_VAR=str(tmp / "var"),
-                   PYTHONUNBUFFERED="1")
+        env = dict(os.environ, SECRET_KEY=secrets.token_hex(32),
+                   POLIS_LIKE_INSTANCE=str(tmp / "var"), PYTHONUNBUFFERED="1")
         port = _free_port()
         base = f"http://{HOST}:{port}"
         server_log, worker_log = tmp / "server.log", tmp / "worker.log"
@@ -283,7 +283,7 @@ def prime(url: str, cid: int, lease_s: float) -> dict:
 
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("polis-like")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "polis_like.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "polis_like.launcher.cli"]
 
 
 def _start(arguments: list[str], env: dict, log: Path) -> subprocess.Popen:

@@ -2,58 +2,56 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, Response, g
 
+from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
 from . import errors, limits
 
 
-def _secret_key(url: str) -> str:
-    """``$SECRET_KEY``, else a key kept in ``var/secret-key`` (made on first use)."""
-    key = os.environ.get("SECRET_KEY")
-    if key:
-        return key
-    path = Path(os.environ.get("POLIS_LIKE_VAR", "var")) / "secret-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_hex(32))
-    return path.read_text().strip()
+def _defaults(settings: Settings) -> dict:
+    """The Flask configuration the settings give (before a test's overrides)."""
+    return {
+        "DATABASE_URL": settings.resolved_database_url(),
+        "MAX_CONTENT_LENGTH": settings.max_upload_bytes,  # imports; JSON bodies are checked smaller
+        "MAX_JSON_BYTES": settings.max_json_bytes,
+        "MAX_STREAMS": settings.streams_per_process(),
+        "STREAM_MAX_S": settings.stream_max_s,
+        "STREAM_PING_S": settings.stream_ping_s,
+        "SQLITE_BUSY_S": settings.sqlite_busy_s,
+        "RETRY_AFTER_S": settings.retry_after_s,
+        "LOG_EVERY_S": settings.log_every_s,
+        "WORKER_LAG_S": settings.worker_lag_s,
+    }
 
 
-def create_app(config: dict | None = None) -> Flask:
-    """The app, on ``config["DATABASE_URL"]`` (else ``$DATABASE_URL``, else SQLite in var/).
+def create_app(config: dict | None = None, settings: Settings | None = None) -> Flask:
+    """The app: the settings' defaults (``settings``, else :func:`read_settings`), then ``config``.
 
-    The database must be migrated (``polis-like db upgrade``).
+    ``config`` is Flask configuration (``DATABASE_URL``, ``SECRET_KEY``, ``MAX_STREAMS``...), for
+    tests. The database must be migrated (``polis-like db upgrade``).
     """
+    settings = settings or read_settings()
     app = Flask(__name__, static_folder=None)
     app.config.update(
-        DATABASE_URL=database_url((config or {}).get("DATABASE_URL")),
-        MAX_CONTENT_LENGTH=200 * 1024 * 1024,  # imports; JSON bodies are checked smaller
-        MAX_JSON_BYTES=64 * 1024,
+        _defaults(settings),
         SESSION_COOKIE_NAME="polis_like",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=365),
         JSON_SORT_KEYS=False,
         ROUTING_SEED=None,
-        STREAM_MAX_S=300.0,
-        STREAM_PING_S=15.0,
-        MAX_STREAMS=int(os.environ.get("POLIS_LIKE_MAX_STREAMS", "200")),
     )
     app.config.update(config or {})
+    app.config["DATABASE_URL"] = database_url(app.config["DATABASE_URL"])
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
+        app.config["SECRET_KEY"] = secret_key(settings)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], sqlite_busy_s=app.config["SQLITE_BUSY_S"])
     app.extensions["polis_like.engine"] = engine
     app.extensions["polis_like.sessions"] = session_factory(engine)
 

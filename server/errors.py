@@ -1,15 +1,24 @@
 """Every error the API gives is JSON: ``{"error": {"status": ..., "message": ...}}``.
 
 The status comes from the domain error itself (:mod:`polis_like.errors`); this module only
-shapes the response.
+shapes the response. The database being down, unreachable or locked past its busy timeout is
+not a bug: :func:`outage` turns those errors into :class:`~polis_like.errors.Unavailable`
+(503 with ``Retry-After``), logged once per interval rather than once per request.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+
+from flask import Flask, current_app, g, jsonify, request
+from sqlalchemy import exc
 from werkzeug.exceptions import HTTPException
 
 from polis_like.errors import PolisLikeError, Unavailable
+from polis_like.storage.db import is_outage
+from polis_like.throttle import ThrottledLog
+
+log = logging.getLogger("polis_like.server")
 
 
 def error_response(status: int, message: str, *, retry_after_s: int = 5):
@@ -22,7 +31,42 @@ def error_response(status: int, message: str, *, retry_after_s: int = 5):
     return response
 
 
+def outage(error: BaseException, retry_after_s: int = 5) -> Unavailable | None:
+    """The :class:`Unavailable` that a database error means, or None when it is not an outage
+    (the rule is :func:`polis_like.storage.db.is_outage`)."""
+    if not is_outage(error):
+        return None
+    said = str(getattr(error, "orig", None) or error)
+    if isinstance(error, exc.TimeoutError) or "locked" in said or "busy" in said:
+        return Unavailable("the database is busy; try again shortly", retry_after_s=retry_after_s)
+    return Unavailable("the database is unavailable; try again shortly",
+                       retry_after_s=retry_after_s)
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of what the driver said (no traceback, no SQL)."""
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+
+
+def _rollback() -> None:
+    session = g.get("db")
+    if session is not None:
+        try:
+            session.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be gone; closing discards it
+            pass
+
+
+def throttled_log(app: Flask) -> ThrottledLog:
+    """The app's :class:`ThrottledLog` (one line per kind of error per ``LOG_EVERY_S``)."""
+    return app.extensions["polis_like.throttled_log"]
+
+
 def register(app: Flask) -> None:
+    app.extensions["polis_like.throttled_log"] = ThrottledLog(log, app.config["LOG_EVERY_S"])
+
     @app.errorhandler(PolisLikeError)
     def domain_error(error: PolisLikeError):
         retry = error.retry_after_s if isinstance(error, Unavailable) else 5
@@ -32,7 +76,20 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         return error_response(error.code or 500, error.description or error.name)
 
+    @app.errorhandler(exc.SQLAlchemyError)
+    def database_error(error: exc.SQLAlchemyError):
+        unavailable = outage(error, current_app.config["RETRY_AFTER_S"])
+        if unavailable is None:
+            return unexpected(error)
+        _rollback()
+        throttled_log(current_app).warning(("outage", _reason(error)), "database unavailable: %s",
+                                           _reason(error))
+        return domain_error(unavailable)
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        app.logger.exception("unhandled error")
+        _rollback()
+        throttled_log(current_app).error(("unhandled", request.endpoint, type(error).__name__),
+                                         "unhandled error in %s", request.endpoint,
+                                         exc_info=error)
         return error_response(500, "internal error; it has been logged")

@@ -14,10 +14,7 @@ from flask import Flask, request
 from werkzeug.routing import BaseConverter
 
 from polis_like.errors import InputError, TooLarge, UnsupportedMedia
-
-#: The largest id of a conversation, participant or statement: the columns are 32-bit signed
-#: integers on PostgreSQL, and an id past it could never name a row.
-MAX_ID = 2**31 - 1
+from polis_like.storage.models import MAX_ID
 
 #: How deeply a JSON body may nest arrays and objects; ours nest two levels at most.
 MAX_JSON_DEPTH = 32

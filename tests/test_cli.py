@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "polis_like.cli", *args],
+    return subprocess.run([sys.executable, "-m", "polis_like.launcher.cli", *args],
                           capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -326,7 +326,7 @@ def gunicorn(sqlite_template, tmp_path):
         port = sock.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
            "SECRET_KEY": "hostile", "POLIS_LIKE_VAR": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "polis_like.cli", "serve", "--port",
+    process = subprocess.Popen([sys.executable, "-m", "polis_like.launcher.cli", "serve", "--port",
                                 str(port), "--workers", "1", "--threads", "2"], env=env,
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -463,7 +463,7 @@ def test_every_response_says_nosniff(client, staff, conversation):
 def cli(monkeypatch, capsys, database_url):
     """Run ``polis-like ARGS --database-url ...``: (exit status, stdout, stderr); the engines
     the command makes are disposed after it (PostgreSQL would warn of open connections)."""
-    from polis_like import cli as command
+    from polis_like.launcher import cli as command
     from polis_like.storage import migrate
 
     engines = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polis_like.cli import main
+from polis_like.launcher.cli import main
 
 
 def test_db_upgrade_and_admin_create_make_a_working_token(tmp_path, capsys):
@@ -45,13 +45,13 @@ def test_short_password_from_stdin_is_refused(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_setup_imports_the_demo_once_and_keeps_the_admin_password(tmp_path):
-    from polis_like.service import demo_setup
+    from polis_like.launcher.service import demo_setup
     from polis_like.storage.db import make_engine, session_factory
     from polis_like.storage.models import ConversationRow, VoteEventRow
 
     url = f"sqlite:///{tmp_path / 'var' / 'polis-like.db'}"
-    first, password = demo_setup(url, var=str(tmp_path / "var"))
-    again, same = demo_setup(url, var=str(tmp_path / "var"))
+    first, password = demo_setup(url, tmp_path / "var")
+    again, same = demo_setup(url, tmp_path / "var")
     assert first == again and password == same and len(password) >= 12
     engine = make_engine(url)
     with session_factory(engine)() as session:

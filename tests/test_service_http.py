@@ -33,8 +33,8 @@ def service(database_url, sessions, tmp_path):
         session.commit()
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="http-test",
-               POLIS_LIKE_VAR=str(tmp_path))
-    command = [sys.executable, "-m", "polis_like.cli"]
+               POLIS_LIKE_INSTANCE=str(tmp_path))
+    command = [sys.executable, "-m", "polis_like.launcher.cli"]
     processes = [
         subprocess.Popen(command + ["serve", "--port", str(port), "--workers", "1",
                                     "--threads", "4"], env=env, stderr=subprocess.PIPE),

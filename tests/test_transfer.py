@@ -348,9 +348,9 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
 
 @pytest.fixture
 def cli(monkeypatch):
-    """``polis_like.cli.main``, with the engines it makes disposed after each command (the
+    """``polis_like.launcher.cli.main``, with the engines it makes disposed after each command (the
     commands leave theirs open, which PostgreSQL connections report as a ResourceWarning)."""
-    from polis_like import cli
+    from polis_like.launcher import cli
     from polis_like.storage import migrate
 
     engines = []

@@ -281,7 +281,7 @@ def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engin
 
 
 def test_worker_command_runs_once(database_url, sessions, vtaiwan_batches, capsys):
-    from polis_like.cli import main
+    from polis_like.launcher.cli import main
 
     _, batches = vtaiwan_batches
     cid = new_conversation(sessions, 200)

@@ -31,6 +31,7 @@ from polis_like.storage.db import is_outage, session_factory
 from polis_like.storage.math_input import participation, read_math_input
 from polis_like.storage.notify import CHANGES, Waiter
 from polis_like.storage.results import build_document, positions_blob
+from polis_like.throttle import ThrottledLog
 
 log = logging.getLogger("polis_like.worker")
 
@@ -68,7 +69,7 @@ class Worker:
 
     def __init__(self, engine: Engine, *, name: str | None = None, lease_s: float = 60.0,
                  save_every_s: float = 30.0, idle_s: float = 600.0, poll_s: float = 1.0,
-                 params: MathParams | None = None):
+                 log_every_s: float = 10.0, params: MathParams | None = None):
         self.engine = engine
         self.sessions = session_factory(engine)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -76,6 +77,7 @@ class Worker:
         self.save_every_s = save_every_s
         self.idle_s = idle_s
         self.poll_s = poll_s
+        self.log_every_s = log_every_s
         self.params = params or MathParams()
         self.memory: dict[int, _Memory] = {}
         self._retry_at: dict[int, float] = {}
@@ -90,7 +92,7 @@ class Worker:
     def run(self) -> None:
         """Keep every conversation current until :meth:`stop`, through database outages."""
         log.info("worker %s started", self.name)
-        outage = _Outage()
+        outage = _Outage(self.log_every_s)
         waiter: Waiter | None = None
         try:
             while not self._stop.is_set():
@@ -324,20 +326,22 @@ class Worker:
 class _Outage:
     """Back-off and log-once bookkeeping while the database is unreachable."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_every_s: float) -> None:
         self.failures = 0
+        self.log = ThrottledLog(log, log_every_s)
 
     def failed(self, error: BaseException) -> float:
-        """Note a failed try; logs the first one and then every tenth. Returns the pause."""
+        """Note a failed try (logged once per interval); returns how long to pause."""
         self.failures += 1
-        if self.failures == 1 or self.failures % 10 == 0:
-            log.warning("the database does not answer (%d tries so far); backing off: %s",
-                        self.failures, _one_line(error))
+        self.log.warning("outage", "the database does not answer; backing off: %s",
+                         _one_line(error))
         return min(MAX_OUTAGE_BACKOFF_S, 0.5 * 2.0 ** min(self.failures, 8))
 
     def ended(self) -> bool:
         """Whether a try succeeded after failures (and reset the count)."""
         ended, self.failures = self.failures > 0, 0
+        if ended:
+            self.log.forget("outage")  # the next outage is news again
         return ended
 
 

@@ -1,13 +1,13 @@
 """Where the data lives: the database URL, engines and sessions.
 
-SQLite is the default: a file under ``var/`` in WAL mode, so that the web server's readers
-never wait for the worker's writes. Set ``DATABASE_URL`` (for example
-``postgresql://localhost/test``) to use PostgreSQL instead.
+SQLite is the default: a file in the instance folder (see :mod:`polis_like.settings`) in WAL
+mode, so that the web server's readers never wait for the worker's writes. Set
+``DATABASE_URL`` (for example ``postgresql://localhost/test``) to use PostgreSQL instead.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import time
 from pathlib import Path
 
@@ -15,15 +15,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_SQLITE = "var/polis-like.db"
-
-
 def database_url(url: str | None = None) -> str:
-    """The URL to use: ``url``, else ``$DATABASE_URL``, else SQLite at ``var/polis-like.db``.
+    """The URL to use: ``url``, else the settings' (``$DATABASE_URL``, else SQLite in the
+    instance folder).
 
     ``postgresql://`` URLs are given the psycopg 3 driver.
     """
-    url = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE}"
+    if not url:
+        from polis_like.settings import read_settings
+
+        url = read_settings().resolved_database_url()
     if url.startswith("postgres://"):  # the spelling Heroku and others hand out
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
@@ -36,28 +37,38 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str | None = None, **options) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`), creating the SQLite file's folder."""
+def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None,
+                **options) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`), creating the SQLite file's folder.
+
+    On SQLite a write waits up to ``sqlite_busy_s`` (default: the setting, 30 s) for another
+    writer's lock, then fails with "database is locked", which the web app answers with 503.
+    """
     url = database_url(url)
     if is_sqlite(url):
+        if sqlite_busy_s is None:
+            from polis_like.settings import read_settings
+
+            sqlite_busy_s = read_settings().sqlite_busy_s
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        options.setdefault("connect_args", {}).setdefault("timeout", 30)
+        options.setdefault("connect_args", {}).setdefault("timeout", sqlite_busy_s)
         engine = create_engine(url, **options)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas,
+                                                          busy_ms=int(sqlite_busy_s * 1000)))
         return engine
     options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 10)
     return create_engine(url, **options)
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -79,10 +90,11 @@ def is_outage(error: BaseException) -> bool:
     import sqlite3
 
     import psycopg
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError
 
-    # The driver's own errors come from the wake-up listeners, which use the driver directly.
-    if isinstance(error, (OperationalError, InterfaceError, sqlite3.OperationalError,
-                          psycopg.OperationalError)):
+    # The driver's own errors come from the wake-up listeners, which use the driver directly;
+    # TimeoutError is the pool's: no connection to be had in time.
+    if isinstance(error, (OperationalError, InterfaceError, TimeoutError,
+                          sqlite3.OperationalError, psycopg.OperationalError)):
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

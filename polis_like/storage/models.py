@@ -29,7 +29,11 @@ MODERATION_MODES = ("strict", "open")
 XID_MODES = ("off", "optional", "required")
 ROLES = ("admin", "moderator")
 
-# StatementRow status, as in the Pol.is export's "moderated" column.
+#: The largest id of a conversation, participant or statement: the columns are 32-bit signed
+#: integers on PostgreSQL, and an id past it could never name a row.
+MAX_ID = 2**31 - 1
+
+# Statement status, as in the Pol.is export's "moderated" column.
 PENDING, ACCEPTED, REJECTED = 0, 1, -1
 
 

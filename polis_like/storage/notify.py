@@ -9,6 +9,7 @@ reads what changed.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 
@@ -20,6 +21,8 @@ from .db import is_sqlite
 CHANGES = "polis_like_changes"
 RESULTS = "polis_like_results"
 SQLITE_POLL_S = 0.02
+
+log = logging.getLogger("polis_like.storage")
 
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
@@ -41,29 +44,88 @@ def notify_result(session: Session, conversation_id: int) -> None:
 
 
 class Waiter:
-    """Blocks until another process may have written something of interest."""
+    """Blocks until another process may have written something of interest.
 
-    def __init__(self, engine: Engine, channel: str):
+    It outlives its connection: when the database goes away (a restart, an outage, the backend
+    terminated) it reconnects with a growing back-off (0.5 s doubling up to ``max_backoff_s``),
+    logging the loss and the recovery once each, and its first answer after reconnecting is
+    None ("something may have changed"), since notices sent meanwhile were lost.
+    """
+
+    def __init__(self, engine: Engine, channel: str, *, max_backoff_s: float = 10.0):
         self._sqlite = is_sqlite(engine)
+        self._engine = engine
+        self._channel = channel
+        self._max_backoff_s = max_backoff_s
+        self._connection = None
+        self._backoff_s = 0.0
+        self._retry_at = 0.0
+        self._lost = False
         if self._sqlite:
-            path = engine.url.database
-            self._connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
-            self._version = self._data_version()
+            self._errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
         else:
             import psycopg
 
-            url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._connection = psycopg.connect(url, autocommit=True)
-            self._connection.execute(f"LISTEN {channel}")
+            self._errors = (psycopg.Error, OSError)
+        self._connect()
+
+    def _connect(self) -> bool:
+        """Open the connection; on failure schedule the next try. Returns whether it is open."""
+        try:
+            if self._sqlite:
+                self._connection = sqlite3.connect(self._engine.url.database, timeout=30,
+                                                   check_same_thread=False)
+                self._version = self._data_version()
+            else:
+                import psycopg
+
+                url = self._engine.url.set(drivername="postgresql").render_as_string(
+                    hide_password=False)
+                self._connection = psycopg.connect(url, autocommit=True, connect_timeout=5)
+                self._connection.execute(f"LISTEN {self._channel}")
+        except self._errors as error:
+            self._disconnected(error)
+            return False
+        if self._lost:
+            log.info("%s listener reconnected", self._channel)
+        self._backoff_s = 0.0
+        return True
+
+    def _disconnected(self, error: BaseException) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+            self._connection = None
+        if not self._lost:
+            log.warning("%s listener lost its connection, reconnecting: %s", self._channel,
+                        str(error).strip().splitlines()[0] if str(error).strip() else error)
+        self._lost = True
+        self._backoff_s = min(self._max_backoff_s, max(0.5, self._backoff_s * 2))
+        self._retry_at = time.monotonic() + self._backoff_s
 
     def _data_version(self) -> int:
         return self._connection.execute("PRAGMA data_version").fetchone()[0]
 
     def wait(self, timeout: float) -> set[int] | None:
         """Wait up to ``timeout`` seconds. Returns the conversation ids notified (PostgreSQL),
-        None when something changed but the database cannot say what (SQLite), or an empty set
-        when nothing happened."""
+        None when something may have changed but the database cannot say what (SQLite, or just
+        reconnected), or an empty set when nothing happened (or the database is still away)."""
         deadline = time.monotonic() + timeout
+        if self._connection is None:
+            time.sleep(max(0.0, min(self._retry_at, deadline) - time.monotonic()))
+            if time.monotonic() < self._retry_at or not self._connect():
+                return set()
+            self._lost = False
+            return None
+        try:
+            return self._wait(deadline)
+        except self._errors as error:
+            self._disconnected(error)
+        return set()
+
+    def _wait(self, deadline: float) -> set[int] | None:
         if self._sqlite:
             while True:
                 version = self._data_version()
@@ -75,6 +137,7 @@ class Waiter:
                     return set()
                 time.sleep(min(SQLITE_POLL_S, left))
         ids: set[int] = set()
+        timeout = max(0.0, deadline - time.monotonic())
         for notice in self._connection.notifies(timeout=timeout, stop_after=1):
             ids.add(int(notice.payload))
         # Drain whatever else is already queued without waiting.
@@ -83,4 +146,6 @@ class Waiter:
         return ids
 
     def close(self) -> None:
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

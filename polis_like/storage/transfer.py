@@ -34,7 +34,7 @@ from polis_like.math.matrix import latest_index
 
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
 from .db import now_ms
-from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
+from .models import MAX_ID, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change
 from .results import latest_groups
 
@@ -153,7 +153,7 @@ def _integer_ids(ids: Sequence[str], kind: str) -> np.ndarray:
     The range is checked on Python integers, before they become int64: an id past 2^63 would
     overflow the array instead of being refused.
     """
-    high = 2**31 - 2
+    high = MAX_ID - 1  # the next pid or sid after it must be an id too
     try:
         numbers = [int(i) for i in ids]
     except ValueError:  # not an integer, or thousands of digits

@@ -21,6 +21,7 @@ from polis_like.storage import conversations as store
 from polis_like.storage import jobs
 from polis_like.storage import results as stored
 from polis_like.storage.notify import RESULTS, Waiter
+from polis_like.throttle import ThrottledLog
 
 from .common import db, is_staff
 
@@ -53,9 +54,13 @@ def results(conversation_id: int):
 
 
 class Broadcaster:
-    """Wakes the event streams of a process when their conversation gets a new tick."""
+    """Wakes the event streams of a process when their conversation gets a new tick.
 
-    def __init__(self, engine, sessions):
+    Its thread outlives database outages: the :class:`Waiter` reconnects by itself, and a
+    failing read is logged once per ``log_every_s`` (not a traceback a second) and retried.
+    """
+
+    def __init__(self, engine, sessions, *, log_every_s: float = 10.0):
         self.engine = engine
         self.sessions = sessions
         self.condition = threading.Condition()
@@ -63,6 +68,8 @@ class Broadcaster:
         self.streams: dict[int, int] = {}
         self.summaries: dict[tuple[int, int], dict] = {}
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._log = ThrottledLog(log, log_every_s)
 
     def open(self, conversation_id: int, limit: int) -> None:
         with self.condition:
@@ -80,15 +87,33 @@ class Broadcaster:
             if not self.streams[conversation_id]:
                 del self.streams[conversation_id]
 
+    def stop(self) -> None:
+        """End the background thread (when the app is torn down, in tests)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
     def _run(self) -> None:
         waiter = Waiter(self.engine, RESULTS)
-        while True:
-            try:
-                self._poll()
+        failing = False
+        try:
+            while not self._stopped.is_set():
+                try:
+                    self._poll()
+                except Exception as error:  # noqa: BLE001 - keep serving; the database may come back
+                    failing = True
+                    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    self._log.warning("poll", "results broadcaster cannot read the results: "
+                                      "%s: %s", type(error).__name__, first)
+                    self._stopped.wait(1.0)
+                    continue
+                if failing:
+                    failing = False
+                    self._log.forget("poll")
+                    log.info("results broadcaster reads the results again")
                 waiter.wait(1.0)
-            except Exception:  # noqa: BLE001 - keep serving; the database may come back
-                log.exception("results broadcaster")
-                time.sleep(1.0)
+        finally:
+            waiter.close()
 
     def _poll(self) -> None:
         with self.condition:
@@ -138,7 +163,8 @@ def _broadcaster() -> Broadcaster:
     with _lock:
         if "polis_like.broadcaster" not in app.extensions:
             app.extensions["polis_like.broadcaster"] = Broadcaster(
-                app.extensions["polis_like.engine"], app.extensions["polis_like.sessions"])
+                app.extensions["polis_like.engine"], app.extensions["polis_like.sessions"],
+                log_every_s=app.config["LOG_EVERY_S"])
     return app.extensions["polis_like.broadcaster"]
 
 

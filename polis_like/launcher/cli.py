@@ -8,13 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import PolisLikeError
+from .. import __version__
+from ..errors import PolisLikeError
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from .analysis import analyze_export
-    from .report import to_json, to_text
+    from ..analysis import analyze_export
+    from ..report import to_json, to_text
 
     progress = None
     if args.replay:
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _service_commands(commands) -> None:
-    url_help = "the database (default: $DATABASE_URL, else SQLite at var/polis-like.db)"
+    url_help = "the database (default: $DATABASE_URL, else SQLite in the instance folder)"
 
     db = commands.add_parser("db", help="manage the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -109,10 +109,11 @@ def _service_commands(commands) -> None:
     create.set_defaults(handler=_admin_create)
 
     serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
-    serve.add_argument("--threads", type=int, default=32, help="threads per process (default: 32)")
+    _listen_options(serve)
+    serve.add_argument("--workers", type=int,
+                       help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)")
+    serve.add_argument("--threads", type=int,
+                       help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)")
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)
 
@@ -137,15 +138,32 @@ def _service_commands(commands) -> None:
 
     run = commands.add_parser("run", help="set up (migrate, admin, demo conversation) and run the "
                                           "web server and a worker")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
+    _listen_options(run)
     run.add_argument("--database-url", help=url_help)
     run.set_defaults(handler=_run)
 
 
+def _listen_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="the address to listen on (default: $POLIS_LIKE_HOST, "
+                                        "else 127.0.0.1)")
+    command.add_argument("--port", type=int, help="the port to listen on (default: "
+                                                  "$POLIS_LIKE_PORT, else 8000)")
+
+
+def _settings(args: argparse.Namespace):
+    """The settings, with this command's options over the environment's."""
+    from ..settings import read_settings
+
+    options = {"database_url": args.database_url}
+    for name, setting in (("host", "host"), ("port", "port"), ("workers", "web_workers"),
+                          ("threads", "web_threads")):
+        options[setting] = getattr(args, name, None)
+    return read_settings(**options)
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from .storage.db import database_url
-    from .storage.migrate import upgrade
+    from ..storage.db import database_url
+    from ..storage.migrate import upgrade
 
     upgrade(args.database_url)
     print(f"database is up to date: {_safe(database_url(args.database_url))}")
@@ -159,9 +177,9 @@ def _safe(url: str) -> str:
 
 
 def _admin_create(args: argparse.Namespace) -> int:
-    from .storage import accounts
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
+    from ..storage import accounts
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
@@ -177,27 +195,29 @@ def _admin_create(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .service import serve
-    from .storage.migrate import ensure_current
+    from .service import check_port, serve
+    from ..storage.migrate import ensure_current
 
-    ensure_current(args.database_url).dispose()
-    serve(args.host, args.port, args.workers, args.threads, args.database_url)
+    settings = _settings(args)
+    check_port(settings.host, settings.port)
+    ensure_current(settings.resolved_database_url()).dispose()
+    serve(settings)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     from .service import run_worker
 
-    run_worker(args.database_url, once=args.once)
+    run_worker(_settings(args), once=args.once)
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
-    from .storage.transfer import import_export
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
+    from ..storage.transfer import import_export
 
     with migrated_engine(args.database_url) as engine, tqdm(
             total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
@@ -216,11 +236,11 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .storage.db import session_factory
-    from .storage.migrate import migrated_engine
-    from .storage.transfer import write_conversation
+    from ..storage.db import session_factory
+    from ..storage.migrate import migrated_engine
+    from ..storage.transfer import write_conversation
 
-    from server.limits import MAX_ID
+    from ..storage.models import MAX_ID
 
     if not 0 <= args.conversation_id <= MAX_ID:
         return _failed(f"no conversation {args.conversation_id}")
@@ -245,7 +265,7 @@ def _failed(message: str) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .service import run_all
 
-    return run_all(args.host, args.port, args.database_url)
+    return run_all(_settings(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

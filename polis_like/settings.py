@@ -1,0 +1,186 @@
+"""Every setting of the service, declared once: name, default, environment variable, help.
+
+:class:`Settings` is the table (its fields carry the environment variable and the line of
+help, and ``docs/service.md`` lists them all: a test checks it); :func:`read_settings` is the
+one place that reads the environment. The web app, the launcher and the worker take a
+``Settings`` instead of looking at ``os.environ`` themselves, so a setting cannot be read
+in two ways or overwritten behind the user's back.
+
+The *instance folder* holds what one installation keeps beside its database: the SQLite file,
+the secret key and the demo's admin password. It never depends on the current directory, so
+``polis-like serve`` started from anywhere finds the same database and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def _setting(default: Any, env: str, help: str, parse: Callable[[str], Any] = str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help, "parse": parse})
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("must be from 1 to 65535")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings of one installation; ``read_settings()`` fills them in."""
+
+    database_url: str | None = _setting(
+        None, "DATABASE_URL",
+        "The database, `sqlite:///path` or `postgresql://user@host/db`; SQLite at "
+        "`INSTANCE/polis-like.db` when unset.")
+    instance: str | None = _setting(
+        None, "POLIS_LIKE_INSTANCE",
+        "The instance folder (SQLite database, secret key, demo admin password); "
+        "`$XDG_DATA_HOME/polis-like` (else `~/.local/share/polis-like`) when unset.")
+    secret_key: str | None = _setting(
+        None, "SECRET_KEY",
+        "Signs the session cookies; made once and kept in `INSTANCE/secret-key` (mode 0600) "
+        "when unset.")
+    host: str = _setting("127.0.0.1", "POLIS_LIKE_HOST",
+                         "The address `serve` and `run` listen on.")
+    port: int = _setting(8000, "POLIS_LIKE_PORT", "The port `serve` and `run` listen on.", _port)
+    web_workers: int = _setting(2, "POLIS_LIKE_WEB_WORKERS",
+                                "gunicorn processes of the web server.", _positive_int)
+    web_threads: int = _setting(32, "POLIS_LIKE_WEB_THREADS",
+                                "Threads per web process (an open event stream holds one).",
+                                _positive_int)
+    max_streams: int | None = _setting(
+        None, "POLIS_LIKE_MAX_STREAMS",
+        "Event streams per web process; more get 503. `threads - 4` when unset, so four threads "
+        "always serve votes.", _positive_int)
+    stream_max_s: float = _setting(300.0, "POLIS_LIKE_STREAM_MAX_S",
+                                   "An event stream ends after this many seconds (the browser "
+                                   "reconnects by itself).", _positive_float)
+    stream_ping_s: float = _setting(15.0, "POLIS_LIKE_STREAM_PING_S",
+                                    "Seconds between keep-alives on a quiet event stream.",
+                                    _positive_float)
+    max_json_bytes: int = _setting(64 * 1024, "POLIS_LIKE_MAX_JSON_BYTES",
+                                   "The largest JSON request body.", _positive_int)
+    max_upload_bytes: int = _setting(200 * 1024 * 1024, "POLIS_LIKE_MAX_UPLOAD_BYTES",
+                                     "The largest request body of all (an export upload).",
+                                     _positive_int)
+    sqlite_busy_s: float = _setting(30.0, "POLIS_LIKE_SQLITE_BUSY_S",
+                                    "How long a SQLite write waits for another writer's lock "
+                                    "before the request gets 503.", _positive_float)
+    retry_after_s: int = _setting(5, "POLIS_LIKE_RETRY_AFTER_S",
+                                  "The `Retry-After` of a 503 while the database is "
+                                  "unavailable.", _positive_int)
+    log_every_s: float = _setting(10.0, "POLIS_LIKE_LOG_EVERY_S",
+                                  "A repeated error is logged once per this many seconds, "
+                                  "with the count of those left out.", _positive_float)
+    worker_lag_s: float = _setting(60.0, "POLIS_LIKE_WORKER_LAG_S",
+                                   "`/healthz` reports the worker as not keeping up when the "
+                                   "oldest vote it has not read is older than this.",
+                                   _positive_float)
+    worker_lease_s: float = _setting(60.0, "POLIS_LIKE_WORKER_LEASE_S",
+                                     "How long a worker's lease on a conversation lasts "
+                                     "without renewal.", _positive_float)
+    worker_save_s: float = _setting(30.0, "POLIS_LIKE_WORKER_SAVE_S",
+                                    "A worker saves a conversation's math state at most this "
+                                    "often.", _positive_float)
+    worker_idle_s: float = _setting(600.0, "POLIS_LIKE_WORKER_IDLE_S",
+                                    "A worker lets go of a conversation idle this long.",
+                                    _positive_float)
+    worker_poll_s: float = _setting(1.0, "POLIS_LIKE_WORKER_POLL_S",
+                                    "A worker checks for work at least this often, wake-ups "
+                                    "or not.", _positive_float)
+
+    def instance_path(self) -> Path:
+        """The instance folder (not created here)."""
+        if self.instance:
+            return Path(self.instance).expanduser().absolute()
+        data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(data).absolute() / "polis-like"
+
+    def resolved_database_url(self) -> str:
+        """``database_url``, else the SQLite file in the instance folder."""
+        return self.database_url or f"sqlite:///{self.instance_path() / 'polis-like.db'}"
+
+    def streams_per_process(self) -> int:
+        """``max_streams``, else all but four of a process's threads (at least one)."""
+        return self.max_streams or max(1, self.web_threads - 4)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``; None values are ignored (an option not given)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def declared() -> tuple[dataclasses.Field, ...]:
+    """The table of settings: each field's ``metadata`` has ``env`` and ``help``."""
+    return dataclasses.fields(Settings)
+
+
+def read_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the environment, then ``overrides`` (None values ignored).
+
+    A malformed value is an :class:`~polis_like.errors.InputError` naming its variable.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in declared():
+        text = environ.get(setting.metadata["env"])
+        if text is None or text == "":
+            continue
+        try:
+            values[setting.name] = setting.metadata["parse"](text.strip())
+        except ValueError as error:
+            raise InputError(f"${setting.metadata['env']}={text!r}: {error}") from None
+    return Settings(**values).replace(**overrides)
+
+
+def secret_key(settings: Settings) -> str:
+    """``settings.secret_key``, else the instance's key, made on first use (mode 0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = instance_folder(settings) / "secret-key"
+    if not path.exists():
+        import secrets
+
+        # Written aside, then linked into place: web processes starting together all end up
+        # with the one key that won, never with a half-written file.
+        spare = path.with_name(f".secret-key.{os.getpid()}")
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(spare, path)
+        except FileExistsError:
+            pass
+        finally:
+            spare.unlink()
+    return path.read_text().strip()
+
+
+def instance_folder(settings: Settings) -> Path:
+    """The instance folder, created (mode 0700) when missing."""
+    path = settings.instance_path()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,42 @@
+"""Is the service keeping up? The database answering, and the worker's lag.
+
+The worker's lag is the age of the oldest vote event it has not read yet: past its
+conversation's high-water mark (``math_jobs.high_water``, 0 for a conversation never computed).
+The vote events are indexed by (conversation, id) and ids only grow, so each conversation's
+oldest unread event is the first one past its mark: one index probe per conversation.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from .db import now_ms
+from .models import ConversationRow, JobRow, VoteEventRow
+
+
+def ping(session: Session) -> None:
+    """Raise the driver's error unless the database answers a trivial query."""
+    session.execute(text("SELECT 1"))
+
+
+def worker_lag_s(session: Session, at_ms: int | None = None) -> float:
+    """Seconds since the oldest vote event past its conversation's high-water mark; 0 if none."""
+    first_unread = (
+        select(VoteEventRow.created_ms)
+        .where(VoteEventRow.conversation_id == ConversationRow.id,
+               VoteEventRow.id > func.coalesce(JobRow.high_water, 0))
+        .order_by(VoteEventRow.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    per_conversation = (
+        select(first_unread.label("created_ms"))
+        .select_from(ConversationRow)
+        .outerjoin(JobRow, JobRow.conversation_id == ConversationRow.id)
+        .subquery()
+    )
+    oldest = session.scalar(select(func.min(per_conversation.c.created_ms)))
+    if oldest is None:
+        return 0.0
+    return max(0.0, ((now_ms() if at_ms is None else at_ms) - oldest) / 1000)
