@@ -40,8 +40,10 @@ class Case:
         """File name of the prepared data (the update case shares its conversation's)."""
         if self.fixture:
             return f"{self.fixture}.npz"
-        return (f"synthetic-{self.n_participants}x{self.n_statements}-v{votes_per_participant}"
-                f"-s{seed}-g{synthetic.GENERATOR_VERSION}.npz")
+        return (
+            f"synthetic-{self.n_participants}x{self.n_statements}-v{votes_per_participant}"
+            f"-s{seed}-g{synthetic.GENERATOR_VERSION}.npz"
+        )
 
 
 CASES = {
@@ -71,10 +73,15 @@ def prepare(case: Case, cache_dir: Path, votes_per_participant: int = 30, seed: 
         )
         no_moderation = np.zeros(case.n_statements, dtype=bool)
         arrays = dict(
-            timestamp_ms=events.timestamp_ms, participant=events.participant,
-            statement=events.statement, vote=events.vote, truth=truth,
-            n_participants=np.array(case.n_participants), n_statements=np.array(case.n_statements),
-            moderated_out=no_moderation, meta=no_moderation,
+            timestamp_ms=events.timestamp_ms,
+            participant=events.participant,
+            statement=events.statement,
+            vote=events.vote,
+            truth=truth,
+            n_participants=np.array(case.n_participants),
+            n_statements=np.array(case.n_statements),
+            moderated_out=no_moderation,
+            meta=no_moderation,
         )
     partial = path.with_suffix(".partial.npz")
     np.savez(partial, **arrays)
@@ -91,11 +98,14 @@ def _fixture_arrays(folder: Path) -> dict[str, np.ndarray]:
     conversation = read_export(folder)
     events = conversation.votes
     return dict(
-        timestamp_ms=events.timestamp_ms, participant=events.participant,
-        statement=events.statement, vote=events.vote,
+        timestamp_ms=events.timestamp_ms,
+        participant=events.participant,
+        statement=events.statement,
+        vote=events.vote,
         n_participants=np.array(len(conversation.participant_ids)),
         n_statements=np.array(len(conversation.statements)),
-        moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
+        moderated_out=conversation.moderated_out(),
+        meta=conversation.is_meta(),
     )
 
 
@@ -104,8 +114,10 @@ def _read_csv_export(folder: Path) -> dict[str, np.ndarray]:
     with open(folder / "comments.csv", newline="", encoding="utf-8") as f:
         comments = {row["comment-id"]: int(row["moderated"]) for row in csv.DictReader(f)}
     with open(folder / "votes.csv", newline="", encoding="utf-8") as f:
-        rows = [(int(r["timestamp"]), r["voter-id"], r["comment-id"], int(r["vote"]))
-                for r in csv.DictReader(f)]
+        rows = [
+            (int(r["timestamp"]), r["voter-id"], r["comment-id"], int(r["vote"]))
+            for r in csv.DictReader(f)
+        ]
     statement_ids = sorted(comments, key=int)
     voter_ids = sorted({r[1] for r in rows}, key=int)
     s_index = {sid: i for i, sid in enumerate(statement_ids)}
@@ -115,7 +127,8 @@ def _read_csv_export(folder: Path) -> dict[str, np.ndarray]:
         participant=np.array([p_index[r[1]] for r in rows], dtype=np.int32),
         statement=np.array([s_index[r[2]] for r in rows], dtype=np.int32),
         vote=np.array([r[3] for r in rows], dtype=np.int8),
-        n_participants=np.array(len(voter_ids)), n_statements=np.array(len(statement_ids)),
+        n_participants=np.array(len(voter_ids)),
+        n_statements=np.array(len(statement_ids)),
         moderated_out=np.array([comments[s] == -1 for s in statement_ids]),
         meta=np.zeros(len(statement_ids), dtype=bool),
     )

@@ -47,8 +47,10 @@ TARGET_JACCARD = 0.99
 def reference_groups(conversation: Conversation) -> np.ndarray:
     """Pol.is's group of each participant, shape (n_participants,); -1 where it left one out."""
     groups = conversation.reference_groups
-    return np.array([-1 if groups.get(pid) is None else groups[pid]
-                     for pid in conversation.participant_ids], dtype=np.int64)
+    return np.array(
+        [-1 if groups.get(pid) is None else groups[pid] for pid in conversation.participant_ids],
+        dtype=np.int64,
+    )
 
 
 def compare(ours: np.ndarray, reference: np.ndarray) -> dict:
@@ -74,9 +76,12 @@ def compare(ours: np.ndarray, reference: np.ndarray) -> dict:
     either = int((mine | theirs).sum())
     ari = adjusted_rand_score(reference[both], ours[both]) if both.any() else float("nan")
     return {
-        "k": len(np.unique(ours[mine])), "k_polis": len(np.unique(reference[theirs])),
-        "ari": float(ari), "jaccard": int(both.sum()) / either if either else 1.0,
-        "clustered": int(mine.sum()), "clustered_polis": int(theirs.sum()),
+        "k": len(np.unique(ours[mine])),
+        "k_polis": len(np.unique(reference[theirs])),
+        "ari": float(ari),
+        "jaccard": int(both.sum()) / either if either else 1.0,
+        "clustered": int(mine.sum()),
+        "clustered_polis": int(theirs.sum()),
         "clustered_both": int(both.sum()),
     }
 
@@ -93,16 +98,23 @@ def missed_targets(row: dict) -> list[str]:
     return missed
 
 
-def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_MS,
-        scale: str = "visible") -> dict:
+def run(
+    conversation: Conversation,
+    mode: str,
+    window_ms: int = DEFAULT_WINDOW_MS,
+    scale: str = "visible",
+) -> dict:
     """Our groups for one conversation in one mode, compared with Pol.is's, with the math's time.
 
     ``scale`` is ``MathParams.projection_scale``: "visible" (our default) or "polis".
     """
-    inputs = dict(n_participants=len(conversation.participant_ids),
-                  n_statements=len(conversation.statements),
-                  moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
-                  params=MathParams(projection_scale=scale))
+    inputs = dict(
+        n_participants=len(conversation.participant_ids),
+        n_statements=len(conversation.statements),
+        moderated_out=conversation.moderated_out(),
+        meta=conversation.is_meta(),
+        params=MathParams(projection_scale=scale),
+    )
     started = time.perf_counter()
     if mode == "static":
         result, _ = compute(conversation.votes, **inputs)
@@ -112,8 +124,11 @@ def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_M
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     seconds = time.perf_counter() - started
     row = compare(result.group, reference_groups(conversation))
-    row.update(seconds=seconds, best_k=result.best_k,
-               silhouettes={str(k): round(v, 4) for k, v in result.silhouettes.items()})
+    row.update(
+        seconds=seconds,
+        best_k=result.best_k,
+        silhouettes={str(k): round(v, 4) for k, v in result.silhouettes.items()},
+    )
     row["missed"] = missed_targets(row)
     return row
 
@@ -121,8 +136,10 @@ def run(conversation: Conversation, mode: str, window_ms: int = DEFAULT_WINDOW_M
 def markdown(report: dict) -> str:
     """The report as a markdown table, one row per conversation and mode."""
     lines = [
-        ("| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
-         "| clustered ours / Pol.is | time (s) | targets missed |"),
+        (
+            "| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
+            "| clustered ours / Pol.is | time (s) | targets missed |"
+        ),
         "| --- | ---: | --- | --- | :---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, entry in report["conversations"].items():
@@ -146,18 +163,28 @@ def machine_info() -> dict:
     import sklearn
 
     return {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-        "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-        "load_start": os.getloadavg(), "commit": _commit(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "load_start": os.getloadavg(),
+        "commit": _commit(),
     }
 
 
 def _commit() -> str | None:
     """The repository's current commit, when git can tell."""
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -174,26 +201,36 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     modes = [m for m in MODES if getattr(args, m)] or list(MODES)
     scales = list(PROJECTION_SCALES) if args.scale == "both" else [args.scale]
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
-              "machine": machine_info(), "window_ms": int(args.window * 1000),
-              "conversations": {}}
+    report = {
+        "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+        "machine": machine_info(),
+        "window_ms": int(args.window * 1000),
+        "conversations": {},
+    }
     paths = export_paths(args.exports) if not args.only_given else list(args.exports)
     for path in paths:
         conversation = read_export(path)
         if not conversation.reference_groups:
-            print(f"[{path}] skipped: no participants-votes.csv, so no Pol.is groups",
-                  file=sys.stderr)
+            print(
+                f"[{path}] skipped: no participants-votes.csv, so no Pol.is groups", file=sys.stderr
+            )
             continue
         name = path.name.removesuffix(".zip")
-        entry = {"path": str(path), "voters": len(np.unique(conversation.votes.participant)),
-                 "statements": len(conversation.statements)}
+        entry = {
+            "path": str(path),
+            "voters": len(np.unique(conversation.votes.participant)),
+            "statements": len(conversation.statements),
+        }
         for mode in modes:
             for scale in scales:
                 row = run(conversation, mode, window_ms=int(args.window * 1000), scale=scale)
                 entry[f"{mode}/{scale}"] = row
-                print(f"[{name}] {mode}, {scale} scale: k {row['k']}/{row['k_polis']} "
-                      f"ARI {row['ari']:.3f} alike {row['jaccard']:.3f} {row['seconds']:.1f}s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[{name}] {mode}, {scale} scale: k {row['k']}/{row['k_polis']} "
+                    f"ARI {row['ari']:.3f} alike {row['jaccard']:.3f} {row['seconds']:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         report["conversations"][name] = entry
     report["machine"]["load_end"] = os.getloadavg()
     if args.out:
@@ -203,18 +240,31 @@ def main(argv: list[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("exports", nargs="*", type=Path,
-                        help="more Pol.is exports (folders or .zip) with participants-votes.csv")
-    parser.add_argument("--only-given", action="store_true",
-                        help="compare only the exports given, not the fixtures")
+    parser.add_argument(
+        "exports",
+        nargs="*",
+        type=Path,
+        help="more Pol.is exports (folders or .zip) with participants-votes.csv",
+    )
+    parser.add_argument(
+        "--only-given", action="store_true", help="compare only the exports given, not the fixtures"
+    )
     parser.add_argument("--static", action="store_true", help="static compute only")
     parser.add_argument("--replay", action="store_true", help="replay only")
-    parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_MS / 1000,
-                        help="replay batch window in seconds (default: the replay's own; "
-                             "larger is faster and coarser)")
-    parser.add_argument("--scale", choices=(*PROJECTION_SCALES, "both"), default="both",
-                        help="the projection scale: only visible statements (our default), "
-                             "Pol.is's (moderated-out statements counted), or both (default)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULT_WINDOW_MS / 1000,
+        help="replay batch window in seconds (default: the replay's own; "
+        "larger is faster and coarser)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=(*PROJECTION_SCALES, "both"),
+        default="both",
+        help="the projection scale: only visible statements (our default), "
+        "Pol.is's (moderated-out statements counted), or both (default)",
+    )
     parser.add_argument("--out", type=Path, help="write the full report as JSON here")
     return parser
 

@@ -66,8 +66,10 @@ VTAIWAN = ROOT / "polis_like" / "demo" / "vtaiwan.uberx"
 CASES = ("vtaiwan", "100k")
 DATABASES = ("sqlite", "postgresql")
 HOST = "127.0.0.1"
-WORKER_LINE = re.compile(r"^(\S+ \S+) polis_like\.worker conversation (\d+): tick (\d+), "
-                         r"(\d+) new votes, (\d+) ms")
+WORKER_LINE = re.compile(
+    r"^(\S+ \S+) polis_like\.worker conversation (\d+): tick (\d+), "
+    r"(\d+) new votes, (\d+) ms"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     args.prime = [] if args.prime == "none" else _names(args.prime, CASES, "case")
     databases = _names(args.databases, DATABASES, "database")
     _stop_on_sigterm()
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
-              "machine": machine_info(), "runs": []}
+    report = {
+        "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+        "machine": machine_info(),
+        "runs": [],
+    }
     for case in cases:
         for database in databases:
             print(f"[{case} / {database}] load {_load()} ...", file=sys.stderr, flush=True)
@@ -99,22 +104,41 @@ def _parser() -> argparse.ArgumentParser:
     add("--cases", default=",".join(CASES), help="comma-separated among vtaiwan, 100k")
     add("--databases", default=",".join(DATABASES), help="comma-separated among sqlite, postgresql")
     add("--votes", type=int, default=30, help="measured votes per case (default: 30)")
-    add("--spacing", type=float, default=1.5,
-        help="seconds from one vote's POST to the next at the least (default: 1.5)")
-    add("--timeout", type=float, default=120.0,
-        help="seconds to wait for the event of one vote before counting it as lost")
-    add("--first-timeout", type=float, default=1800.0,
-        help="seconds to wait for the first result (the full computation)")
+    add(
+        "--spacing",
+        type=float,
+        default=1.5,
+        help="seconds from one vote's POST to the next at the least (default: 1.5)",
+    )
+    add(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the event of one vote before counting it as lost",
+    )
+    add(
+        "--first-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds to wait for the first result (the full computation)",
+    )
     add("--workers", type=int, default=2, help="web server processes (default: 2)")
     add("--threads", type=int, default=32, help="threads per web process (default: 32)")
-    add("--postgres-url", default=os.environ.get("POLIS_LIKE_BENCH_POSTGRES",
-                                                 "postgresql://postgres@localhost:5432/postgres"),
+    add(
+        "--postgres-url",
+        default=os.environ.get(
+            "POLIS_LIKE_BENCH_POSTGRES", "postgresql://postgres@localhost:5432/postgres"
+        ),
         help="the PostgreSQL server to create the benchmark databases on (from its `postgres` "
-             "maintenance database; the database this URL names need not exist)")
-    add("--prime", default="none",
+        "maintenance database; the database this URL names need not exist)",
+    )
+    add(
+        "--prime",
+        default="none",
         help="cases whose first full computation runs in this process, with the service's "
-             "worker code, before the services start (default: none, the service's worker "
-             "does it); the first vote then loads the saved state and is a warm-up")
+        "worker code, before the services start (default: none, the service's worker "
+        "does it); the first vote then loads the saved state and is a warm-up",
+    )
     add("--prime-lease", type=float, default=3600.0, help="the priming worker's lease (s)")
     add("--seed", type=int, default=0, help="seed of the synthetic conversation and the votes")
     add("--logs", type=Path, help="keep the server's and the worker's logs in this folder")
@@ -133,6 +157,7 @@ def _names(text: str, known: tuple[str, ...], what: str) -> list[str]:
 def _stop_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C, so that the finally blocks stop the services and drop the
     database."""
+
     def handler(_signum, _frame):
         raise KeyboardInterrupt
 
@@ -141,9 +166,15 @@ def _stop_on_sigterm() -> None:
 
 # -- one case on one database ---------------------------------------------------------------
 
+
 def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
-    run = {"case": case, "database": database, "status": "error", "load_start": os.getloadavg(),
-           "started": datetime.now().isoformat(timespec="seconds")}
+    run = {
+        "case": case,
+        "database": database,
+        "status": "error",
+        "load_start": os.getloadavg(),
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="polis-like-latency-"))
     pg_name = None
     services: list[subprocess.Popen] = []
@@ -159,19 +190,40 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
         primed = case in args.prime
         if primed:
             run.update(prime(url, run["conversation_id"], args.prime_lease))
-        env = dict(os.environ, SECRET_KEY=secrets.token_hex(32),
-                   POLIS_LIKE_INSTANCE=str(tmp / "var"), PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            SECRET_KEY=secrets.token_hex(32),
+            POLIS_LIKE_INSTANCE=str(tmp / "var"),
+            PYTHONUNBUFFERED="1",
+        )
         port = _free_port()
         base = f"http://{HOST}:{port}"
         server_log, worker_log = tmp / "server.log", tmp / "worker.log"
-        services.append(_start(["serve", "--host", HOST, "--port", str(port), "--workers",
-                                str(args.workers), "--threads", str(args.threads),
-                                "--database-url", url], env, server_log))
+        services.append(
+            _start(
+                [
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                    "--threads",
+                    str(args.threads),
+                    "--database-url",
+                    url,
+                ],
+                env,
+                server_log,
+            )
+        )
         worker_started = time.perf_counter()
         services.append(_start(["worker", "--database-url", url], env, worker_log))
         cid = run["conversation_id"]
-        waited = _wait_first_result(base, cid, services, worker_started, args.first_timeout,
-                                    worker_log)
+        waited = _wait_first_result(
+            base, cid, services, worker_started, args.first_timeout, worker_log
+        )
         if not primed:
             run["first_result_by"] = "service worker"
             run["first_result_s"] = waited
@@ -234,9 +286,14 @@ def prepare(case: str, url: str, seed: int) -> dict:
         import_s = time.perf_counter() - started
     finally:
         engine.dispose()
-    return {"conversation_id": cid, "participants": len(conversation.participant_ids),
-            "statements": len(conversation.statements), "vote_events": len(conversation.votes),
-            "read_or_generate_s": built_s, "import_s": import_s}
+    return {
+        "conversation_id": cid,
+        "participants": len(conversation.participant_ids),
+        "statements": len(conversation.statements),
+        "vote_events": len(conversation.votes),
+        "read_or_generate_s": built_s,
+        "import_s": import_s,
+    }
 
 
 def synthetic_conversation(n_participants: int, n_statements: int, seed: int):
@@ -244,11 +301,16 @@ def synthetic_conversation(n_participants: int, n_statements: int, seed: int):
     from polis_like.conversation import Conversation, Statement
 
     events, _truth = synthetic.generate(n_participants, n_statements, 30, seed=seed)
-    statements = [Statement(id=str(j), text=f"Synthetic statement {j}.",
-                            created_ms=synthetic.START_MS) for j in range(n_statements)]
-    return Conversation(summary={"topic": f"Synthetic {n_participants:,} x {n_statements:,}"},
-                        statements=statements,
-                        participant_ids=[str(i) for i in range(n_participants)], votes=events)
+    statements = [
+        Statement(id=str(j), text=f"Synthetic statement {j}.", created_ms=synthetic.START_MS)
+        for j in range(n_statements)
+    ]
+    return Conversation(
+        summary={"topic": f"Synthetic {n_participants:,} x {n_statements:,}"},
+        statements=statements,
+        participant_ids=[str(i) for i in range(n_participants)],
+        votes=events,
+    )
 
 
 def prime(url: str, cid: int, lease_s: float) -> dict:
@@ -271,15 +333,22 @@ def prime(url: str, cid: int, lease_s: float) -> dict:
         if computed != [cid]:
             raise RuntimeError(f"priming computed {computed}, not conversation {cid}")
         with session_factory(engine)() as session:
-            duration_ms = session.scalar(select(ResultRow.duration_ms).where(
-                ResultRow.conversation_id == cid, ResultRow.tick == 1))
+            duration_ms = session.scalar(
+                select(ResultRow.duration_ms).where(
+                    ResultRow.conversation_id == cid, ResultRow.tick == 1
+                )
+            )
     finally:
         engine.dispose()
-    return {"first_result_by": f"benchmark process (Worker, lease {lease_s:.0f} s)",
-            "first_result_s": first_s, "first_compute_ms": duration_ms}
+    return {
+        "first_result_by": f"benchmark process (Worker, lease {lease_s:.0f} s)",
+        "first_result_s": first_s,
+        "first_compute_ms": duration_ms,
+    }
 
 
 # -- the services ---------------------------------------------------------------------------
+
 
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("polis-like")
@@ -288,9 +357,15 @@ def _command() -> list[str]:
 
 def _start(arguments: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "wb") as file:  # the child keeps its own descriptor
-        return subprocess.Popen(_command() + arguments, env=env, stdout=file,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=ROOT)
+        return subprocess.Popen(
+            _command() + arguments,
+            env=env,
+            stdout=file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=ROOT,
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -316,8 +391,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_first_result(base: str, cid: int, services: list[subprocess.Popen], started: float,
-                       timeout: float, worker_log: Path) -> float:
+def _wait_first_result(
+    base: str,
+    cid: int,
+    services: list[subprocess.Popen],
+    started: float,
+    timeout: float,
+    worker_log: Path,
+) -> float:
     """Poll ``/results`` until 200; seconds since the worker was started."""
     while True:
         for process in services:
@@ -325,8 +406,10 @@ def _wait_first_result(base: str, cid: int, services: list[subprocess.Popen], st
                 raise RuntimeError(f"{process.args[1]} exited with {process.returncode}")
         lost = worker_log.read_text(errors="replace").count("lost the lease")
         if lost >= 2:
-            raise RuntimeError(f"the worker lost the lease {lost} times before publishing: its "
-                               f"first computation outlasts its lease (try --prime)")
+            raise RuntimeError(
+                f"the worker lost the lease {lost} times before publishing: its "
+                f"first computation outlasts its lease (try --prime)"
+            )
         try:
             status, _, _ = request(base, "GET", f"/api/v1/conversations/{cid}/results")
             if status == 200:
@@ -338,8 +421,9 @@ def _wait_first_result(base: str, cid: int, services: list[subprocess.Popen], st
         time.sleep(0.2)
 
 
-def request(base: str, method: str, path: str, body: dict | None = None,
-            cookie: str | None = None) -> tuple[int, dict, bytes]:
+def request(
+    base: str, method: str, path: str, body: dict | None = None, cookie: str | None = None
+) -> tuple[int, dict, bytes]:
     """One request on a new connection: (status, headers, body)."""
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
@@ -360,6 +444,7 @@ def request(base: str, method: str, path: str, body: dict | None = None,
 
 
 # -- the event stream -----------------------------------------------------------------------
+
 
 @dataclass
 class Event:
@@ -397,8 +482,9 @@ class Stream:
                 headers = {"Accept": "text/event-stream"}
                 if last_id is not None:
                     headers["Last-Event-ID"] = last_id
-                connection.request("GET", f"/api/v1/conversations/{self.cid}/events",
-                                   headers=headers)
+                connection.request(
+                    "GET", f"/api/v1/conversations/{self.cid}/events", headers=headers
+                )
                 response = connection.getresponse()
                 if response.status != 200:
                     raise RuntimeError(f"/events answered {response.status}")
@@ -449,8 +535,10 @@ class Stream:
 
 # -- the measured votes ---------------------------------------------------------------------
 
-def measure(base: str, cid: int, args: argparse.Namespace,
-            warmup: int = 0) -> tuple[list[dict], list[dict], Stream]:
+
+def measure(
+    base: str, cid: int, args: argparse.Namespace, warmup: int = 0
+) -> tuple[list[dict], list[dict], Stream]:
     """Cast ``warmup`` then ``args.votes`` votes, one new participant each, and time each one's
     event; the warm-up votes (the first after the worker loads a saved state) are kept apart."""
     rng = np.random.default_rng([args.seed, 1])
@@ -472,18 +560,24 @@ def measure(base: str, cid: int, args: argparse.Namespace,
             previous_t0 = record["t0"]
             if record.get("latency_s") is not None or record.get("posted"):
                 total += 1
-            shown = (f"{record['latency_s']:.3f} s" if record.get("latency_s") is not None
-                     else "lost")
+            shown = (
+                f"{record['latency_s']:.3f} s" if record.get("latency_s") is not None else "lost"
+            )
             label = "warm-up" if index < warmup else f"{index - warmup + 1}/{args.votes}"
-            print(f"  vote {label}: {shown} (POST {record['post_s'] * 1000:.0f} "
-                  f"ms, tick {record.get('tick')})", file=sys.stderr, flush=True)
+            print(
+                f"  vote {label}: {shown} (POST {record['post_s'] * 1000:.0f} "
+                f"ms, tick {record.get('tick')})",
+                file=sys.stderr,
+                flush=True,
+            )
         return records[:warmup], records[warmup:], stream
     finally:
         stream.close()
 
 
-def one_vote(base: str, cid: int, stream: Stream, expected: int, rng: np.random.Generator,
-             timeout: float) -> dict:
+def one_vote(
+    base: str, cid: int, stream: Stream, expected: int, rng: np.random.Generator, timeout: float
+) -> dict:
     """A new participant's GET /next and POST /votes; the latency of the event that counts it."""
     status, headers, body = request(base, "GET", f"/api/v1/conversations/{cid}/next")
     if status != 200:
@@ -497,12 +591,24 @@ def one_vote(base: str, cid: int, stream: Stream, expected: int, rng: np.random.
     while not stream.events.empty():  # only events after this POST count
         stream.events.get_nowait()
     t0, wall0 = time.perf_counter(), time.time()
-    status, _, body = request(base, "POST", f"/api/v1/conversations/{cid}/votes",
-                              {"statement_id": statement["id"], "vote": vote}, cookie=cookie)
+    status, _, body = request(
+        base,
+        "POST",
+        f"/api/v1/conversations/{cid}/votes",
+        {"statement_id": statement["id"], "vote": vote},
+        cookie=cookie,
+    )
     post_s = time.perf_counter() - t0
-    record = {"t0": t0, "wall0": wall0, "post_s": post_s, "expected_votes": expected,
-              "statement_id": statement["id"], "vote": vote, "posted": status == 200,
-              "latency_s": None}
+    record = {
+        "t0": t0,
+        "wall0": wall0,
+        "post_s": post_s,
+        "expected_votes": expected,
+        "statement_id": statement["id"],
+        "vote": vote,
+        "posted": status == 200,
+        "latency_s": None,
+    }
     if status != 200:
         record["error"] = f"POST answered {status}: {body[:200]!r}"
         return record
@@ -513,13 +619,18 @@ def one_vote(base: str, cid: int, stream: Stream, expected: int, rng: np.random.
             record["error"] = f"no event with {expected} votes within {timeout:.0f} s"
             return record
         if event.data["participation"]["votes"] >= expected:
-            record.update(latency_s=event.perf - t0, tick=event.data["tick"],
-                          event_votes=event.data["participation"]["votes"],
-                          computed_ms=event.data["computed_ms"], event_wall=event.wall)
+            record.update(
+                latency_s=event.perf - t0,
+                tick=event.data["tick"],
+                event_votes=event.data["participation"]["votes"],
+                computed_ms=event.data["computed_ms"],
+                event_wall=event.wall,
+            )
             return record
 
 
 # -- where the time went --------------------------------------------------------------------
+
 
 def worker_ticks(log: str, cid: int) -> dict[int, dict]:
     """tick -> {ms, new_votes} from the worker's INFO lines for the conversation."""
@@ -527,8 +638,10 @@ def worker_ticks(log: str, cid: int) -> dict[int, dict]:
     for line in log.splitlines():
         match = WORKER_LINE.match(line)
         if match and int(match.group(2)) == cid:
-            ticks[int(match.group(3))] = {"new_votes": int(match.group(4)),
-                                          "ms": float(match.group(5))}
+            ticks[int(match.group(3))] = {
+                "new_votes": int(match.group(4)),
+                "ms": float(match.group(5)),
+            }
     return ticks
 
 
@@ -551,12 +664,16 @@ def _errors(log: Path) -> list[str]:
     if not log.exists():
         return []
     keep = ("Traceback", "Error", "ERROR", "WARNING", "CRITICAL", "exception", "lost the lease")
-    lines = [line for line in log.read_text(errors="replace").splitlines()
-             if any(word in line for word in keep)]
+    lines = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if any(word in line for word in keep)
+    ]
     return lines[:20]
 
 
 # -- the report -----------------------------------------------------------------------------
+
 
 def summarize(run: dict) -> None:
     votes = run.get("votes") or []
@@ -590,47 +707,73 @@ def _load_text(load: list[float] | tuple[float, ...] | None) -> str:
 def one_line(run: dict) -> str:
     if run.get("status") not in ("ok", "lost"):
         return f"{run.get('status')}: {run.get('error', '')}"
-    return (f"median {_s(run.get('latency_median_s'))}, p90 {_s(run.get('latency_p90_s'))}, "
-            f"max {_s(run.get('latency_max_s'))}, POST {_s(run.get('post_median_s'))}, "
-            f"first result {_s(run.get('first_result_s'))}, import {_s(run.get('import_s'))}, "
-            f"lost {run.get('lost', 0)}")
+    return (
+        f"median {_s(run.get('latency_median_s'))}, p90 {_s(run.get('latency_p90_s'))}, "
+        f"max {_s(run.get('latency_max_s'))}, POST {_s(run.get('post_median_s'))}, "
+        f"first result {_s(run.get('first_result_s'))}, import {_s(run.get('import_s'))}, "
+        f"lost {run.get('lost', 0)}"
+    )
 
 
 def markdown(report: dict) -> str:
     label = {"vtaiwan": "vtaiwan.uberx", "100k": "100,000 x 1,000"}
-    out = [("| case | database | votes | **median** | p90 | max | POST (median) | first result "
-            "(worker compute) | import | load (1 min) |"),
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        (
+            "| case | database | votes | **median** | p90 | max | POST (median) | first result "
+            "(worker compute) | import | load (1 min) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in report["runs"]:
         name = f"{label[run['case']]} ({run.get('vote_events', 0):,} votes)"
         if run.get("status") not in ("ok", "lost"):
-            out.append(f"| {name} | {run['database']} | {run.get('status')}: "
-                       f"{run.get('error', '')} | | | | | | | |")
+            out.append(
+                f"| {name} | {run['database']} | {run.get('status')}: "
+                f"{run.get('error', '')} | | | | | | | |"
+            )
             continue
         votes = f"{run['measured']}" + (f" ({run['lost']} lost)" if run["lost"] else "")
-        first = (f"{_s(run.get('first_result_s'))} ({_s(run['first_compute_ms'] / 1000)})"
-                 if run.get("first_compute_ms") is not None else _s(run.get("first_result_s")))
+        first = (
+            f"{_s(run.get('first_result_s'))} ({_s(run['first_compute_ms'] / 1000)})"
+            if run.get("first_compute_ms") is not None
+            else _s(run.get("first_result_s"))
+        )
         if run.get("first_result_by", "").startswith("benchmark"):
             first += " \\*"
-        out.append(f"| {name} | {run['database']} | {votes} | **{_s(run.get('latency_median_s'))}**"
-                   f" | {_s(run.get('latency_p90_s'))} | {_s(run.get('latency_max_s'))} | "
-                   f"{_s(run.get('post_median_s'))} | {first} | {_s(run.get('import_s'))} | "
-                   f"{_load_text(run.get('load_start'))} to {_load_text(run.get('load_end'))} |")
+        out.append(
+            f"| {name} | {run['database']} | {votes} | **{_s(run.get('latency_median_s'))}**"
+            f" | {_s(run.get('latency_p90_s'))} | {_s(run.get('latency_max_s'))} | "
+            f"{_s(run.get('post_median_s'))} | {first} | {_s(run.get('import_s'))} | "
+            f"{_load_text(run.get('load_start'))} to {_load_text(run.get('load_end'))} |"
+        )
     if any(r.get("first_result_by", "").startswith("benchmark") for r in report["runs"]):
-        out += ["", ("\\* primed: the first full computation ran in the benchmark process (the "
-                     "service's worker code with a longer lease), then the services started; their "
-                     "worker loaded the saved state on a warm-up vote, not counted above.")]
-    out += ["", "Medians of each part of the latency:", "",
-            ("| case | database | to the worker's start | worker compute | deliver | "
-             "ticks with other votes | stream reconnects | warm-up vote |"),
-            "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            (
+                "\\* primed: the first full computation ran in the benchmark process (the "
+                "service's worker code with a longer lease), then the services started; their "
+                "worker loaded the saved state on a warm-up vote, not counted above."
+            ),
+        ]
+    out += [
+        "",
+        "Medians of each part of the latency:",
+        "",
+        (
+            "| case | database | to the worker's start | worker compute | deliver | "
+            "ticks with other votes | stream reconnects | warm-up vote |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run in report["runs"]:
         if run.get("status") not in ("ok", "lost"):
             continue
-        out.append(f"| {label[run['case']]} | {run['database']} | "
-                   f"{_s(run.get('to_start_median_s'))} | {_s(run.get('compute_median_s'))} | "
-                   f"{_s(run.get('deliver_median_s'))} | {run.get('ticks_with_other_votes', 0)} |"
-                   f" {run.get('stream_reconnects', 0)} | {_warmup(run)} |")
+        out.append(
+            f"| {label[run['case']]} | {run['database']} | "
+            f"{_s(run.get('to_start_median_s'))} | {_s(run.get('compute_median_s'))} | "
+            f"{_s(run.get('deliver_median_s'))} | {run.get('ticks_with_other_votes', 0)} |"
+            f" {run.get('stream_reconnects', 0)} | {_warmup(run)} |"
+        )
     return "\n".join(out)
 
 
@@ -655,19 +798,34 @@ def machine_info() -> dict:
 
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     meminfo = Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor(),
+    )
     mem_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu,
-            "ram_gb": round(mem_kb * 1024 / 1e9, 1), "python": platform.python_version(),
-            "numpy": numpy.__version__, "sqlalchemy": sqlalchemy.__version__,
-            "sqlite": __import__("sqlite3").sqlite_version, "kernel": platform.release(),
-            "load_start": os.getloadavg(), "commit": commit}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "ram_gb": round(mem_kb * 1024 / 1e9, 1),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "sqlite": __import__("sqlite3").sqlite_version,
+        "kernel": platform.release(),
+        "load_start": os.getloadavg(),
+        "commit": commit,
+    }
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
+
 
 def _pg_admin(url: str, statement: str) -> None:
     import psycopg

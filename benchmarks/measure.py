@@ -76,6 +76,12 @@ def emit(out_path: str, record: dict[str, Any]) -> None:
 def fail(out_path: str, exc: BaseException) -> None:
     """Record a failure: ``memory`` for MemoryError, else ``error``; then exit non-zero."""
     status = "memory" if isinstance(exc, MemoryError) else "error"
-    emit(out_path, {"status": status, "error": f"{type(exc).__name__}: {exc}"[:500],
-                    "peak_rss_mb": peak_process_mb()})
+    emit(
+        out_path,
+        {
+            "status": status,
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+            "peak_rss_mb": peak_process_mb(),
+        },
+    )
     sys.exit(3)

@@ -38,21 +38,26 @@ def main() -> None:
 
         params = MathParams(random_state=args.random_state)
         case = measure.load_case(args.case)
-        events = VoteEvents(case["timestamp_ms"], case["participant"], case["statement"],
-                            case["vote"])
-        sizes = dict(n_participants=int(case["n_participants"]),
-                     n_statements=int(case["n_statements"]),
-                     moderated_out=case["moderated_out"], meta=case["meta"])
+        events = VoteEvents(
+            case["timestamp_ms"], case["participant"], case["statement"], case["vote"]
+        )
+        sizes = dict(
+            n_participants=int(case["n_participants"]),
+            n_statements=int(case["n_statements"]),
+            moderated_out=case["moderated_out"],
+            meta=case["meta"],
+        )
         truth = case.get("truth")
         del case
 
         tiny, _ = synthetic.generate(300, 40, seed=1)
         _, warmup = measure.measure(
-            lambda: compute(tiny, n_participants=300, n_statements=40, params=params))
+            lambda: compute(tiny, n_participants=300, n_statements=40, params=params)
+        )
 
         if args.new_votes:
             order = events.time_order()
-            old, new = events.take(order[: -args.new_votes]), events.take(order[-args.new_votes:])
+            old, new = events.take(order[: -args.new_votes]), events.take(order[-args.new_votes :])
             _, state = compute(old, params=params, **sizes)
             del old, events
             (result, _), record = measure.measure(lambda: update(state, new))
@@ -63,9 +68,13 @@ def main() -> None:
         engine_total = timings.pop("total", None)
         clustered = result.group >= 0
         record.update(
-            status="ok", timings=timings, engine_total_s=engine_total, n_votes=int(result.n_votes),
+            status="ok",
+            timings=timings,
+            engine_total_s=engine_total,
+            n_votes=int(result.n_votes),
             warmup_s=warmup["wall_s"],
-            k=int(result.k), n_clustered=int(clustered.sum()),
+            k=int(result.k),
+            n_clustered=int(clustered.sum()),
             ari=_ari(truth, result.group) if truth is not None else None,
         )
         measure.emit(args.out, record)

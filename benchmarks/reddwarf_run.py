@@ -45,12 +45,14 @@ def vote_records(case: dict[str, np.ndarray]):
     n_statements = int(case["n_statements"])
     pair = case["participant"][order].astype(np.int64) * n_statements + case["statement"][order]
     last = order[np.append(pair[1:] != pair[:-1], True)]
-    return pd.DataFrame({
-        "participant_id": case["participant"][last].astype(np.int64),
-        "statement_id": case["statement"][last].astype(np.int64),
-        "vote": case["vote"][last].astype(np.float64),
-        "modified": case["timestamp_ms"][last],
-    })
+    return pd.DataFrame(
+        {
+            "participant_id": case["participant"][last].astype(np.int64),
+            "statement_id": case["statement"][last].astype(np.int64),
+            "vote": case["vote"][last].astype(np.float64),
+            "modified": case["timestamp_ms"][last],
+        }
+    )
 
 
 def instrument(timings: dict[str, float]) -> None:
@@ -65,6 +67,7 @@ def instrument(timings: dict[str, float]) -> None:
                 return fn(*args, **kwargs)
             finally:
                 timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
         return wrapper
 
     for name, stage in STAGES.items():
@@ -96,18 +99,29 @@ def main() -> None:
 
         timings: dict[str, float] = {}
         instrument(timings)
-        result, record = measure.measure(lambda: run_pipeline(
-            votes=votes, mod_out_statement_ids=mod_out, meta_statement_ids=meta,
-            random_state=args.random_state,
-        ))
+        result, record = measure.measure(
+            lambda: run_pipeline(
+                votes=votes,
+                mod_out_statement_ids=mod_out,
+                meta_statement_ids=meta,
+                random_state=args.random_state,
+            )
+        )
         timings["other"] = max(record["wall_s"] - sum(timings.values()), 0.0)
         labels = result.clusterer.labels_ if result.clusterer is not None else np.empty(0)
         record.update(
-            status="ok", timings=timings, n_votes=len(votes),
-            k=len(np.unique(labels)), n_clustered=len(labels),
+            status="ok",
+            timings=timings,
+            n_votes=len(votes),
+            k=len(np.unique(labels)),
+            n_clustered=len(labels),
             ari=_ari(truth, result.participants_df) if truth is not None else None,
-            versions={"red-dwarf": version("red-dwarf"), "pandas": version("pandas"),
-                      "numpy": np.__version__, "scikit-learn": version("scikit-learn")},
+            versions={
+                "red-dwarf": version("red-dwarf"),
+                "pandas": version("pandas"),
+                "numpy": np.__version__,
+                "scikit-learn": version("scikit-learn"),
+            },
         )
         measure.emit(args.out, record)
     except MemoryError as exc:
@@ -128,8 +142,13 @@ def _tiny_case() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     p = np.repeat(np.arange(60), 10)
     s = np.concatenate([rng.permutation(20)[:10] for _ in range(60)])
-    return {"timestamp_ms": np.arange(600), "participant": p, "statement": s,
-            "vote": rng.integers(-1, 2, 600), "n_statements": np.array(20)}
+    return {
+        "timestamp_ms": np.arange(600),
+        "participant": p,
+        "statement": s,
+        "vote": rng.integers(-1, 2, 600),
+        "n_statements": np.array(20),
+    }
 
 
 if __name__ == "__main__":

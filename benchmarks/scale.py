@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         sys.exit(f"unknown size {unknown[0]!r}; choose among {', '.join(cases.CASES)}")
     reddwarf_python = _reddwarf_venv() if args.with_reddwarf else None
-    report = {"command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
-              "machine": machine_info(reddwarf_python), "cases": {}}
+    report = {
+        "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+        "machine": machine_info(reddwarf_python),
+        "cases": {},
+    }
     limits = dict(timeout_s=args.timeout, memory_mb=args.memory_limit_gb * 1000)
     for name in names:
         case = cases.CASES[name]
@@ -65,20 +68,34 @@ def main(argv: list[str] | None = None) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--sizes", default=",".join(cases.CASES),
-        help=f"comma-separated cases among {', '.join(cases.CASES)} (default: all)")
+    add(
+        "--sizes",
+        default=",".join(cases.CASES),
+        help=f"comma-separated cases among {', '.join(cases.CASES)} (default: all)",
+    )
     add("--repeat", type=int, default=3, help="runs per case; the report shows medians")
     add("--repeat-1m", type=int, default=0, help="runs of the 1M case if not --repeat (e.g. 1)")
-    add("--with-reddwarf", action="store_true",
-        help=f"also run {REDDWARF_REQUIREMENT} (installed into {REDDWARF_VENV.name})")
-    add("--reddwarf-slow", type=float, default=300.0,
-        help="skip red-dwarf's remaining runs of a case after one takes this many seconds")
+    add(
+        "--with-reddwarf",
+        action="store_true",
+        help=f"also run {REDDWARF_REQUIREMENT} (installed into {REDDWARF_VENV.name})",
+    )
+    add(
+        "--reddwarf-slow",
+        type=float,
+        default=300.0,
+        help="skip red-dwarf's remaining runs of a case after one takes this many seconds",
+    )
     add("--timeout", type=float, default=900.0, help="seconds per run (default 15 min)")
     add("--memory-limit-gb", type=float, default=20.0, help="per run (address space and RSS)")
     add("--votes-per-participant", type=int, default=30)
     add("--seed", type=int, default=0)
-    add("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "polis-like-bench",
-        help="where the prepared conversations are kept between runs")
+    add(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "polis-like-bench",
+        help="where the prepared conversations are kept between runs",
+    )
     add("--out", type=Path, help="write the raw results as JSON")
     return parser
 
@@ -88,8 +105,9 @@ def _ours_argv(data: Path, case: cases.Case, args: argparse.Namespace) -> list[s
     return argv + (["--new-votes", str(case.new_votes)] if case.new_votes else [])
 
 
-def _repeat(argv: list[str], repeat: int, limits: dict,
-            give_up_after_s: float = float("inf")) -> dict:
+def _repeat(
+    argv: list[str], repeat: int, limits: dict, give_up_after_s: float = float("inf")
+) -> dict:
     """Run a child ``repeat`` times (stopping at a failure or a very slow run); runs and medians."""
     runs = []
     for _ in range(repeat):
@@ -110,10 +128,15 @@ def run_child(argv: list[str], timeout_s: float, memory_mb: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out, log = Path(tmp) / "out.json", Path(tmp) / "log.txt"
         with open(log, "wb") as log_file:
-            proc = subprocess.Popen(argv + [str(out)], stdout=log_file, stderr=log_file,
-                                    # the parent runs no threads, so preexec_fn is safe here
-                                    preexec_fn=set_limits,  # noqa: PLW1509
-                                    start_new_session=True, cwd=HERE)
+            proc = subprocess.Popen(
+                argv + [str(out)],
+                stdout=log_file,
+                stderr=log_file,
+                # the parent runs no threads, so preexec_fn is safe here
+                preexec_fn=set_limits,  # noqa: PLW1509
+                start_new_session=True,
+                cwd=HERE,
+            )
             started, killed = time.monotonic(), None
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -133,10 +156,13 @@ def run_child(argv: list[str], timeout_s: float, memory_mb: float) -> dict:
         elif not record:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             memoryish = proc.returncode == -signal.SIGKILL or any("MemoryError" in t for t in tail)
-            record = {"status": "memory" if memoryish else "error",
-                      "error": " | ".join(tail)[-500:]}
-    record.update(child_peak_rss_mb=usage.ru_maxrss * 1024 / MB, elapsed_s=elapsed,
-                  load_before=load)
+            record = {
+                "status": "memory" if memoryish else "error",
+                "error": " | ".join(tail)[-500:],
+            }
+    record.update(
+        child_peak_rss_mb=usage.ru_maxrss * 1024 / MB, elapsed_s=elapsed, load_before=load
+    )
     return record
 
 
@@ -170,8 +196,15 @@ def median_run(runs: list[dict]) -> dict | None:
     if not ok:
         return None
     med = {"n_runs": len(ok)}
-    for key in ("wall_s", "engine_total_s", "peak_rss_mb", "math_added_mb", "base_rss_mb", "ari",
-                "warmup_s"):
+    for key in (
+        "wall_s",
+        "engine_total_s",
+        "peak_rss_mb",
+        "math_added_mb",
+        "base_rss_mb",
+        "ari",
+        "warmup_s",
+    ):
         values = [r[key] for r in ok if r.get(key) is not None]
         med[key] = statistics.median(values) if values else None
     med["best_wall_s"] = min(r["wall_s"] for r in ok)
@@ -201,6 +234,7 @@ def _reddwarf_venv() -> Path:
 
 def _commit() -> str:
     """The checkout's commit, ``+dirty`` when polis_like/ or benchmarks/ has local changes."""
+
     def git(*args: str) -> str:
         out = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False)
         return out.stdout.strip()
@@ -217,21 +251,31 @@ def machine_info(reddwarf_python: Path | None) -> dict:
     import sklearn
 
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor(),
+    )
     info = {
-        "nproc": len(os.sched_getaffinity(0)), "cpu": cpu,
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
         "ram_gb": round((_proc_kb("/proc/meminfo", "MemTotal") or 0) * 1024 / 1e9, 1),
-        "python": platform.python_version(), "numpy": numpy.__version__,
-        "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-        "kernel": platform.release(), "load_start": os.getloadavg(), "commit": _commit(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "kernel": platform.release(),
+        "load_start": os.getloadavg(),
+        "commit": _commit(),
     }
     if reddwarf_python:
-        script = ("import json, platform; from importlib.metadata import version as v; "
-                  "print(json.dumps({'python': platform.python_version(), **{p: v(p) for p in "
-                  "('red-dwarf', 'pandas', 'numpy', 'scikit-learn')}}))")
-        out = subprocess.run([str(reddwarf_python), "-c", script], capture_output=True, text=True,
-                             check=False)
+        script = (
+            "import json, platform; from importlib.metadata import version as v; "
+            "print(json.dumps({'python': platform.python_version(), **{p: v(p) for p in "
+            "('red-dwarf', 'pandas', 'numpy', 'scikit-learn')}}))"
+        )
+        out = subprocess.run(
+            [str(reddwarf_python), "-c", script], capture_output=True, text=True, check=False
+        )
         info["reddwarf_venv"] = json.loads(out.stdout) if out.returncode == 0 else out.stderr[-300:]
     return info
 

@@ -49,8 +49,14 @@ def one_line(entry: dict) -> str:
     for key, name in ENGINES:
         if key in entry:
             med = entry[key]["median"]
-            parts.append(f"{name}: " + (f"{seconds(med['wall_s'])}, {megabytes(med['peak_rss_mb'])}"
-                                        if med else outcome(entry[key]["runs"])))
+            parts.append(
+                f"{name}: "
+                + (
+                    f"{seconds(med['wall_s'])}, {megabytes(med['peak_rss_mb'])}"
+                    if med
+                    else outcome(entry[key]["runs"])
+                )
+            )
     return "; ".join(parts)
 
 
@@ -71,8 +77,9 @@ def stage_columns(entry: dict) -> list[str]:
 
 def case_table(name: str, entry: dict) -> list[str]:
     """The table of one case: a row per engine, a column per stage."""
-    votes = next((e["median"]["n_votes"] for k, _ in ENGINES
-                  if (e := entry.get(k)) and e["median"]), None)
+    votes = next(
+        (e["median"]["n_votes"] for k, _ in ENGINES if (e := entry.get(k)) and e["median"]), None
+    )
     title = f"### {entry['label']}" + (f" ({votes:,} votes in the matrix)" if votes else "")
     stages = stage_columns(entry)
     head = ["engine", "runs", *stages, "**total**", "peak RSS", "math added", "k", "ARI"]
@@ -82,14 +89,22 @@ def case_table(name: str, entry: dict) -> list[str]:
             continue
         med = entry[key]["median"]
         if med is None:
-            lines.append(f"| {label} | {len(entry[key]['runs'])} | {outcome(entry[key]['runs'])} |"
-                         + " |" * (len(head) - 3))
+            lines.append(
+                f"| {label} | {len(entry[key]['runs'])} | {outcome(entry[key]['runs'])} |"
+                + " |" * (len(head) - 3)
+            )
             continue
         times = stage_times(med)
-        cells = [label, str(med["n_runs"]), *(seconds(times.get(s)) for s in stages),
-                 f"**{seconds(med['wall_s'])}**", megabytes(med["peak_rss_mb"]),
-                 megabytes(med["math_added_mb"]), str(med["k"]),
-                 "–" if med.get("ari") is None else f"{med['ari']:.2f}"]
+        cells = [
+            label,
+            str(med["n_runs"]),
+            *(seconds(times.get(s)) for s in stages),
+            f"**{seconds(med['wall_s'])}**",
+            megabytes(med["peak_rss_mb"]),
+            megabytes(med["math_added_mb"]),
+            str(med["k"]),
+            "–" if med.get("ari") is None else f"{med['ari']:.2f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -135,20 +150,27 @@ def summary(report: dict) -> list[str]:
                 best = f" (best {seconds(med['best_wall_s'])})" if med["n_runs"] > 1 else ""
                 cells.append(seconds(med["wall_s"]) + best)
         ratio = speedup(entry)
-        lines.append(f"| {entry['label']} | {cells[0]} | {cells[1]} | "
-                     + ("–" if ratio is None else f"{ratio:,.0f}x") + " |")
+        lines.append(
+            f"| {entry['label']} | {cells[0]} | {cells[1]} | "
+            + ("–" if ratio is None else f"{ratio:,.0f}x")
+            + " |"
+        )
     return lines
 
 
 def machine_line(m: dict) -> str:
     """The machine, interpreters and libraries, in one paragraph."""
-    text = (f"{m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Linux {m['kernel']}; "
-            f"Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, "
-            f"scikit-learn {m['scikit-learn']}.")
+    text = (
+        f"{m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Linux {m['kernel']}; "
+        f"Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, "
+        f"scikit-learn {m['scikit-learn']}."
+    )
     rd = m.get("reddwarf_venv")
     if isinstance(rd, dict):
-        text += (f" red-dwarf {rd['red-dwarf']} in its own venv: Python {rd['python']}, "
-                 f"pandas {rd['pandas']}, numpy {rd['numpy']}, scikit-learn {rd['scikit-learn']}.")
+        text += (
+            f" red-dwarf {rd['red-dwarf']} in its own venv: Python {rd['python']}, "
+            f"pandas {rd['pandas']}, numpy {rd['numpy']}, scikit-learn {rd['scikit-learn']}."
+        )
     if m.get("commit"):
         text += f" Commit {m['commit']}."
     load = m.get("load_start"), m.get("load_end")
@@ -162,11 +184,19 @@ def markdown(report: dict) -> str:
     lines = [f"Command: `{report['command']}`", "", machine_line(report["machine"]), ""]
     for name, entry in report["cases"].items():
         lines += case_table(name, entry)
-    warmups = [med["warmup_s"] for e in report["cases"].values()
-               if (med := e["ours"]["median"]) and med.get("warmup_s") is not None]
+    warmups = [
+        med["warmup_s"]
+        for e in report["cases"].values()
+        if (med := e["ours"]["median"]) and med.get("warmup_s") is not None
+    ]
     if warmups:
-        lines += [(f"First compute in a fresh process (300 x 40 conversation, after the imports; "
-                   f"not included above): {seconds(max(warmups))} at most."), ""]
+        lines += [
+            (
+                f"First compute in a fresh process (300 x 40 conversation, after the imports; "
+                f"not included above): {seconds(max(warmups))} at most."
+            ),
+            "",
+        ]
     lines += ["Summary (median wall time of the math):", ""] + summary(report) + [""]
     lines += ["Targets:", ""] + targets(report)
     return "\n".join(lines)

@@ -74,7 +74,9 @@ class VoteEvents:
     def take(self, index: np.ndarray | slice) -> VoteEvents:
         """The events selected by ``index`` (a slice, boolean mask or index array)."""
         return VoteEvents(
-            self.timestamp_ms[index], self.participant[index], self.statement[index],
+            self.timestamp_ms[index],
+            self.participant[index],
+            self.statement[index],
             self.vote[index],
         )
 

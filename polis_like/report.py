@@ -20,16 +20,27 @@ def _number(value: float) -> float | None:
 
 def _rep(rep: RepStatement, statement_ids: list[str]) -> dict:
     return {
-        "statement": statement_ids[rep.statement], "direction": rep.direction,
-        "best_agree": rep.best_agree, "n_success": rep.n_success, "n_trials": rep.n_trials,
-        "p_success": rep.p_success, "p_test": rep.p_test, "repness": rep.repness,
-        "repness_test": rep.repness_test, "metric": rep.metric,
+        "statement": statement_ids[rep.statement],
+        "direction": rep.direction,
+        "best_agree": rep.best_agree,
+        "n_success": rep.n_success,
+        "n_trials": rep.n_trials,
+        "p_success": rep.p_success,
+        "p_test": rep.p_test,
+        "repness": rep.repness,
+        "repness_test": rep.repness_test,
+        "metric": rep.metric,
     }
 
 
 def _majority(item: MajorityStatement, statement_ids: list[str]) -> dict:
-    return {"statement": statement_ids[item.statement], "n_success": item.n_success,
-            "n_trials": item.n_trials, "p_success": item.p_success, "p_test": item.p_test}
+    return {
+        "statement": statement_ids[item.statement],
+        "n_success": item.n_success,
+        "n_trials": item.n_trials,
+        "p_success": item.p_success,
+        "p_test": item.p_test,
+    }
 
 
 def to_json(conversation: Conversation, result: MathResult, **run: object) -> dict:
@@ -41,12 +52,16 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
     sids = [s.id for s in conversation.statements]
     participants = {
         pid: {"group": int(g) if g >= 0 else None, "x": _number(x), "y": _number(y)}
-        for pid, g, x, y in zip(pids, result.group.tolist(), result.x.tolist(), result.y.tolist(),
-                                strict=True)
+        for pid, g, x, y in zip(
+            pids, result.group.tolist(), result.x.tolist(), result.y.tolist(), strict=True
+        )
     }
     groups = [
-        {"id": g, "members": [pids[i] for i in result.group_members(g)],
-         "representative": [_rep(r, sids) for r in reps]}
+        {
+            "id": g,
+            "members": [pids[i] for i in result.group_members(g)],
+            "representative": [_rep(r, sids) for r in reps],
+        }
         for g, reps in enumerate(result.repness)
     ]
     active = ~result.moderated_out
@@ -60,18 +75,26 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
         "n_in_conversation": int(result.in_conversation.sum()),
         "participants": participants,
         "groups": groups,
-        "consensus": {side: [sids[m.statement] for m in items]
-                      for side, items in result.consensus.items()},
-        "consensus_statistics": {side: [_majority(m, sids) for m in items]
-                                 for side, items in result.consensus.items()},
-        "group_informed_consensus": {sids[j]: float(result.group_informed_consensus[j])
-                                     for j in np.flatnonzero(active)},
+        "consensus": {
+            side: [sids[m.statement] for m in items] for side, items in result.consensus.items()
+        },
+        "consensus_statistics": {
+            side: [_majority(m, sids) for m in items] for side, items in result.consensus.items()
+        },
+        "group_informed_consensus": {
+            sids[j]: float(result.group_informed_consensus[j]) for j in np.flatnonzero(active)
+        },
         "priority": {sid: float(p) for sid, p in zip(sids, result.priority.tolist(), strict=True)},
         "statements": {
-            sid: {"x": float(xy[0]), "y": float(xy[1]), "extremity": float(e),
-                  "moderated_out": bool(out)}
-            for sid, xy, e, out in zip(sids, result.statement_xy, result.extremity,
-                                       result.moderated_out, strict=True)
+            sid: {
+                "x": float(xy[0]),
+                "y": float(xy[1]),
+                "extremity": float(e),
+                "moderated_out": bool(out),
+            }
+            for sid, xy, e, out in zip(
+                sids, result.statement_xy, result.extremity, result.moderated_out, strict=True
+            )
         },
         "silhouettes": {str(k): s for k, s in result.silhouettes.items()},
         "best_k": result.best_k,
@@ -93,9 +116,11 @@ def to_text(conversation: Conversation, result: MathResult) -> str:
     sids = [s.id for s in conversation.statements]
     lines = [
         conversation.topic or "(untitled conversation)",
-        (f"{result.n_participants} participants, {result.n_statements} statements, "
-         f"{result.n_votes} votes; {int(result.in_conversation.sum())} clustered "
-         f"into {result.k} opinion group{'s' if result.k != 1 else ''}."),
+        (
+            f"{result.n_participants} participants, {result.n_statements} statements, "
+            f"{result.n_votes} votes; {int(result.in_conversation.sum())} clustered "
+            f"into {result.k} opinion group{'s' if result.k != 1 else ''}."
+        ),
         "",
     ]
     for g, reps in enumerate(result.repness):
@@ -104,8 +129,10 @@ def to_text(conversation: Conversation, result: MathResult) -> str:
         for rep in reps:
             share = round(100 * rep.n_success / rep.n_trials) if rep.n_trials else 0
             verb = "agree" if rep.direction == "agree" else "disagree"
-            lines.append(f"  {share:3d}% {verb:8s} #{sids[rep.statement]}"
-                         f" ({rep.n_success} of {rep.n_trials})")
+            lines.append(
+                f"  {share:3d}% {verb:8s} #{sids[rep.statement]}"
+                f" ({rep.n_success} of {rep.n_trials})"
+            )
             lines.append("      " + _line(texts[rep.statement]))
         lines.append("")
     for side, title in (("agree", "Most agree with"), ("disagree", "Most disagree with")):

@@ -53,65 +53,111 @@ class Settings:
     """The settings of one installation; ``read_settings()`` fills them in."""
 
     database_url: str | None = _setting(
-        None, "DATABASE_URL",
+        None,
+        "DATABASE_URL",
         "The database, `sqlite:///path` or `postgresql://user@host/db`; SQLite at "
-        "`INSTANCE/polis-like.db` when unset.")
+        "`INSTANCE/polis-like.db` when unset.",
+    )
     instance: str | None = _setting(
-        None, "POLIS_LIKE_INSTANCE",
+        None,
+        "POLIS_LIKE_INSTANCE",
         "The instance folder (SQLite database, secret key, demo admin password); "
-        "`$XDG_DATA_HOME/polis-like` (else `~/.local/share/polis-like`) when unset.")
+        "`$XDG_DATA_HOME/polis-like` (else `~/.local/share/polis-like`) when unset.",
+    )
     secret_key: str | None = _setting(
-        None, "SECRET_KEY",
+        None,
+        "SECRET_KEY",
         "Signs the session cookies; made once and kept in `INSTANCE/secret-key` (mode 0600) "
-        "when unset.")
-    host: str = _setting("127.0.0.1", "POLIS_LIKE_HOST",
-                         "The address `serve` and `run` listen on.")
+        "when unset.",
+    )
+    host: str = _setting("127.0.0.1", "POLIS_LIKE_HOST", "The address `serve` and `run` listen on.")
     port: int = _setting(8000, "POLIS_LIKE_PORT", "The port `serve` and `run` listen on.", _port)
-    web_workers: int = _setting(2, "POLIS_LIKE_WEB_WORKERS",
-                                "gunicorn processes of the web server.", _positive_int)
-    web_threads: int = _setting(32, "POLIS_LIKE_WEB_THREADS",
-                                "Threads per web process (an open event stream holds one).",
-                                _positive_int)
+    web_workers: int = _setting(
+        2, "POLIS_LIKE_WEB_WORKERS", "gunicorn processes of the web server.", _positive_int
+    )
+    web_threads: int = _setting(
+        32,
+        "POLIS_LIKE_WEB_THREADS",
+        "Threads per web process (an open event stream holds one).",
+        _positive_int,
+    )
     max_streams: int | None = _setting(
-        None, "POLIS_LIKE_MAX_STREAMS",
+        None,
+        "POLIS_LIKE_MAX_STREAMS",
         "Event streams per web process; more get 503. `threads - 4` when unset, so four threads "
-        "always serve votes.", _positive_int)
-    stream_max_s: float = _setting(300.0, "POLIS_LIKE_STREAM_MAX_S",
-                                   "An event stream ends after this many seconds (the browser "
-                                   "reconnects by itself).", _positive_float)
-    stream_ping_s: float = _setting(15.0, "POLIS_LIKE_STREAM_PING_S",
-                                    "Seconds between keep-alives on a quiet event stream.",
-                                    _positive_float)
-    max_json_bytes: int = _setting(64 * 1024, "POLIS_LIKE_MAX_JSON_BYTES",
-                                   "The largest JSON request body.", _positive_int)
-    max_upload_bytes: int = _setting(200 * 1024 * 1024, "POLIS_LIKE_MAX_UPLOAD_BYTES",
-                                     "The largest request body of all (an export upload).",
-                                     _positive_int)
-    sqlite_busy_s: float = _setting(30.0, "POLIS_LIKE_SQLITE_BUSY_S",
-                                    "How long a SQLite write waits for another writer's lock "
-                                    "before the request gets 503.", _positive_float)
-    retry_after_s: int = _setting(5, "POLIS_LIKE_RETRY_AFTER_S",
-                                  "The `Retry-After` of a 503 while the database is "
-                                  "unavailable.", _positive_int)
-    log_every_s: float = _setting(10.0, "POLIS_LIKE_LOG_EVERY_S",
-                                  "A repeated error is logged once per this many seconds, "
-                                  "with the count of those left out.", _positive_float)
-    worker_lag_s: float = _setting(60.0, "POLIS_LIKE_WORKER_LAG_S",
-                                   "`/healthz` reports the worker as not keeping up when the "
-                                   "oldest vote it has not read is older than this.",
-                                   _positive_float)
-    worker_lease_s: float = _setting(60.0, "POLIS_LIKE_WORKER_LEASE_S",
-                                     "How long a worker's lease on a conversation lasts "
-                                     "without renewal.", _positive_float)
-    worker_save_s: float = _setting(30.0, "POLIS_LIKE_WORKER_SAVE_S",
-                                    "A worker saves a conversation's math state at most this "
-                                    "often.", _positive_float)
-    worker_idle_s: float = _setting(600.0, "POLIS_LIKE_WORKER_IDLE_S",
-                                    "A worker lets go of a conversation idle this long.",
-                                    _positive_float)
-    worker_poll_s: float = _setting(1.0, "POLIS_LIKE_WORKER_POLL_S",
-                                    "A worker checks for work at least this often, wake-ups "
-                                    "or not.", _positive_float)
+        "always serve votes.",
+        _positive_int,
+    )
+    stream_max_s: float = _setting(
+        300.0,
+        "POLIS_LIKE_STREAM_MAX_S",
+        "An event stream ends after this many seconds (the browser reconnects by itself).",
+        _positive_float,
+    )
+    stream_ping_s: float = _setting(
+        15.0,
+        "POLIS_LIKE_STREAM_PING_S",
+        "Seconds between keep-alives on a quiet event stream.",
+        _positive_float,
+    )
+    max_json_bytes: int = _setting(
+        64 * 1024, "POLIS_LIKE_MAX_JSON_BYTES", "The largest JSON request body.", _positive_int
+    )
+    max_upload_bytes: int = _setting(
+        200 * 1024 * 1024,
+        "POLIS_LIKE_MAX_UPLOAD_BYTES",
+        "The largest request body of all (an export upload).",
+        _positive_int,
+    )
+    sqlite_busy_s: float = _setting(
+        30.0,
+        "POLIS_LIKE_SQLITE_BUSY_S",
+        "How long a SQLite write waits for another writer's lock before the request gets 503.",
+        _positive_float,
+    )
+    retry_after_s: int = _setting(
+        5,
+        "POLIS_LIKE_RETRY_AFTER_S",
+        "The `Retry-After` of a 503 while the database is unavailable.",
+        _positive_int,
+    )
+    log_every_s: float = _setting(
+        10.0,
+        "POLIS_LIKE_LOG_EVERY_S",
+        "A repeated error is logged once per this many seconds, with the count of those left out.",
+        _positive_float,
+    )
+    worker_lag_s: float = _setting(
+        60.0,
+        "POLIS_LIKE_WORKER_LAG_S",
+        "`/healthz` reports the worker as not keeping up when the "
+        "oldest vote it has not read is older than this.",
+        _positive_float,
+    )
+    worker_lease_s: float = _setting(
+        60.0,
+        "POLIS_LIKE_WORKER_LEASE_S",
+        "How long a worker's lease on a conversation lasts without renewal.",
+        _positive_float,
+    )
+    worker_save_s: float = _setting(
+        30.0,
+        "POLIS_LIKE_WORKER_SAVE_S",
+        "A worker saves a conversation's math state at most this often.",
+        _positive_float,
+    )
+    worker_idle_s: float = _setting(
+        600.0,
+        "POLIS_LIKE_WORKER_IDLE_S",
+        "A worker lets go of a conversation idle this long.",
+        _positive_float,
+    )
+    worker_poll_s: float = _setting(
+        1.0,
+        "POLIS_LIKE_WORKER_POLL_S",
+        "A worker checks for work at least this often, wake-ups or not.",
+        _positive_float,
+    )
 
     def instance_path(self) -> Path:
         """The instance folder (not created here)."""

@@ -17,8 +17,13 @@ from collections.abc import Callable, Hashable
 class ThrottledLog:
     """A logger wrapper that logs each ``key`` at most once per ``interval_s`` seconds."""
 
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0, *,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval_s: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.logger = logger
         self.interval_s = interval_s
         self._clock = clock
@@ -26,8 +31,14 @@ class ThrottledLog:
         self._last: dict[Hashable, float] = {}
         self._left_out: dict[Hashable, int] = {}
 
-    def log(self, level: int, key: Hashable, message: str, *args: object,
-            exc_info: bool | BaseException = False) -> bool:
+    def log(
+        self,
+        level: int,
+        key: Hashable,
+        message: str,
+        *args: object,
+        exc_info: bool | BaseException = False,
+    ) -> bool:
         """Log ``message % args`` unless ``key`` was logged less than an interval ago.
 
         Returns whether it was logged. A logged line ends with the number of lines of that

@@ -49,8 +49,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     app.config["DATABASE_URL"] = database_url(app.config["DATABASE_URL"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(settings)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has them
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = make_engine(app.config["DATABASE_URL"], sqlite_busy_s=app.config["SQLITE_BUSY_S"])
     app.extensions["polis_like.engine"] = engine
     app.extensions["polis_like.sessions"] = session_factory(engine)

@@ -39,8 +39,9 @@ def outage(error: BaseException, retry_after_s: int = 5) -> Unavailable | None:
     said = str(getattr(error, "orig", None) or error)
     if isinstance(error, exc.TimeoutError) or "locked" in said or "busy" in said:
         return Unavailable("the database is busy; try again shortly", retry_after_s=retry_after_s)
-    return Unavailable("the database is unavailable; try again shortly",
-                       retry_after_s=retry_after_s)
+    return Unavailable(
+        "the database is unavailable; try again shortly", retry_after_s=retry_after_s
+    )
 
 
 def _reason(error: BaseException) -> str:
@@ -55,7 +56,7 @@ def _rollback() -> None:
     if session is not None:
         try:
             session.rollback()
-        except Exception:  # noqa: BLE001 - the connection may be gone; closing discards it
+        except Exception:
             pass
 
 
@@ -82,14 +83,18 @@ def register(app: Flask) -> None:
         if unavailable is None:
             return unexpected(error)
         _rollback()
-        throttled_log(current_app).warning(("outage", _reason(error)), "database unavailable: %s",
-                                           _reason(error))
+        throttled_log(current_app).warning(
+            ("outage", _reason(error)), "database unavailable: %s", _reason(error)
+        )
         return domain_error(unavailable)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         _rollback()
-        throttled_log(current_app).error(("unhandled", request.endpoint, type(error).__name__),
-                                         "unhandled error in %s", request.endpoint,
-                                         exc_info=error)
+        throttled_log(current_app).error(
+            ("unhandled", request.endpoint, type(error).__name__),
+            "unhandled error in %s",
+            request.endpoint,
+            exc_info=error,
+        )
         return error_response(500, "internal error; it has been logged")

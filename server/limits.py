@@ -26,8 +26,11 @@ def _decimal_up_to(limit: int) -> str:
     """A regular expression for the decimal numbers 0 to ``limit`` (leading zeros allowed)."""
     digits = str(limit)
     shorter = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
-    lower = [f"{digits[:i]}[0-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
-             for i, d in enumerate(digits) if d != "0"]
+    lower = [
+        f"{digits[:i]}[0-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
+        for i, d in enumerate(digits)
+        if d != "0"
+    ]
     return "(?:" + "|".join([*shorter, *lower, digits]) + ")"
 
 
@@ -137,6 +140,6 @@ def check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("the body holds a lone UTF-16 surrogate; send valid Unicode text") \
-            from None
-
+        raise InputError(
+            "the body holds a lone UTF-16 surrogate; send valid Unicode text"
+        ) from None

@@ -15,11 +15,13 @@ blueprint = Blueprint("pages", __name__)
 
 @blueprint.get("/")
 def index():
-    return jsonify({
-        "service": "polis-like",
-        "api": url_for("api.conversations.list_conversations", _external=False),
-        "openapi": url_for("api.openapi", _external=False),
-    })
+    return jsonify(
+        {
+            "service": "polis-like",
+            "api": url_for("api.conversations.list_conversations", _external=False),
+            "openapi": url_for("api.openapi", _external=False),
+        }
+    )
 
 
 @blueprint.get("/healthz")
@@ -37,11 +39,20 @@ def health():
         unavailable = outage(error, config["RETRY_AFTER_S"])
         if unavailable is None:
             raise
-        response = error_response(503, str(unavailable),
-                                  retry_after_s=unavailable.retry_after_s)
-        response.set_data(current_app.json.dumps(
-            {"database": "unavailable", "worker": None,
-             "error": {"status": 503, "message": str(unavailable)}}))
+        response = error_response(503, str(unavailable), retry_after_s=unavailable.retry_after_s)
+        response.set_data(
+            current_app.json.dumps(
+                {
+                    "database": "unavailable",
+                    "worker": None,
+                    "error": {"status": 503, "message": str(unavailable)},
+                }
+            )
+        )
         return response
-    return jsonify({"database": "ok",
-                    "worker": {"lag_s": round(lag_s, 3), "ok": lag_s <= config["WORKER_LAG_S"]}})
+    return jsonify(
+        {
+            "database": "ok",
+            "worker": {"lag_s": round(lag_s, 3), "ok": lag_s <= config["WORKER_LAG_S"]},
+        }
+    )

@@ -31,8 +31,19 @@ def load_conversation():
 #: its own database, and drops it at the end, from the server's `postgres` maintenance database,
 #: which every PostgreSQL server has: the database this URL names need not exist.
 POSTGRES = "postgresql://postgres@localhost:5432/postgres"
-TABLES = ("api_tokens", "accounts", "conversations", "participants", "statements", "vote_events",
-          "latest_votes", "moderation_log", "math_results", "math_states", "math_jobs")
+TABLES = (
+    "api_tokens",
+    "accounts",
+    "conversations",
+    "participants",
+    "statements",
+    "vote_events",
+    "latest_votes",
+    "moderation_log",
+    "math_results",
+    "math_states",
+    "math_jobs",
+)
 
 
 def postgres_database_url(server: str, database: str) -> str:
@@ -128,8 +139,14 @@ def sessions(engine):
 def app(database_url, tmp_path):
     from server.app import create_app
 
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-                      "TESTING": True, "ROUTING_SEED": 7})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+            "ROUTING_SEED": 7,
+        }
+    )
     yield app
     from worker.runner import join_saves
 

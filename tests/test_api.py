@@ -33,11 +33,21 @@ def error_of(response, status):
 
 # -- conversations ---------------------------------------------------------------------------
 
+
 def test_admin_creates_a_conversation_and_anyone_reads_it(client, staff):
-    response = client.post(f"{API}/conversations", headers=staff["admin"], json={
-        "topic": "  Uber in Taiwan ", "description": "How should it be regulated?",
-        "moderation": "strict", "write_enabled": False, "map_enabled": True, "xid_mode": "optional",
-        "seed_statements": ["Drivers need licences"]})
+    response = client.post(
+        f"{API}/conversations",
+        headers=staff["admin"],
+        json={
+            "topic": "  Uber in Taiwan ",
+            "description": "How should it be regulated?",
+            "moderation": "strict",
+            "write_enabled": False,
+            "map_enabled": True,
+            "xid_mode": "optional",
+            "seed_statements": ["Drivers need licences"],
+        },
+    )
     assert response.status_code == 201
     location = response.headers["Location"]
     assert location == f"{API}/conversations/{response.json['id']}"
@@ -51,27 +61,33 @@ def test_admin_creates_a_conversation_and_anyone_reads_it(client, staff):
 
 def test_admin_closes_a_conversation_and_votes_are_refused(app, client, staff):
     cid = make_conversation(client, staff["admin"])
-    changed = client.patch(f"{API}/conversations/{cid}", json={"is_open": False},
-                           headers=staff["admin"])
+    changed = client.patch(
+        f"{API}/conversations/{cid}", json={"is_open": False}, headers=staff["admin"]
+    )
     assert changed.status_code == 200 and changed.json["is_open"] is False
     browser = participant(app)
-    assert "closed" in error_of(browser.post(f"{API}/conversations/{cid}/votes",
-                                             json={"statement_id": 0, "vote": 1}), 403)
-    assert "closed" in error_of(browser.post(f"{API}/conversations/{cid}/statements",
-                                             json={"text": "new idea"}), 403)
+    assert "closed" in error_of(
+        browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1}), 403
+    )
+    assert "closed" in error_of(
+        browser.post(f"{API}/conversations/{cid}/statements", json={"text": "new idea"}), 403
+    )
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({}, "topic is required"),
-    ({"topic": ""}, "topic is empty"),
-    ({"topic": 5}, "topic must be a string"),
-    ({"topic": "x" * 501}, "limit is 500"),
-    ({"topic": "t", "moderation": "lax"}, "moderation"),
-    ({"topic": "t", "is_open": "yes"}, "is_open must be true or false"),
-    ({"topic": "t", "colour": "red"}, "unknown field: colour"),
-    ({"topic": "t", "seed_statements": "one"}, "seed_statements"),
-    ({"topic": "t", "seed_statements": ["a", "A "]}, "already says this"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({}, "topic is required"),
+        ({"topic": ""}, "topic is empty"),
+        ({"topic": 5}, "topic must be a string"),
+        ({"topic": "x" * 501}, "limit is 500"),
+        ({"topic": "t", "moderation": "lax"}, "moderation"),
+        ({"topic": "t", "is_open": "yes"}, "is_open must be true or false"),
+        ({"topic": "t", "colour": "red"}, "unknown field: colour"),
+        ({"topic": "t", "seed_statements": "one"}, "seed_statements"),
+        ({"topic": "t", "seed_statements": ["a", "A "]}, "already says this"),
+    ],
+)
 def test_bad_conversation_settings_are_refused(client, staff, body, fragment):
     response = client.post(f"{API}/conversations", json=body, headers=staff["admin"])
     assert fragment in error_of(response, 409 if "already" in fragment else 400)
@@ -81,29 +97,35 @@ def test_bad_conversation_settings_are_refused(client, staff, body, fragment):
 def test_only_admins_create_conversations(app, client, staff):
     body = {"topic": "t"}
     assert "sign in" in error_of(client.post(f"{API}/conversations", json=body), 401)
-    assert "admin" in error_of(client.post(f"{API}/conversations", json=body,
-                                           headers=staff["moderator"]), 403)
+    assert "admin" in error_of(
+        client.post(f"{API}/conversations", json=body, headers=staff["moderator"]), 403
+    )
     assert "unknown or revoked token" in error_of(
         client.post(f"{API}/conversations", json=body, headers={"Authorization": "Bearer nope"}),
-        401)
+        401,
+    )
     assert "Bearer <token>" in error_of(
-        client.post(f"{API}/conversations", json=body, headers={"Authorization": "Basic abc"}),
-        401)
+        client.post(f"{API}/conversations", json=body, headers={"Authorization": "Basic abc"}), 401
+    )
 
 
 def test_unknown_conversation_is_404_everywhere(client, staff):
     for method, path, body in [
-        ("get", "/conversations/99", None), ("get", "/conversations/99/next", None),
+        ("get", "/conversations/99", None),
+        ("get", "/conversations/99/next", None),
         ("post", "/conversations/99/votes", {"statement_id": 0, "vote": 1}),
         ("post", "/conversations/99/statements", {"text": "hi"}),
-        ("get", "/conversations/99/results", None), ("get", "/conversations/99/events", None),
-        ("get", "/conversations/99/me", None), ("get", "/conversations/99/statements", None),
+        ("get", "/conversations/99/results", None),
+        ("get", "/conversations/99/events", None),
+        ("get", "/conversations/99/me", None),
+        ("get", "/conversations/99/statements", None),
     ]:
         response = getattr(client, method)(API + path, json=body, headers=staff["admin"])
         assert "no conversation 99" in error_of(response, 404)
 
 
 # -- participating -----------------------------------------------------------------------------
+
 
 def test_a_participant_votes_through_every_statement(app, client, staff):
     cid = make_conversation(client, staff["admin"])
@@ -117,8 +139,10 @@ def test_a_participant_votes_through_every_statement(app, client, staff):
     current = first.json
     for expected_remaining in (2, 1, 0):
         seen.append(current["statement"]["id"])
-        current = browser.post(f"{API}/conversations/{cid}/votes",
-                               json={"statement_id": current["statement"]["id"], "vote": -1}).json
+        current = browser.post(
+            f"{API}/conversations/{cid}/votes",
+            json={"statement_id": current["statement"]["id"], "vote": -1},
+        ).json
         assert current["remaining"] == expected_remaining
     assert current["statement"] is None
     assert sorted(seen) == [0, 1, 2]
@@ -134,8 +158,9 @@ def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
     cid = make_conversation(client, staff["admin"])
     browser = participant(app)
     for value in (1, -1, 0):
-        response = browser.post(f"{API}/conversations/{cid}/votes",
-                                json={"statement_id": 1, "vote": value})
+        response = browser.post(
+            f"{API}/conversations/{cid}/votes", json={"statement_id": 1, "vote": value}
+        )
         assert response.status_code == 200
         assert response.json["vote"] == {"statement_id": 1, "vote": value}
     assert response.json["remaining"] == 2
@@ -145,19 +170,23 @@ def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
         assert [v.vote for v in session.query(VoteEventRow).order_by(VoteEventRow.id)] == [1, -1, 0]
 
 
-@pytest.mark.parametrize("body, status, fragment", [
-    ({"statement_id": 0, "vote": 2}, 400, "vote must be 1"),
-    ({"statement_id": 0, "vote": "1"}, 400, "vote must be an integer"),
-    ({"statement_id": 0, "vote": True}, 400, "vote must be an integer"),
-    ({"statement_id": 0, "vote": 1.0}, 400, "vote must be an integer"),
-    ({"statement_id": "0", "vote": 1}, 400, "statement_id must be an integer"),
-    ({"vote": 1}, 400, "statement_id and vote"),
-    ({"statement_id": 0, "vote": 1, "weight": 3}, 400, "unknown field: weight"),
-    ({"statement_id": 77, "vote": 1}, 404, "no statement 77"),
-    ([1, 2], 400, "JSON object"),
-])
-def test_bad_votes_are_refused_and_nothing_is_stored(app, client, staff, sessions, body, status,
-                                                     fragment):
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        ({"statement_id": 0, "vote": 2}, 400, "vote must be 1"),
+        ({"statement_id": 0, "vote": "1"}, 400, "vote must be an integer"),
+        ({"statement_id": 0, "vote": True}, 400, "vote must be an integer"),
+        ({"statement_id": 0, "vote": 1.0}, 400, "vote must be an integer"),
+        ({"statement_id": "0", "vote": 1}, 400, "statement_id must be an integer"),
+        ({"vote": 1}, 400, "statement_id and vote"),
+        ({"statement_id": 0, "vote": 1, "weight": 3}, 400, "unknown field: weight"),
+        ({"statement_id": 77, "vote": 1}, 404, "no statement 77"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_votes_are_refused_and_nothing_is_stored(
+    app, client, staff, sessions, body, status, fragment
+):
     from polis_like.storage.models import VoteEventRow
 
     cid = make_conversation(client, staff["admin"])
@@ -167,30 +196,43 @@ def test_bad_votes_are_refused_and_nothing_is_stored(app, client, staff, session
         assert session.query(VoteEventRow).count() == 0
 
 
-@pytest.mark.parametrize("data, fragment", [
-    ("{not json", "not valid JSON"), ("", "body is empty"), ("null", "JSON object"),
-    ("\xff\xfe", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        ("", "body is empty"),
+        ("null", "JSON object"),
+        ("\xff\xfe", "not valid JSON"),
+    ],
+)
 def test_malformed_json_is_a_clear_400(app, client, staff, data, fragment):
     cid = make_conversation(client, staff["admin"])
     for path in ("votes", "statements"):
-        response = participant(app).post(f"{API}/conversations/{cid}/{path}", data=data,
-                                         content_type="application/json")
+        response = participant(app).post(
+            f"{API}/conversations/{cid}/{path}", data=data, content_type="application/json"
+        )
         assert fragment in error_of(response, 400)
 
 
 def test_oversized_body_is_refused(app, client, staff):
     cid = make_conversation(client, staff["admin"])
-    response = participant(app).post(f"{API}/conversations/{cid}/statements",
-                                     json={"text": "x" * 70_000})
+    response = participant(app).post(
+        f"{API}/conversations/{cid}/statements", json={"text": "x" * 70_000}
+    )
     assert "limit" in error_of(response, 413)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("", "text is empty"), ("   \n ", "text is empty"), (None, "text must be a string"),
-    (["a"], "text must be a string"), ("x" * 1001, "the limit is 1000"),
-    ("bell\x07", "control characters"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "text is empty"),
+        ("   \n ", "text is empty"),
+        (None, "text must be a string"),
+        (["a"], "text must be a string"),
+        ("x" * 1001, "the limit is 1000"),
+        ("bell\x07", "control characters"),
+    ],
+)
 def test_bad_statement_text_is_refused(app, client, staff, text, fragment):
     cid = make_conversation(client, staff["admin"])
     response = participant(app).post(f"{API}/conversations/{cid}/statements", json={"text": text})
@@ -218,14 +260,23 @@ def test_statements_show_at_once_under_open_moderation_and_author_agrees(app, cl
 def test_duplicates_are_refused_with_409(app, client, staff):
     cid = make_conversation(client, staff["admin"])
     browser = participant(app)
-    assert browser.post(f"{API}/conversations/{cid}/statements",
-                        json={"text": "Fares should be capped"}).status_code == 201
-    message = error_of(participant(app).post(f"{API}/conversations/{cid}/statements",
-                                             json={"text": "  fares SHOULD be   capped "}), 409)
+    assert (
+        browser.post(
+            f"{API}/conversations/{cid}/statements", json={"text": "Fares should be capped"}
+        ).status_code
+        == 201
+    )
+    message = error_of(
+        participant(app).post(
+            f"{API}/conversations/{cid}/statements", json={"text": "  fares SHOULD be   capped "}
+        ),
+        409,
+    )
     assert "already says this" in message
     # a participant's statement may not repeat a seed statement either
     assert "already says this" in error_of(
-        browser.post(f"{API}/conversations/{cid}/statements", json={"text": "ONE"}), 409)
+        browser.post(f"{API}/conversations/{cid}/statements", json={"text": "ONE"}), 409
+    )
 
 
 def test_strict_moderation_hides_statements_until_accepted(app, client, staff):
@@ -237,16 +288,21 @@ def test_strict_moderation_hides_statements_until_accepted(app, client, staff):
     viewer = participant(app)
     assert viewer.get(f"{API}/conversations/{cid}/next").json["total"] == 3
     assert f"statement {sid} is not open for voting" in error_of(
-        viewer.post(f"{API}/conversations/{cid}/votes", json={"statement_id": sid, "vote": 1}),
-        403)
+        viewer.post(f"{API}/conversations/{cid}/votes", json={"statement_id": sid, "vote": 1}), 403
+    )
     assert f"no statement {sid}" in error_of(
-        viewer.get(f"{API}/conversations/{cid}/statements/{sid}"), 404)
-    pending = client.get(f"{API}/conversations/{cid}/statements?status=pending",
-                         headers=staff["moderator"]).json
+        viewer.get(f"{API}/conversations/{cid}/statements/{sid}"), 404
+    )
+    pending = client.get(
+        f"{API}/conversations/{cid}/statements?status=pending", headers=staff["moderator"]
+    ).json
     assert [s["id"] for s in pending["statements"]] == [sid]
     assert pending["statements"][0]["author"] == 0
-    accepted = client.patch(f"{API}/conversations/{cid}/statements/{sid}",
-                            json={"status": "accepted"}, headers=staff["moderator"])
+    accepted = client.patch(
+        f"{API}/conversations/{cid}/statements/{sid}",
+        json={"status": "accepted"},
+        headers=staff["moderator"],
+    )
     assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
     assert viewer.get(f"{API}/conversations/{cid}/next").json["total"] == 4
 
@@ -254,26 +310,31 @@ def test_strict_moderation_hides_statements_until_accepted(app, client, staff):
 def test_writing_can_be_turned_off(app, client, staff):
     cid = make_conversation(client, staff["admin"], write_enabled=False)
     assert "does not take statements" in error_of(
-        participant(app).post(f"{API}/conversations/{cid}/statements", json={"text": "hi"}), 403)
+        participant(app).post(f"{API}/conversations/{cid}/statements", json={"text": "hi"}), 403
+    )
 
 
 def test_xids_identify_participants_when_enabled(app, client, staff):
     cid = make_conversation(client, staff["admin"], xid_mode="required")
     assert "needs an xid" in error_of(participant(app).get(f"{API}/conversations/{cid}/next"), 403)
-    a = participant(app).post(f"{API}/conversations/{cid}/votes",
-                              json={"statement_id": 0, "vote": 1, "xid": "user-42"})
+    a = participant(app).post(
+        f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1, "xid": "user-42"}
+    )
     assert a.status_code == 200
     # same xid from another browser: the same participant
     b = participant(app).get(f"{API}/conversations/{cid}/next?xid=user-42")
     assert b.json["participant"] == a.json["participant"] and b.json["remaining"] == 2
     assert "xid must be a non-empty string" in error_of(
-        participant(app).get(f"{API}/conversations/{cid}/next?xid="), 400)
+        participant(app).get(f"{API}/conversations/{cid}/next?xid="), 400
+    )
     off = make_conversation(client, staff["admin"], topic="no xids")
     assert "does not use XIDs" in error_of(
-        participant(app).get(f"{API}/conversations/{off}/next?xid=u1"), 400)
+        participant(app).get(f"{API}/conversations/{off}/next?xid=u1"), 400
+    )
 
 
 # -- moderation ----------------------------------------------------------------------------
+
 
 def test_participants_cannot_call_moderator_routes(app, client, staff):
     cid = make_conversation(client, staff["admin"])
@@ -289,25 +350,37 @@ def test_participants_cannot_call_moderator_routes(app, client, staff):
         ("get", "/conversations", None),
     ]:
         assert "sign in" in error_of(getattr(browser, method)(API + path, json=body), 401)
-    assert "admin" in error_of(client.patch(f"{API}/conversations/{cid}", json={"is_open": False},
-                                            headers=staff["moderator"]), 403)
+    assert "admin" in error_of(
+        client.patch(
+            f"{API}/conversations/{cid}", json={"is_open": False}, headers=staff["moderator"]
+        ),
+        403,
+    )
     assert client.get(f"{API}/conversations/{cid}").json["is_open"] is True
 
 
 def test_bulk_moderation_is_all_or_nothing(client, staff):
     cid = make_conversation(client, staff["admin"])
     moderator = staff["moderator"]
-    missing = client.post(f"{API}/conversations/{cid}/moderation", headers=moderator,
-                          json={"statement_ids": [0, 1, 9], "status": "rejected"})
+    missing = client.post(
+        f"{API}/conversations/{cid}/moderation",
+        headers=moderator,
+        json={"statement_ids": [0, 1, 9], "status": "rejected"},
+    )
     assert "no statement 9" in error_of(missing, 404)
     statuses = client.get(f"{API}/conversations/{cid}/statements", headers=moderator).json
     assert {s["status"] for s in statuses["statements"]} == {"accepted"}
-    done = client.post(f"{API}/conversations/{cid}/moderation", headers=moderator,
-                       json={"statement_ids": [0, 1], "status": "rejected"})
+    done = client.post(
+        f"{API}/conversations/{cid}/moderation",
+        headers=moderator,
+        json={"statement_ids": [0, 1], "status": "rejected"},
+    )
     assert [s["status"] for s in done.json["statements"]] == ["rejected", "rejected"]
     log = client.get(f"{API}/conversations/{cid}/moderation/log", headers=moderator).json
     assert sorted((e["action"], e["statement"]) for e in log["entries"]) == [
-        ("reject", 0), ("reject", 1)]
+        ("reject", 0),
+        ("reject", 1),
+    ]
     for body, fragment in [
         ({"statement_ids": [], "status": "rejected"}, "non-empty list"),
         ({"statement_ids": ["0"], "status": "rejected"}, "must be an integer"),
@@ -315,59 +388,81 @@ def test_bulk_moderation_is_all_or_nothing(client, staff):
         ({"statement_ids": [0]}, "status and/or is_meta"),
         ({"statement_ids": [0], "status": "accepted", "why": "x"}, "unknown field"),
     ]:
-        assert fragment in error_of(client.post(f"{API}/conversations/{cid}/moderation", json=body,
-                                                headers=moderator), 400)
+        assert fragment in error_of(
+            client.post(f"{API}/conversations/{cid}/moderation", json=body, headers=moderator), 400
+        )
 
 
 def test_moderation_search_and_pages(app, client, staff):
     cid = make_conversation(client, staff["admin"], moderation="strict", seed_statements=[])
     for i in range(30):
-        participant(app).post(f"{API}/conversations/{cid}/statements",
-                              json={"text": f"idea {i} about {'buses' if i % 3 else 'trains'}"})
-    page = client.get(f"{API}/conversations/{cid}/statements?status=pending&q=TRAINS&limit=4"
-                      f"&offset=4", headers=staff["moderator"]).json
+        participant(app).post(
+            f"{API}/conversations/{cid}/statements",
+            json={"text": f"idea {i} about {'buses' if i % 3 else 'trains'}"},
+        )
+    page = client.get(
+        f"{API}/conversations/{cid}/statements?status=pending&q=TRAINS&limit=4&offset=4",
+        headers=staff["moderator"],
+    ).json
     assert page["total"] == 10
     assert [s["id"] for s in page["statements"]] == [12, 15, 18, 21]
-    literal = client.get(f"{API}/conversations/{cid}/statements?q=100%25",
-                         headers=staff["moderator"]).json
+    literal = client.get(
+        f"{API}/conversations/{cid}/statements?q=100%25", headers=staff["moderator"]
+    ).json
     assert literal["total"] == 0
-    for query, fragment in [("limit=0", "limit must be between"),
-                            ("limit=x", "limit must be an integer"),
-                            ("offset=-1", "offset must be between"),
-                            ("status=unknown", "status must be pending, accepted or rejected")]:
-        assert fragment in error_of(client.get(f"{API}/conversations/{cid}/statements?{query}",
-                                               headers=staff["moderator"]), 400)
+    for query, fragment in [
+        ("limit=0", "limit must be between"),
+        ("limit=x", "limit must be an integer"),
+        ("offset=-1", "offset must be between"),
+        ("status=unknown", "status must be pending, accepted or rejected"),
+    ]:
+        assert fragment in error_of(
+            client.get(f"{API}/conversations/{cid}/statements?{query}", headers=staff["moderator"]),
+            400,
+        )
 
 
 def test_banned_participants_cannot_vote_and_leave_the_math(app, client, staff):
     cid = make_conversation(client, staff["admin"])
     browser = participant(app)
-    pid = browser.post(f"{API}/conversations/{cid}/votes",
-                       json={"statement_id": 0, "vote": 1}).json["participant"]
-    banned = client.put(f"{API}/conversations/{cid}/participants/{pid}/ban",
-                        headers=staff["moderator"])
+    pid = browser.post(
+        f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1}
+    ).json["participant"]
+    banned = client.put(
+        f"{API}/conversations/{cid}/participants/{pid}/ban", headers=staff["moderator"]
+    )
     assert banned.json == {"participant": pid, "banned": True}
-    assert "banned" in error_of(browser.post(f"{API}/conversations/{cid}/votes",
-                                             json={"statement_id": 1, "vote": 1}), 403)
+    assert "banned" in error_of(
+        browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 1, "vote": 1}), 403
+    )
     assert "no participant 99" in error_of(
         client.put(f"{API}/conversations/{cid}/participants/99/ban", headers=staff["moderator"]),
-        404)
-    lifted = client.delete(f"{API}/conversations/{cid}/participants/{pid}/ban",
-                           headers=staff["moderator"])
+        404,
+    )
+    lifted = client.delete(
+        f"{API}/conversations/{cid}/participants/{pid}/ban", headers=staff["moderator"]
+    )
     assert lifted.json["banned"] is False
-    assert browser.post(f"{API}/conversations/{cid}/votes",
-                        json={"statement_id": 1, "vote": 1}).status_code == 200
+    assert (
+        browser.post(
+            f"{API}/conversations/{cid}/votes", json={"statement_id": 1, "vote": 1}
+        ).status_code
+        == 200
+    )
 
 
 # -- staff sign-in ------------------------------------------------------------------------------
+
 
 def test_sign_in_with_password_sets_a_session(app, staff):
     browser = app.test_client()
     assert "not signed in" in error_of(browser.get(f"{API}/session"), 401)
     assert "wrong name or password" in error_of(
-        browser.post(f"{API}/session", json={"name": "admin-1", "password": "wrong-pass"}), 401)
+        browser.post(f"{API}/session", json={"name": "admin-1", "password": "wrong-pass"}), 401
+    )
     assert "name and password" in error_of(
-        browser.post(f"{API}/session", json={"name": "admin-1"}), 400)
+        browser.post(f"{API}/session", json={"name": "admin-1"}), 400
+    )
     signed = browser.post(f"{API}/session", json={"name": "admin-1", "password": "password-1"})
     assert signed.json["role"] == "admin"
     assert browser.post(f"{API}/conversations", json={"topic": "t"}).status_code == 201
@@ -377,14 +472,16 @@ def test_sign_in_with_password_sets_a_session(app, staff):
 
 # -- results ---------------------------------------------------------------------------------
 
+
 def test_results_carry_a_tick_etag_and_answer_304(app, client, staff, engine):
     from worker.runner import Worker
 
     cid = make_conversation(client, staff["admin"])
     assert "no result yet" in error_of(client.get(f"{API}/conversations/{cid}/results"), 404)
     for i in range(3):
-        participant(app).post(f"{API}/conversations/{cid}/votes",
-                              json={"statement_id": i, "vote": 1})
+        participant(app).post(
+            f"{API}/conversations/{cid}/votes", json={"statement_id": i, "vote": 1}
+        )
     worker = Worker(engine)
     worker.step()
     first = client.get(f"{API}/conversations/{cid}/results")
@@ -392,8 +489,12 @@ def test_results_carry_a_tick_etag_and_answer_304(app, client, staff, engine):
     assert first.json["participation"]["votes"] == 3
     assert first.json["participation"]["participants"] == 3
     etag = first.headers["ETag"]
-    assert client.get(f"{API}/conversations/{cid}/results",
-                      headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        client.get(
+            f"{API}/conversations/{cid}/results", headers={"If-None-Match": etag}
+        ).status_code
+        == 304
+    )
     participant(app).post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": -1})
     worker.step()
     second = client.get(f"{API}/conversations/{cid}/results", headers={"If-None-Match": etag})
@@ -408,16 +509,20 @@ def test_hidden_map_shows_results_to_staff_only(app, client, staff, engine):
     participant(app).post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1})
     Worker(engine).step()
     assert "moderators only" in error_of(
-        participant(app).get(f"{API}/conversations/{cid}/results"), 403)
-    assert client.get(f"{API}/conversations/{cid}/results",
-                      headers=staff["moderator"]).status_code == 200
+        participant(app).get(f"{API}/conversations/{cid}/results"), 403
+    )
+    assert (
+        client.get(f"{API}/conversations/{cid}/results", headers=staff["moderator"]).status_code
+        == 200
+    )
 
 
 def test_openapi_document_names_every_route_and_no_other(app, client):
     document = client.get(f"{API}/openapi.json").json
     assert document["openapi"].startswith("3.")
-    documented = {(path, method.upper()) for path, ops in document["paths"].items()
-                  for method in ops}
+    documented = {
+        (path, method.upper()) for path, ops in document["paths"].items() for method in ops
+    }
     served = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(API):

@@ -14,8 +14,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "polis_like.launcher.cli", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "polis_like.launcher.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_analyze_prints_one_json_document_keyed_by_export_ids():
@@ -130,9 +135,15 @@ def test_malformed_row_names_the_file_and_line(tmp_path):
     assert_one_line_error(run("analyze", str(folder)), "votes.csv:5")
 
 
-@pytest.mark.parametrize("args", [["analyze"], ["analyze", "x", "--reducer", "tsne"],
-                                  ["analyze", "x", "--window", "0"],
-                                  ["analyze", "x", "--seed", "a"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze"],
+        ["analyze", "x", "--reducer", "tsne"],
+        ["analyze", "x", "--window", "0"],
+        ["analyze", "x", "--seed", "a"],
+    ],
+)
 def test_bad_arguments_exit_with_status_2_and_no_traceback(args):
     out = run(*args)
     assert out.returncode == 2

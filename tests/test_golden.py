@@ -20,8 +20,14 @@ TARGET_ALIKE = 0.99
 
 #: The conversations whose clustered set docs/benchmarks.md reports as the same as Pol.is's
 #: (>= 99 % alike). brexit-consensus and football-concussions miss it, for the reasons it gives.
-SAME_CLUSTERED_SET = ["15-per-hour-seattle", "bg2050-volunteers", "canadian-electoral-reform",
-                      "london.youth.policing", "scoop-hivemind.biodiversity", "vtaiwan.uberx"]
+SAME_CLUSTERED_SET = [
+    "15-per-hour-seattle",
+    "bg2050-volunteers",
+    "canadian-electoral-reform",
+    "london.youth.policing",
+    "scoop-hivemind.biodiversity",
+    "vtaiwan.uberx",
+]
 
 #: With Pol.is's projection scale these meet all three targets in a static computation
 #: (docs/benchmarks.md: bg2050-volunteers is the one conversation computed entirely by today's
@@ -30,13 +36,20 @@ MEETS_EVERY_TARGET_WITH_POLIS_SCALE = ["bg2050-volunteers", "scoop-hivemind.biod
 
 
 def analyse(conversation, scale="visible"):
-    result, _ = compute(conversation.votes, n_participants=len(conversation.participant_ids),
-                        n_statements=len(conversation.statements),
-                        moderated_out=conversation.moderated_out(), meta=conversation.is_meta(),
-                        params=MathParams(projection_scale=scale))
-    reference = np.array([-1 if conversation.reference_groups.get(p) is None
-                          else conversation.reference_groups[p]
-                          for p in conversation.participant_ids])
+    result, _ = compute(
+        conversation.votes,
+        n_participants=len(conversation.participant_ids),
+        n_statements=len(conversation.statements),
+        moderated_out=conversation.moderated_out(),
+        meta=conversation.is_meta(),
+        params=MathParams(projection_scale=scale),
+    )
+    reference = np.array(
+        [
+            -1 if conversation.reference_groups.get(p) is None else conversation.reference_groups[p]
+            for p in conversation.participant_ids
+        ]
+    )
     return result, reference
 
 
@@ -85,6 +98,10 @@ def test_vtaiwan_groups_are_the_two_camps_of_the_debate(load_conversation):
     sides = {rep.direction for reps in result.repness for rep in reps}
     assert sides == {"agree", "disagree"}
     # Statement 18 ("UberX operates illegally, so riding feels risky") splits the two groups.
-    agree_18 = [r.direction for reps in result.repness for r in reps if r.statement ==
-                conversation.statement_index()["18"]]
+    agree_18 = [
+        r.direction
+        for reps in result.repness
+        for r in reps
+        if r.statement == conversation.statement_index()["18"]
+    ]
     assert sorted(agree_18) == ["agree", "disagree"]

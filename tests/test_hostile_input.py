@@ -14,9 +14,9 @@ import zipfile
 import zlib
 
 import pytest
+from conftest import FIXTURES
 from sqlalchemy import func, select
 
-from conftest import FIXTURES
 from polis_like.storage import models
 
 API = "/api/v1"
@@ -39,8 +39,13 @@ def error_of(response, status: int) -> str:
 
 def raw_json(client, method: str, url: str, text: str, **kwargs):
     """Send ``text`` as the JSON body as it is (json= would refuse or escape what we test)."""
-    return client.open(url, method=method, data=text.encode("utf-8", "surrogatepass"),
-                       content_type="application/json", **kwargs)
+    return client.open(
+        url,
+        method=method,
+        data=text.encode("utf-8", "surrogatepass"),
+        content_type="application/json",
+        **kwargs,
+    )
 
 
 def count(sessions, row) -> int:
@@ -59,54 +64,82 @@ def conversation(client, staff) -> int:
 
 # -- 1. ids --------------------------------------------------------------------------------
 
+
 def path_routes(cid, sid, pid) -> list[tuple[str, str]]:
     """Every route with an id in its path, with ``cid``, ``sid`` and ``pid`` filled in."""
     base = f"{API}/conversations/{cid}"
-    return [("GET", base), ("PATCH", base), ("GET", f"{base}/next"), ("POST", f"{base}/votes"),
-            ("GET", f"{base}/statements"), ("POST", f"{base}/statements"),
-            ("GET", f"{base}/statements/{sid}"), ("PATCH", f"{base}/statements/{sid}"),
-            ("POST", f"{base}/moderation"), ("GET", f"{base}/moderation/log"),
-            ("PUT", f"{base}/participants/{pid}/ban"),
-            ("DELETE", f"{base}/participants/{pid}/ban"), ("GET", f"{base}/me"),
-            ("GET", f"{base}/results"), ("GET", f"{base}/events"),
-            ("GET", f"{base}/export/votes.csv"), ("GET", f"{base}/export.zip")]
+    return [
+        ("GET", base),
+        ("PATCH", base),
+        ("GET", f"{base}/next"),
+        ("POST", f"{base}/votes"),
+        ("GET", f"{base}/statements"),
+        ("POST", f"{base}/statements"),
+        ("GET", f"{base}/statements/{sid}"),
+        ("PATCH", f"{base}/statements/{sid}"),
+        ("POST", f"{base}/moderation"),
+        ("GET", f"{base}/moderation/log"),
+        ("PUT", f"{base}/participants/{pid}/ban"),
+        ("DELETE", f"{base}/participants/{pid}/ban"),
+        ("GET", f"{base}/me"),
+        ("GET", f"{base}/results"),
+        ("GET", f"{base}/events"),
+        ("GET", f"{base}/export/votes.csv"),
+        ("GET", f"{base}/export.zip"),
+    ]
 
 
 @pytest.mark.parametrize("huge", HUGE_IDS, ids=["2^31", "2^63", "2^64", "-1", "5000-digits"])
 def test_path_ids_past_the_integer_range_or_negative_are_404(client, staff, conversation, huge):
-    routes = (path_routes(huge, 0, 0) + path_routes(conversation, huge, 0)[6:8]
-              + path_routes(conversation, 0, huge)[10:12])
+    routes = (
+        path_routes(huge, 0, 0)
+        + path_routes(conversation, huge, 0)[6:8]
+        + path_routes(conversation, 0, huge)[10:12]
+    )
     for method, url in routes:
-        response = client.open(url, method=method, json={"status": "accepted"},
-                               headers=staff["admin"])
+        response = client.open(
+            url, method=method, json={"status": "accepted"}, headers=staff["admin"]
+        )
         error_of(response, 404)
 
 
 @pytest.mark.parametrize("huge", [2**31, 2**63, 2**64, -1])
 def test_body_ids_past_the_integer_range_or_negative_are_refused_with_400(
-        client, staff, sessions, conversation, huge):
+    client, staff, sessions, conversation, huge
+):
     votes = count(sessions, models.VoteEventRow)
     url = f"{API}/conversations/{conversation}"
     message = error_of(client.post(f"{url}/votes", json={"statement_id": huge, "vote": 1}), 400)
     assert "statement_id must be between 0 and 2147483647" in message
     if huge != -1:  # -1 is a vote: disagree
-        assert "between" in error_of(client.post(f"{url}/votes", json={"statement_id": 0,
-                                                                      "vote": huge}), 400)
-    message = error_of(client.post(f"{url}/moderation", headers=staff["admin"], json={
-        "statement_ids": [0, huge], "status": "rejected"}), 400)
+        assert "between" in error_of(
+            client.post(f"{url}/votes", json={"statement_id": 0, "vote": huge}), 400
+        )
+    message = error_of(
+        client.post(
+            f"{url}/moderation",
+            headers=staff["admin"],
+            json={"statement_ids": [0, huge], "status": "rejected"},
+        ),
+        400,
+    )
     assert "each statement id must be between" in message
     assert count(sessions, models.VoteEventRow) == votes
 
 
 @pytest.mark.parametrize("value", [str(2**31), str(2**63), str(-(2**63) - 1), "9" * 5000, "1_0"])
 def test_query_integers_past_their_range_are_refused_with_400(client, staff, conversation, value):
-    for url in (f"{API}/conversations", f"{API}/conversations/{conversation}/statements",
-                f"{API}/conversations/{conversation}/moderation/log"):
+    for url in (
+        f"{API}/conversations",
+        f"{API}/conversations/{conversation}/statements",
+        f"{API}/conversations/{conversation}/moderation/log",
+    ):
         for name in ("offset", "limit"):
             error_of(client.get(url, query_string={name: value}, headers=staff["admin"]), 400)
 
 
 # -- 2. unencodable text -------------------------------------------------------------------
+
 
 def test_statement_with_a_lone_surrogate_is_refused_with_400(client, sessions, conversation):
     statements = count(sessions, models.StatementRow)
@@ -116,43 +149,56 @@ def test_statement_with_a_lone_surrogate_is_refused_with_400(client, sessions, c
     assert count(sessions, models.StatementRow) == statements
 
 
-def test_lone_surrogates_anywhere_in_a_body_are_refused_with_400(client, staff, sessions,
-                                                                  conversation):
+def test_lone_surrogates_anywhere_in_a_body_are_refused_with_400(
+    client, staff, sessions, conversation
+):
     url = f"{API}/conversations/{conversation}"
-    cases = [("POST", f"{url}/votes", '{"statement_id": 1, "vote": 1, "xid": "\\ud800"}', {}),
-             ("POST", f"{url}/statements", '{"text": "fine", "xid": "a\\ud800"}', {}),
-             ("POST", f"{API}/conversations", '{"topic": "\\ud800"}', staff["admin"]),
-             ("PATCH", url, '{"description": "\\udbff"}', staff["admin"]),
-             ("POST", f"{API}/conversations", '{"seed_statements": ["\\ud800"]}', staff["admin"]),
-             ("POST", f"{API}/session", '{"name": "\\ud800", "password": "x"}', {}),
-             ("POST", f"{API}/session", '{"name": "admin-1", "password": "\\ud800"}', {}),
-             ("POST", f"{url}/votes", '{"\\ud800": 1}', {})]
+    cases = [
+        ("POST", f"{url}/votes", '{"statement_id": 1, "vote": 1, "xid": "\\ud800"}', {}),
+        ("POST", f"{url}/statements", '{"text": "fine", "xid": "a\\ud800"}', {}),
+        ("POST", f"{API}/conversations", '{"topic": "\\ud800"}', staff["admin"]),
+        ("PATCH", url, '{"description": "\\udbff"}', staff["admin"]),
+        ("POST", f"{API}/conversations", '{"seed_statements": ["\\ud800"]}', staff["admin"]),
+        ("POST", f"{API}/session", '{"name": "\\ud800", "password": "x"}', {}),
+        ("POST", f"{API}/session", '{"name": "admin-1", "password": "\\ud800"}', {}),
+        ("POST", f"{url}/votes", '{"\\ud800": 1}', {}),
+    ]
     for method, target, text, headers in cases:
-        assert "surrogate" in error_of(raw_json(client, method, target, text, headers=headers),
-                                       400), text
+        assert "surrogate" in error_of(
+            raw_json(client, method, target, text, headers=headers), 400
+        ), text
     assert count(sessions, models.ConversationRow) == 1
     assert count(sessions, models.ParticipantRow) == 1
 
 
 def test_nul_characters_in_query_parameters_are_refused_with_400(client, staff, conversation):
     url = f"{API}/conversations/{conversation}"
-    for target in (f"{url}/statements?q=%00", f"{url}/statements?q=bus%00stop",
-                   f"{url}/next?xid=%00", f"{url}/me?xid=a%00", f"{url}/statements?status=%00",
-                   f"{API}/conversations?%00=1"):
+    for target in (
+        f"{url}/statements?q=%00",
+        f"{url}/statements?q=bus%00stop",
+        f"{url}/next?xid=%00",
+        f"{url}/me?xid=a%00",
+        f"{url}/statements?status=%00",
+        f"{API}/conversations?%00=1",
+    ):
         assert "NUL" in error_of(client.get(target, headers=staff["admin"]), 400), target
-    response = client.post(f"{API}/conversations/import?topic=%00", data=b"PK",
-                           content_type="application/zip", headers=staff["admin"])
+    response = client.post(
+        f"{API}/conversations/import?topic=%00",
+        data=b"PK",
+        content_type="application/zip",
+        headers=staff["admin"],
+    )
     assert "NUL" in error_of(response, 400)
 
 
-def test_nul_characters_in_json_strings_are_refused_with_400(client, staff, sessions,
-                                                              conversation):
+def test_nul_characters_in_json_strings_are_refused_with_400(client, staff, sessions, conversation):
     url = f"{API}/conversations/{conversation}"
     for method, target, body, headers in [
-            ("POST", f"{url}/statements", {"text": "a\x00b"}, {}),
-            ("POST", f"{url}/votes", {"statement_id": 1, "vote": 1, "xid": "\x00"}, {}),
-            ("POST", f"{API}/conversations", {"topic": "nul\x00"}, staff["admin"]),
-            ("POST", f"{API}/session", {"name": "admin-1", "password": "\x00"}, {})]:
+        ("POST", f"{url}/statements", {"text": "a\x00b"}, {}),
+        ("POST", f"{url}/votes", {"statement_id": 1, "vote": 1, "xid": "\x00"}, {}),
+        ("POST", f"{API}/conversations", {"topic": "nul\x00"}, staff["admin"]),
+        ("POST", f"{API}/session", {"name": "admin-1", "password": "\x00"}, {}),
+    ]:
         response = client.open(target, method=method, json=body, headers=headers)
         assert "NUL" in error_of(response, 400), body
     assert count(sessions, models.StatementRow) == 3
@@ -160,13 +206,18 @@ def test_nul_characters_in_json_strings_are_refused_with_400(client, staff, sess
 
 def test_nul_in_an_import_topic_field_is_refused_with_400(client, staff, sessions):
     data = {"file": (io.BytesIO(zipped(SMALL)), "x.zip"), "topic": "a\x00"}
-    response = client.post(f"{API}/conversations/import", data=data,
-                           content_type="multipart/form-data", headers=staff["admin"])
+    response = client.post(
+        f"{API}/conversations/import",
+        data=data,
+        content_type="multipart/form-data",
+        headers=staff["admin"],
+    )
     assert "NUL" in error_of(response, 400)
     assert count(sessions, models.ConversationRow) == 0
 
 
 # -- 3. nesting ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("depth", [33, 1000, 30_000])
 def test_json_nested_deeper_than_32_levels_is_refused_with_400(client, conversation, depth):
@@ -183,27 +234,47 @@ def test_json_nested_32_levels_passes_the_nesting_check(client, conversation):
 
 def test_nan_and_infinity_are_not_json_numbers(client, conversation):
     for number in ("NaN", "Infinity", "-Infinity"):
-        response = raw_json(client, "POST", f"{API}/conversations/{conversation}/votes",
-                            '{"statement_id": ' + number + ', "vote": 1}')
+        response = raw_json(
+            client,
+            "POST",
+            f"{API}/conversations/{conversation}/votes",
+            '{"statement_id": ' + number + ', "vote": 1}',
+        )
         assert "not valid JSON" in error_of(response, 400)
 
 
 # -- 4. content types ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", [
-    "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None,
-    "application/jsonx", "text/json"])
-def test_json_routes_refuse_other_content_types_with_415(client, staff, sessions, conversation,
-                                                         content_type):
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        None,
+        "application/jsonx",
+        "text/json",
+    ],
+)
+def test_json_routes_refuse_other_content_types_with_415(
+    client, staff, sessions, conversation, content_type
+):
     body = json.dumps({"statement_id": 1, "vote": 1, "text": "cross-site", "topic": "t"})
     url = f"{API}/conversations/{conversation}"
-    for method, target, headers in [("POST", f"{url}/votes", {}),
-                                    ("POST", f"{url}/statements", {}),
-                                    ("PATCH", url, staff["admin"]),
-                                    ("POST", f"{API}/conversations", staff["admin"]),
-                                    ("POST", f"{API}/session", {})]:
-        response = client.open(target, method=method, data=body, headers={
-            **headers, **({"Content-Type": content_type} if content_type else {})})
+    for method, target, headers in [
+        ("POST", f"{url}/votes", {}),
+        ("POST", f"{url}/statements", {}),
+        ("PATCH", url, staff["admin"]),
+        ("POST", f"{API}/conversations", staff["admin"]),
+        ("POST", f"{API}/session", {}),
+    ]:
+        response = client.open(
+            target,
+            method=method,
+            data=body,
+            headers={**headers, **({"Content-Type": content_type} if content_type else {})},
+        )
         assert "application/json" in error_of(response, 415), target
     assert count(sessions, models.VoteEventRow) == 1
     assert count(sessions, models.StatementRow) == 3
@@ -211,30 +282,41 @@ def test_json_routes_refuse_other_content_types_with_415(client, staff, sessions
 
 
 def test_json_with_a_charset_is_accepted(client, conversation):
-    response = client.post(f"{API}/conversations/{conversation}/votes",
-                           data=json.dumps({"statement_id": 1, "vote": -1}),
-                           content_type="application/json; charset=utf-8")
+    response = client.post(
+        f"{API}/conversations/{conversation}/votes",
+        data=json.dumps({"statement_id": 1, "vote": -1}),
+        content_type="application/json; charset=utf-8",
+    )
     assert response.status_code == 200, response.json
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/json",
-                                          "application/x-www-form-urlencoded", None])
-def test_import_refuses_bodies_that_are_not_a_zip_or_multipart_with_415(client, staff, sessions,
-                                                                       content_type):
-    response = client.post(f"{API}/conversations/import", data=zipped(SMALL),
-                           headers={**staff["admin"],
-                                    **({"Content-Type": content_type} if content_type else {})})
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/json", "application/x-www-form-urlencoded", None]
+)
+def test_import_refuses_bodies_that_are_not_a_zip_or_multipart_with_415(
+    client, staff, sessions, content_type
+):
+    response = client.post(
+        f"{API}/conversations/import",
+        data=zipped(SMALL),
+        headers={**staff["admin"], **({"Content-Type": content_type} if content_type else {})},
+    )
     error_of(response, 415)
     assert count(sessions, models.ConversationRow) == 0
 
 
 def test_import_takes_an_octet_stream_body(client, staff):
-    response = client.post(f"{API}/conversations/import", data=zipped(SMALL),
-                           content_type="application/octet-stream", headers=staff["admin"])
+    response = client.post(
+        f"{API}/conversations/import",
+        data=zipped(SMALL),
+        content_type="application/octet-stream",
+        headers=staff["admin"],
+    )
     assert response.status_code == 201, response.json
 
 
 # -- 5. body limits, chunked bodies included -------------------------------------------------
+
 
 class Endless(io.RawIOBase):
     """A request body that never ends (as a chunked upload can), counting what is read.
@@ -262,50 +344,60 @@ class Endless(io.RawIOBase):
         return self.tell()
 
     def readinto(self, buffer) -> int:
-        data = (self.prefix[self.read_bytes:] + b"x" * len(buffer))[:len(buffer)]
-        buffer[:len(data)] = data
+        data = (self.prefix[self.read_bytes :] + b"x" * len(buffer))[: len(buffer)]
+        buffer[: len(data)] = data
         self.read_bytes += len(data)
         return len(data)
 
 
 def chunked(client, url: str, stream, content_type: str, headers=None):
     """POST ``stream`` with no Content-Length, as gunicorn hands a chunked body to the app."""
-    return client.post(url, input_stream=stream, content_type=content_type,
-                       headers={"Transfer-Encoding": "chunked", **(headers or {})},
-                       environ_overrides={"wsgi.input_terminated": True})
+    return client.post(
+        url,
+        input_stream=stream,
+        content_type=content_type,
+        headers={"Transfer-Encoding": "chunked", **(headers or {})},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
 
 
 def test_a_chunked_json_body_over_the_limit_is_refused_with_413_reading_at_most_the_limit(
-        app, client, conversation):
+    app, client, conversation
+):
     stream = Endless()
-    response = chunked(client, f"{API}/conversations/{conversation}/statements", stream,
-                       "application/json")
+    response = chunked(
+        client, f"{API}/conversations/{conversation}/statements", stream, "application/json"
+    )
     assert "limit" in error_of(response, 413)
     assert stream.read_bytes <= app.config["MAX_JSON_BYTES"] + 1 + 64 * 1024  # one buffer
 
 
 def test_a_chunked_json_body_within_the_limit_is_read_whole(client, conversation):
     body = io.BytesIO(json.dumps({"statement_id": 2, "vote": 0}).encode())
-    response = chunked(client, f"{API}/conversations/{conversation}/votes", body,
-                       "application/json")
+    response = chunked(
+        client, f"{API}/conversations/{conversation}/votes", body, "application/json"
+    )
     assert response.status_code == 200, response.json
 
 
 def test_a_json_body_declaring_a_length_over_the_limit_is_refused_unread(client, conversation):
     stream = Endless()
-    response = client.post(f"{API}/conversations/{conversation}/statements", input_stream=stream,
-                           content_type="application/json",
-                           headers={"Content-Length": str(10**9)})
+    response = client.post(
+        f"{API}/conversations/{conversation}/statements",
+        input_stream=stream,
+        content_type="application/json",
+        headers={"Content-Length": str(10**9)},
+    )
     error_of(response, 413)
     assert stream.read_bytes == 0
 
 
-def test_a_chunked_import_over_max_content_length_is_refused_with_413(app, client, staff,
-                                                                       sessions):
+def test_a_chunked_import_over_max_content_length_is_refused_with_413(app, client, staff, sessions):
     app.config["MAX_CONTENT_LENGTH"] = 100_000
     stream = Endless(b"PK\x03\x04")
-    response = chunked(client, f"{API}/conversations/import", stream, "application/zip",
-                       staff["admin"])
+    response = chunked(
+        client, f"{API}/conversations/import", stream, "application/zip", staff["admin"]
+    )
     error_of(response, 413)
     assert stream.read_bytes <= 100_000 + 64 * 1024
     assert count(sessions, models.ConversationRow) == 0
@@ -324,11 +416,28 @@ def gunicorn(sqlite_template, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-           "SECRET_KEY": "hostile", "POLIS_LIKE_VAR": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "polis_like.launcher.cli", "serve", "--port",
-                                str(port), "--workers", "1", "--threads", "2"], env=env,
-                               stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "SECRET_KEY": "hostile",
+        "POLIS_LIKE_VAR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polis_like.launcher.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -362,6 +471,7 @@ def test_gunicorn_refuses_a_chunked_json_body_over_the_limit_with_413(gunicorn):
 
 # -- 6. zip bombs ----------------------------------------------------------------------------
 
+
 def zipped(name: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -383,15 +493,53 @@ def zip_bomb(megabytes: int, *, declared: int | None = None) -> bytes:
     for _ in range(megabytes):
         crc = zlib.crc32(chunk, crc)
     comments = (FIXTURES / SMALL / "comments.csv").read_bytes()
-    members = [(b"comments.csv", 0, comments, zlib.crc32(comments), len(comments)),
-               (b"votes.csv", 8, data, crc, megabytes * 1024**2 if declared is None else declared)]
+    members = [
+        (b"comments.csv", 0, comments, zlib.crc32(comments), len(comments)),
+        (b"votes.csv", 8, data, crc, megabytes * 1024**2 if declared is None else declared),
+    ]
     local, central = b"", b""
     for name, method, raw, member_crc, size in members:
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0,
-                               member_crc, len(raw), size, len(name), 0, 0, 0, 0, 0,
-                               len(local)) + name
-        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, member_crc,
-                             len(raw), size, len(name), 0) + name + raw
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0,
+                member_crc,
+                len(raw),
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                len(local),
+            )
+            + name
+        )
+        local += (
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                20,
+                0,
+                method,
+                0,
+                0,
+                member_crc,
+                len(raw),
+                size,
+                len(name),
+                0,
+            )
+            + name
+            + raw
+        )
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), len(local), 0)
     return local + central + end
 
@@ -405,8 +553,12 @@ def test_a_400_kb_zip_bomb_is_refused_in_well_under_a_second(client, staff, sess
     bomb = zip_bomb(400)
     assert len(bomb) < 450_000
     started = time.perf_counter()
-    response = client.post(f"{API}/conversations/import", data=bomb,
-                           content_type="application/zip", headers=staff["admin"])
+    response = client.post(
+        f"{API}/conversations/import",
+        data=bomb,
+        content_type="application/zip",
+        headers=staff["admin"],
+    )
     assert time.perf_counter() - started < 0.5
     message = error_of(response, 413)
     assert message.startswith("upload.zip/votes.csv: ") and "zip bomb" in message, message
@@ -447,17 +599,23 @@ def test_a_zip_that_lies_about_its_size_is_not_inflated_past_what_it_declares(tm
 
 # -- 7. nosniff ------------------------------------------------------------------------------
 
+
 def test_every_response_says_nosniff(client, staff, conversation):
-    for response in (client.get("/"), client.get("/healthz"), client.get(f"{API}/openapi.json"),
-                     client.get(f"{API}/nowhere"), client.get(f"{API}/conversations/{2**40}"),
-                     client.post(f"{API}/conversations/{conversation}/votes", data="x"),
-                     client.get(f"{API}/conversations/{conversation}/export/votes.csv",
-                                headers=staff["admin"]),
-                     client.get(f"{API}/conversations/{conversation}/next")):
+    for response in (
+        client.get("/"),
+        client.get("/healthz"),
+        client.get(f"{API}/openapi.json"),
+        client.get(f"{API}/nowhere"),
+        client.get(f"{API}/conversations/{2**40}"),
+        client.post(f"{API}/conversations/{conversation}/votes", data="x"),
+        client.get(f"{API}/conversations/{conversation}/export/votes.csv", headers=staff["admin"]),
+        client.get(f"{API}/conversations/{conversation}/next"),
+    ):
         assert response.headers["X-Content-Type-Options"] == "nosniff", response.status
 
 
 # -- 8. the command line -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def cli(monkeypatch, capsys, database_url):
@@ -536,8 +694,7 @@ def test_exporting_into_an_existing_file_is_a_one_line_error(cli, imported, tmp_
     assert (tmp_path / "existing").read_text() == "keep me"
 
 
-def test_exporting_into_a_folder_that_cannot_be_made_is_a_one_line_error(cli, imported,
-                                                                         tmp_path):
+def test_exporting_into_a_folder_that_cannot_be_made_is_a_one_line_error(cli, imported, tmp_path):
     (tmp_path / "file").write_text("")
     status, _, err = cli("export", imported, str(tmp_path / "file" / "inside"))
     assert status == 2 and "cannot write" in one_line_error(err)

@@ -215,8 +215,9 @@ def test_newcomers_do_not_move_a_warm_started_centre_and_a_lost_cluster_is_repla
     # Previous cluster 1 lost its only member (now labelled -1 as a newcomer would be): it is
     # dropped, and the point farthest from the remaining centre is split off in its place.
     points = np.array([[0.0, 0.0], [0.0, 2.0], [8.0, 0.0]])
-    result = kmeans(points, 2, init=np.array([[0.0, 1.0], [5.0, 5.0]]),
-                    init_labels=np.array([0, 0, -1]))
+    result = kmeans(
+        points, 2, init=np.array([[0.0, 1.0], [5.0, 5.0]]), init_labels=np.array([0, 0, -1])
+    )
     assert result.origin.tolist() == [0, -1]
     assert result.labels.tolist() == [0, 0, 1]
     assert result.centres.tolist() == [[0.0, 1.0], [8.0, 0.0]]

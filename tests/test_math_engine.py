@@ -14,9 +14,12 @@ from polis_like.math.replay import batches, replay
 
 
 def engine_inputs(conversation):
-    return dict(n_participants=len(conversation.participant_ids),
-                n_statements=len(conversation.statements),
-                moderated_out=conversation.moderated_out(), meta=conversation.is_meta())
+    return dict(
+        n_participants=len(conversation.participant_ids),
+        n_statements=len(conversation.statements),
+        moderated_out=conversation.moderated_out(),
+        meta=conversation.is_meta(),
+    )
 
 
 def aligned(reference, other):
@@ -33,16 +36,20 @@ def assert_same_result(a, b, atol=1e-8):
     np.testing.assert_allclose(a.y, b.y, atol=atol)
     np.testing.assert_allclose(a.priority, b.priority, rtol=1e-7)
     np.testing.assert_allclose(a.group_informed_consensus, b.group_informed_consensus, rtol=1e-9)
-    assert ([[r.statement for r in g] for g in a.repness]
-            == [[r.statement for r in g] for g in b.repness])
-    assert {s: [m.statement for m in v] for s, v in a.consensus.items()} == \
-           {s: [m.statement for m in v] for s, v in b.consensus.items()}
+    assert [[r.statement for r in g] for g in a.repness] == [
+        [r.statement for r in g] for g in b.repness
+    ]
+    assert {s: [m.statement for m in v] for s, v in a.consensus.items()} == {
+        s: [m.statement for m in v] for s, v in b.consensus.items()
+    }
 
 
 def test_math_package_imports_no_web_storage_or_worker_code():
-    code = ("import sys, polis_like.math, polis_like.math.replay; "
-            "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, polis_like.math, polis_like.math.replay; "
+        "print(sorted(m for m in ('flask', 'sqlalchemy', 'server', 'worker') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -91,8 +98,9 @@ def test_incremental_update_matches_a_fresh_computation_of_the_map(load_conversa
     np.testing.assert_allclose(incremental.components, fresh.components * signs[:, None], atol=1e-8)
     np.testing.assert_allclose(incremental.x, fresh.x * signs[0], atol=1e-8)
     np.testing.assert_allclose(incremental.y, fresh.y * signs[1], atol=1e-8)
-    np.testing.assert_array_equal(incremental.group_tallies.seen.sum(0),
-                                  fresh.group_tallies.seen.sum(0))
+    np.testing.assert_array_equal(
+        incremental.group_tallies.seen.sum(0), fresh.group_tallies.seen.sum(0)
+    )
 
 
 def test_state_survives_serialisation_and_the_next_update_is_unchanged(load_conversation):
@@ -116,10 +124,17 @@ def _payload_with_header(header):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("payload", [
-    b"not a state", b"", MathState.initial(MathParams()).to_bytes()[:60],
-    _payload_with_header(None)[:-1], np.zeros(3).tobytes(),
-], ids=["text", "empty", "truncated", "truncated-zip", "raw-array"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not a state",
+        b"",
+        MathState.initial(MathParams()).to_bytes()[:60],
+        _payload_with_header(None)[:-1],
+        np.zeros(3).tobytes(),
+    ],
+    ids=["text", "empty", "truncated", "truncated-zip", "raw-array"],
+)
 def test_a_corrupt_state_payload_is_refused_with_a_value_error(payload):
     with pytest.raises(ValueError, match=r"^not a math state"):
         MathState.from_bytes(payload)
@@ -166,8 +181,11 @@ def test_rejected_statements_shape_nothing_but_keep_their_tallies(load_conversat
 def test_replay_reaches_the_same_matrix_as_a_static_computation(load_conversation):
     conversation = load_conversation("london.youth.policing")
     seen = []
-    replayed, state = replay(conversation.votes, progress=lambda done, total: seen.append(done),
-                             **engine_inputs(conversation))
+    replayed, state = replay(
+        conversation.votes,
+        progress=lambda done, total: seen.append(done),
+        **engine_inputs(conversation),
+    )
     static, _ = compute(conversation.votes, **engine_inputs(conversation))
     assert seen[-1] == len(conversation.votes)
     assert seen == sorted(seen)
@@ -208,10 +226,14 @@ def test_umap_reducer_keeps_neighbours_together(load_conversation):
     again, _ = compute(conversation.votes, params=umap_params, **inputs)
     np.testing.assert_array_equal(result.x, again.x)
     linear, _ = compute(conversation.votes, **inputs)
-    codes = matrix.latest_votes(conversation.votes, inputs["n_participants"],
-                                inputs["n_statements"])
-    fit = pca.pca(codes, active_statements=~inputs["moderated_out"],
-                  active_participants=np.ones(inputs["n_participants"], bool))
+    codes = matrix.latest_votes(
+        conversation.votes, inputs["n_participants"], inputs["n_statements"]
+    )
+    fit = pca.pca(
+        codes,
+        active_statements=~inputs["moderated_out"],
+        active_participants=np.ones(inputs["n_participants"], bool),
+    )
     voted = ~np.isnan(result.x)
     scale = pca.sparsity_scale(fit)
     rows = fit.centred()[voted].multiply(scale[voted][:, None]).tocsr()

@@ -80,8 +80,9 @@ def test_of_votes_at_the_same_time_the_larger_wins_whatever_the_order():
 def _in(counts, n_statements, *, previous=None, banned=None):
     codes = _counting(counts, n_statements)
     banned = np.zeros(len(counts), bool) if banned is None else np.asarray(banned)
-    mask = in_conversation(codes, previous=previous, banned=banned, min_votes=7,
-                           min_participants=15)
+    mask = in_conversation(
+        codes, previous=previous, banned=banned, min_votes=7, min_participants=15
+    )
     return np.flatnonzero(mask).tolist()
 
 
@@ -141,8 +142,18 @@ def _sticky_scenario():
     # First: five participants, three statements, 3, 3, 1, 1 and 2 votes: threshold 3, and the
     # fill to min(15, 5) takes everyone. Then 20 newcomers vote on ten statements: threshold 7,
     # the 20 are enough, and p0-p4 (<= 3 votes) qualify no more.
-    first = [(0, 0, A), (0, 1, D), (0, 2, P), (1, 0, D), (1, 1, D), (1, 2, A), (2, 0, A),
-             (3, 1, D), (4, 0, A), (4, 2, D)]
+    first = [
+        (0, 0, A),
+        (0, 1, D),
+        (0, 2, P),
+        (1, 0, D),
+        (1, 1, D),
+        (1, 2, A),
+        (2, 0, A),
+        (3, 1, D),
+        (4, 0, A),
+        (4, 2, D),
+    ]
     later = [(i, j, (i + j) % 3 - 1) for i in range(5, 25) for j in range(10)]
     return _events(first), _events(later, start=1000)
 
@@ -154,8 +165,14 @@ def test_membership_is_sticky_across_engine_updates():
     result, state = update(state, later)
     assert result.in_conversation.tolist() == [True] * 25
     # From scratch, the same votes leave p0-p4 out.
-    fresh, _ = compute(VoteEvents(*(np.concatenate([getattr(first, f), getattr(later, f)])
-                                    for f in ("timestamp_ms", "participant", "statement", "vote"))))
+    fresh, _ = compute(
+        VoteEvents(
+            *(
+                np.concatenate([getattr(first, f), getattr(later, f)])
+                for f in ("timestamp_ms", "participant", "statement", "vote")
+            )
+        )
+    )
     assert fresh.in_conversation.tolist() == [False] * 5 + [True] * 20
 
 
@@ -264,8 +281,9 @@ def test_sparse_pca_equals_dense_mean_imputed_pca_on_a_random_matrix(solver, mon
     components, projections, singular = _dense_pca(dense)
     assert singular[1] > 1.05 * singular[2]  # the top two axes are well defined
     everyone, every_statement = np.ones(30, bool), np.ones(8, bool)
-    fit = pca(_codes_of_dense(dense), active_statements=every_statement,
-              active_participants=everyone)
+    fit = pca(
+        _codes_of_dense(dense), active_statements=every_statement, active_participants=everyone
+    )
     _assert_same_up_to_sign(fit, components, projections)
 
 
@@ -274,8 +292,9 @@ def test_sparse_pca_equals_dense_mean_imputed_pca_on_london_youth_policing(load_
     n, m = len(conversation.participant_ids), len(conversation.statements)
     codes = latest_votes(conversation.votes, n, m)
     active = ~conversation.moderated_out() & (np.bincount(codes.indices, minlength=m) > 0)
-    fit = pca(codes, active_statements=~conversation.moderated_out(),
-              active_participants=np.ones(n, bool))
+    fit = pca(
+        codes, active_statements=~conversation.moderated_out(), active_participants=np.ones(n, bool)
+    )
     dense = np.where(codes.toarray() > 0, codes.toarray() - 2.0, np.nan)[:, active]
     components, projections, singular = _dense_pca(dense)
     assert singular[1] > 1.05 * singular[2]

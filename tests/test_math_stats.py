@@ -74,16 +74,18 @@ def test_two_prop_test_adds_one_to_every_count():
     #   var = 1/2 * 1/2 * (1/4 + 1/4) = 1/8;  z = (1/2) / sqrt(1/8) = sqrt(2) = 1.414214
     # z(3, 0, 3, 3): counts 4, 1, 4, 4; p1 = 1, p2 = 1/4, p = 5/8;
     #   var = 5/8 * 3/8 * 1/2 = 15/128;  z = (3/4) / sqrt(15/128) = sqrt(72/15) = 2.190890
-    got = two_prop_test(np.array([2.0, 0, 3]), np.array([0.0, 2, 0]),
-                        np.array([3.0, 3, 3]), np.array([3.0, 3, 3]))
+    got = two_prop_test(
+        np.array([2.0, 0, 3]), np.array([0.0, 2, 0]), np.array([3.0, 3, 3]), np.array([3.0, 3, 3])
+    )
     assert got == pytest.approx([1.414214, -1.414214, 2.190890], abs=1e-6)
 
 
 def test_two_prop_test_is_zero_when_the_pooled_proportion_is_one():
     # Every trial a success in both samples: counts (3, 6, 3, 6), p = 9/9 = 1, variance 0 -> 0
     # (not a division by zero); likewise for (0, 0, 0, 0): counts (1, 1, 1, 1).
-    got = two_prop_test(np.array([2.0, 0]), np.array([5.0, 0]), np.array([2.0, 0]),
-                        np.array([5.0, 0]))
+    got = two_prop_test(
+        np.array([2.0, 0]), np.array([5.0, 0]), np.array([2.0, 0]), np.array([5.0, 0])
+    )
     assert got.tolist() == [0.0, 0.0]
 
 
@@ -127,14 +129,18 @@ def test_representative_picks_an_agree_statement_and_a_disagree_statement_per_gr
     # s1 fails (pat 1 < 1.2816), s3 fails (rat = rdt = 0).
     group0 = representative(s, 0, everything)
     assert [(r.statement, r.direction, r.best_agree) for r in group0] == [
-        (0, "agree", True), (2, "disagree", False)]
+        (0, "agree", True),
+        (2, "disagree", False),
+    ]
     assert group0[0].metric == pytest.approx(14.021698, abs=1e-6)
     assert group0[1].metric == pytest.approx(14.021698, abs=1e-6)
     assert (group0[1].n_success, group0[1].n_trials) == (3, 3)
     # Group 1 is the mirror image: s2 agree (best), s0 disagree.
     group1 = representative(s, 1, everything)
     assert [(r.statement, r.direction, r.best_agree) for r in group1] == [
-        (2, "agree", True), (0, "disagree", False)]
+        (2, "agree", True),
+        (0, "disagree", False),
+    ]
 
 
 def test_a_moderated_out_statement_is_never_representative():
@@ -142,7 +148,9 @@ def test_a_moderated_out_statement_is_never_representative():
     # Without s0, group 0's only strong candidate is s1 (ra 3, pa 0.6): best agree, then s2.
     group0 = representative(s, 0, np.array([False, True, True, True]))
     assert [(r.statement, r.direction, r.best_agree) for r in group0] == [
-        (1, "agree", True), (2, "disagree", False)]
+        (1, "agree", True),
+        (2, "disagree", False),
+    ]
 
 
 NEUTRAL = dict(na=1, nd=1, ns=4, pa=0.5, pd=0.5, pat=0.0, pdt=0.0, ra=1.0, rd=1.0, rat=0.0, rdt=0.0)
@@ -154,8 +162,12 @@ def _one_group(**columns) -> GroupStats:
     Selection rules only read these numbers, so a test may set them directly.
     """
     n = len(next(iter(columns.values())))
-    return GroupStats(**{name: np.array([columns.get(name, [value] * n)], dtype=float)
-                         for name, value in NEUTRAL.items()})
+    return GroupStats(
+        **{
+            name: np.array([columns.get(name, [value] * n)], dtype=float)
+            for name, value in NEUTRAL.items()
+        }
+    )
 
 
 def _picked(stats: GroupStats, eligible=None):
@@ -175,8 +187,9 @@ def test_best_agree_prefers_a_statement_with_ra_above_one_to_a_larger_pa_pat():
 def test_best_agree_among_ra_above_one_takes_the_largest_ra_rat_pa_pat():
     # ra*rat*pa*pat: s0 2 * 1 * 0.6 * 1.5 = 1.8;  s1 1.5 * 2 * 0.7 * 1.4 = 2.94;
     #                s2 3 * 0.5 * 0.9 * 2 = 2.7 (s2 has the largest pa*pat, 1.8, but loses).
-    stats = _one_group(ra=[2.0, 1.5, 3.0], rat=[1.0, 2.0, 0.5], pa=[0.6, 0.7, 0.9],
-                       pat=[1.5, 1.4, 2.0])
+    stats = _one_group(
+        ra=[2.0, 1.5, 3.0], rat=[1.0, 2.0, 0.5], pa=[0.6, 0.7, 0.9], pat=[1.5, 1.4, 2.0]
+    )
     assert _picked(stats) == [(1, "agree", True)]
 
 
@@ -194,8 +207,12 @@ def test_a_best_agree_candidate_needs_pat_above_z90_or_ra_above_one_with_pa_abov
     # s2: pat 1.0, ra 1.1 > 1 and pa 0.55 > 0.5                    -> candidate
     # s3: pat 1.3 > 1.2816 (ra 0.5, pa 0.6)                        -> candidate
     # Nothing passes (every rat and rdt < 1.2816).
-    stats = _one_group(pat=[1.2, 1.0, 1.0, 1.3], ra=[1.5, 1.0, 1.1, 0.5], pa=[0.5, 0.7, 0.55, 0.6],
-                       rat=[0.3, 0.8, 0.1, 0.1])
+    stats = _one_group(
+        pat=[1.2, 1.0, 1.0, 1.3],
+        ra=[1.5, 1.0, 1.1, 0.5],
+        pa=[0.5, 0.7, 0.55, 0.6],
+        rat=[0.3, 0.8, 0.1, 0.1],
+    )
     assert _picked(stats, [True, True, True, False]) == [(2, "agree", True)]
     assert _picked(stats, [True, True, False, True]) == [(3, "agree", True)]
     # Without s2 and s3 there is no best agree: the fallback is the largest max(rat, rdt), s1
@@ -206,8 +223,15 @@ def test_a_best_agree_candidate_needs_pat_above_z90_or_ra_above_one_with_pa_abov
 def test_best_agree_skips_statements_with_no_agrees_and_no_disagrees():
     # Real tallies never make such a statement a candidate; the rule is a guard, so s0's numbers
     # are set by hand: it would win on ra*rat*pa*pat (2 * 1 * 0.9 * 3 = 5.4 > 1.2 * 1 * 0.7 * 1.5).
-    stats = _one_group(na=[0, 3], nd=[0, 0], ns=[4, 4], pa=[0.9, 0.7], pat=[3.0, 1.5],
-                       ra=[2.0, 1.2], rat=[1.0, 1.0])
+    stats = _one_group(
+        na=[0, 3],
+        nd=[0, 0],
+        ns=[4, 4],
+        pa=[0.9, 0.7],
+        pat=[3.0, 1.5],
+        ra=[2.0, 1.2],
+        rat=[1.0, 1.0],
+    )
     assert _picked(stats) == [(1, "agree", True)]
 
 
@@ -217,10 +241,14 @@ def test_best_agree_skips_statements_with_no_agrees_and_no_disagrees():
 #                                   s5 2*3*0.9*3 = 16.2
 # Best agree (pat > 1.2816, ra > 1): the largest agree product, s0.
 ORDERING = dict(
-    ra=[3.0, 2.0, 1.5, 0.5, 0.5, 0.5], rat=[3.0, 2.0, 2.0, -2.0, -2.0, -2.0],
-    pa=[0.9, 0.8, 0.8, 0.2, 0.2, 0.2], pat=[3.0, 2.0, 2.0, -1.0, -1.0, -1.0],
-    rd=[1.0, 1.0, 1.0, 3.0, 3.0, 2.0], rdt=[0.0, 0.0, 0.0, 3.0, 2.5, 3.0],
-    pd=[0.5, 0.5, 0.5, 0.9, 0.9, 0.9], pdt=[0.0, 0.0, 0.0, 3.0, 2.5, 3.0],
+    ra=[3.0, 2.0, 1.5, 0.5, 0.5, 0.5],
+    rat=[3.0, 2.0, 2.0, -2.0, -2.0, -2.0],
+    pa=[0.9, 0.8, 0.8, 0.2, 0.2, 0.2],
+    pat=[3.0, 2.0, 2.0, -1.0, -1.0, -1.0],
+    rd=[1.0, 1.0, 1.0, 3.0, 3.0, 2.0],
+    rdt=[0.0, 0.0, 0.0, 3.0, 2.5, 3.0],
+    pd=[0.5, 0.5, 0.5, 0.9, 0.9, 0.9],
+    pdt=[0.0, 0.0, 0.0, 3.0, 2.5, 3.0],
 )
 
 
@@ -229,8 +257,12 @@ def test_representative_lists_the_best_agree_first_then_five_in_all_agrees_befor
     # s2 (4.8) is sixth and dropped although it is an agree. Then agrees before disagrees.
     reps = representative(_one_group(**ORDERING), 0, np.ones(6, bool))
     assert [(r.statement, r.direction, r.best_agree) for r in reps] == [
-        (0, "agree", True), (1, "agree", False),
-        (3, "disagree", False), (4, "disagree", False), (5, "disagree", False)]
+        (0, "agree", True),
+        (1, "agree", False),
+        (3, "disagree", False),
+        (4, "disagree", False),
+        (5, "disagree", False),
+    ]
     assert [r.metric for r in reps] == pytest.approx([24.3, 6.4, 24.3, 16.875, 16.2])
 
 
@@ -238,8 +270,12 @@ def test_a_moderated_out_best_agree_gives_way_to_the_next():
     # Without s0: best agree s1 (6.4 > 4.8), then s3, s4, s5, s2; agrees first.
     eligible = np.array([False, True, True, True, True, True])
     assert _picked(_one_group(**ORDERING), eligible) == [
-        (1, "agree", True), (2, "agree", False),
-        (3, "disagree", False), (4, "disagree", False), (5, "disagree", False)]
+        (1, "agree", True),
+        (2, "agree", False),
+        (3, "disagree", False),
+        (4, "disagree", False),
+        (5, "disagree", False),
+    ]
 
 
 def test_with_nothing_passing_the_best_agree_stands_alone():
@@ -266,9 +302,11 @@ def test_with_nothing_passing_and_no_best_agree_the_largest_max_rat_rdt_stands_a
 #   s6 A=3 S=3:   pa 4/5 = 0.8,    pat 2*2*(1 - 1/2) = 2,        pa*pat 1.6
 #   s7 A=2 S=2:   pa 3/4,          pat 2*sqrt(3)*(1/2) = 1.7321, pa*pat 1.2990
 #   s8 A=15 S=15: pa 16/17 = 0.941176, pat 2*4*(1/2) = 4,        pa*pat 3.7647
-MAJORITY = Tallies(agree=np.array([[8, 5, 6, 7, 0, 8, 3, 2, 15]]),
-                   disagree=np.array([[0, 1, 0, 1, 8, 0, 0, 0, 0]]),
-                   seen=np.array([[8, 8, 8, 8, 8, 8, 3, 2, 15]]))
+MAJORITY = Tallies(
+    agree=np.array([[8, 5, 6, 7, 0, 8, 3, 2, 15]]),
+    disagree=np.array([[0, 1, 0, 1, 8, 0, 0, 0, 0]]),
+    seen=np.array([[8, 8, 8, 8, 8, 8, 3, 2, 15]]),
+)
 MAJORITY_ELIGIBLE = np.array([True] * 5 + [False] + [True] * 3)
 
 
@@ -298,9 +336,11 @@ def test_majority_disagree_list_uses_pd_and_pdt():
 def test_group_informed_consensus_is_the_product_over_groups():
     # s0: (3+1)/(3+2) * (1+1)/(2+2) * (0+1)/(0+2) = 0.8 * 0.5 * 0.5 = 0.2
     # s1: (0+1)/(3+2) * (2+1)/(2+2) * (1+1)/(1+2) = 0.2 * 0.75 * 0.666667 = 0.1
-    t = Tallies(agree=np.array([[3, 0], [1, 2], [0, 1]]),
-                disagree=np.array([[0, 2], [1, 0], [0, 0]]),
-                seen=np.array([[3, 3], [2, 2], [0, 1]]))
+    t = Tallies(
+        agree=np.array([[3, 0], [1, 2], [0, 1]]),
+        disagree=np.array([[0, 2], [1, 0], [0, 0]]),
+        seen=np.array([[3, 3], [2, 2], [0, 1]]),
+    )
     assert group_informed_consensus(t) == pytest.approx([0.2, 0.1])
 
 

@@ -70,23 +70,29 @@ def take_down(server: str, name: str, allow: bool) -> None:
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allow else 'false'}")
         if not allow:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
 
 
 # -- the API during an outage ----------------------------------------------------------------
 
+
 def test_an_unreachable_postgresql_gives_503_with_retry_after_and_one_log_line(caplog):
     from server.app import create_app
 
-    app = create_app({"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed_port()}/none",
-                      "SECRET_KEY": "k"})
+    app = create_app(
+        {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{closed_port()}/none", "SECRET_KEY": "k"}
+    )
     client = app.test_client()
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             assert_503(client.get(f"{API}/conversations/1"))
-            assert_503(client.post(f"{API}/conversations/1/votes",
-                                   json={"statement_id": 0, "vote": 1}))
+            assert_503(
+                client.post(f"{API}/conversations/1/votes", json={"statement_id": 0, "vote": 1})
+            )
         health = client.get("/healthz")
     assert_503(health)
     assert health.json["database"] == "unavailable" and health.json["worker"] is None
@@ -119,15 +125,21 @@ def test_a_postgresql_outage_gives_503_then_the_api_recovers(own_postgres, caplo
     app.extensions["polis_like.engine"].dispose()
 
 
-def test_a_sqlite_write_lock_past_the_busy_timeout_gives_503_not_500(tmp_path, sqlite_template,
-                                                                      caplog):
+def test_a_sqlite_write_lock_past_the_busy_timeout_gives_503_not_500(
+    tmp_path, sqlite_template, caplog
+):
     import shutil
 
     from server.app import create_app
 
     shutil.copy(sqlite_template, tmp_path / "locked.db")
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'locked.db'}", "SECRET_KEY": "k",
-                      "SQLITE_BUSY_S": 0.2})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'locked.db'}",
+            "SECRET_KEY": "k",
+            "SQLITE_BUSY_S": 0.2,
+        }
+    )
     cid = one_conversation(app.extensions["polis_like.sessions"])
     browser = app.test_client()
     vote = {"statement_id": 0, "vote": 1}
@@ -149,16 +161,24 @@ def test_a_sqlite_write_lock_past_the_busy_timeout_gives_503_not_500(tmp_path, s
 
 # -- /healthz --------------------------------------------------------------------------------
 
-def test_healthz_reports_the_age_of_the_oldest_vote_the_worker_has_not_read(app, client,
-                                                                            sessions):
-    assert client.get("/healthz").json == {"database": "ok",
-                                           "worker": {"lag_s": 0.0, "ok": True}}
+
+def test_healthz_reports_the_age_of_the_oldest_vote_the_worker_has_not_read(app, client, sessions):
+    assert client.get("/healthz").json == {"database": "ok", "worker": {"lag_s": 0.0, "ok": True}}
     cid = one_conversation(sessions)
     with sessions() as session:
-        session.add(ParticipantRow(conversation_id=cid, pid=0, visitor="v", xid=None,
-                                   banned=False, created_ms=0))
-        session.add_all([VoteEventRow(conversation_id=cid, pid=0, sid=0, vote=1,
-                                      created_ms=now_ms() - age_s * 1000) for age_s in (120, 5)])
+        session.add(
+            ParticipantRow(
+                conversation_id=cid, pid=0, visitor="v", xid=None, banned=False, created_ms=0
+            )
+        )
+        session.add_all(
+            [
+                VoteEventRow(
+                    conversation_id=cid, pid=0, sid=0, vote=1, created_ms=now_ms() - age_s * 1000
+                )
+                for age_s in (120, 5)
+            ]
+        )
         session.commit()
     lagging = client.get("/healthz")
     assert lagging.status_code == 200  # a slow worker does not take the web process out
@@ -173,12 +193,12 @@ def test_healthz_reports_the_age_of_the_oldest_vote_the_worker_has_not_read(app,
 
 # -- the results listener ----------------------------------------------------------------------
 
-def test_the_results_listener_reconnects_after_its_connection_is_terminated(own_postgres,
-                                                                            caplog):
+
+def test_the_results_listener_reconnects_after_its_connection_is_terminated(own_postgres, caplog):
     from polis_like.storage.notify import RESULTS, Waiter
 
     caplog.set_level(logging.INFO, logger="polis_like.storage")
-    url, name, server = own_postgres
+    url, _name, server = own_postgres
     engine = make_engine(url)
     waiter = Waiter(engine, RESULTS)
     try:
@@ -230,10 +250,14 @@ def test_a_throttled_log_says_a_repeated_error_once_per_interval_with_the_count(
         now[0] = 10.5
         assert throttled.warning("down", "database down") is True
     assert [r.getMessage() for r in caplog.records] == [
-        "database down", "another kind", "database down (5 more like it in the last 10 s)"]
+        "database down",
+        "another kind",
+        "database down (5 more like it in the last 10 s)",
+    ]
 
 
 # -- polis-like run keeps its web server -------------------------------------------------------
+
 
 def test_run_restarts_a_worker_that_dies_and_keeps_the_web_server():
     from polis_like.launcher.supervise import supervise
@@ -253,9 +277,22 @@ def test_run_restarts_a_worker_that_dies_and_keeps_the_web_server():
 
     stop = threading.Event()
     result = {}
-    thread = threading.Thread(target=lambda: result.update(
-        zip(("status", "restarts"), supervise(start_web, start_worker, stop, first_backoff_s=0.1,
-                                              max_backoff_s=0.4, check_s=0.05))))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            zip(
+                ("status", "restarts"),
+                supervise(
+                    start_web,
+                    start_worker,
+                    stop,
+                    first_backoff_s=0.1,
+                    max_backoff_s=0.4,
+                    check_s=0.05,
+                ),
+                strict=True,
+            )
+        )
+    )
     thread.start()
     time.sleep(2.0)
     assert web[0].poll() is None  # still serving
@@ -277,7 +314,11 @@ def test_run_ends_with_the_web_servers_status_when_it_ends():
         workers.append(subprocess.Popen(python + ["import time; time.sleep(60)"]))
         return workers[-1]
 
-    status, restarts = supervise(lambda: subprocess.Popen(python + ["import sys; sys.exit(4)"]),
-                                 start_worker, threading.Event(), check_s=0.05)
+    status, restarts = supervise(
+        lambda: subprocess.Popen(python + ["import sys; sys.exit(4)"]),
+        start_worker,
+        threading.Event(),
+        check_s=0.05,
+    )
     assert (status, restarts) == (4, 0)
     assert workers[0].poll() is not None

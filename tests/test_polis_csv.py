@@ -49,8 +49,11 @@ def events(conversation: Conversation) -> list[tuple[int, str, str, int]]:
     return sorted(
         (t, pids[p], sids[s], v)
         for t, p, s, v in zip(
-            votes.timestamp_ms.tolist(), votes.participant.tolist(), votes.statement.tolist(),
-            votes.vote.tolist(), strict=True,
+            votes.timestamp_ms.tolist(),
+            votes.participant.tolist(),
+            votes.statement.tolist(),
+            votes.vote.tolist(),
+            strict=True,
         )
     )
 
@@ -357,7 +360,8 @@ def test_participants_votes_only_takes_text_from_comments_when_present(tmp_path)
     )
     conversation = read_export(folder)
     assert [(s.id, s.text, s.author_id) for s in conversation.statements] == [
-        ("1", "Known", "5"), ("2", "Unvoted", "5"),
+        ("1", "Known", "5"),
+        ("2", "Unvoted", "5"),
     ]
     assert conversation.participant_ids == ["0", "5"]
 

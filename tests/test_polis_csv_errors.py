@@ -24,8 +24,10 @@ GOOD_SUMMARY = 'topic,T\nvoters,2\nconversation-description,"two\nlines"\n'
 def export(folder: Path, **files: str | bytes) -> Path:
     """A valid export, some files replaced (``votes_csv="..."``) or removed (``votes_csv=None``)."""
     content = {
-        "votes.csv": GOOD_VOTES, "comments.csv": GOOD_COMMENTS,
-        "participants-votes.csv": GOOD_MATRIX, "summary.csv": GOOD_SUMMARY,
+        "votes.csv": GOOD_VOTES,
+        "comments.csv": GOOD_COMMENTS,
+        "participants-votes.csv": GOOD_MATRIX,
+        "summary.csv": GOOD_SUMMARY,
     }
     for key, value in files.items():
         content[key.replace("_csv", ".csv").replace("_", "-")] = value
@@ -301,8 +303,10 @@ def test_mangled_exports_raise_only_input_errors(tmp_path):
     """Random byte edits of a valid export either read or raise InputError, never anything raw."""
     rng = random.Random(20240601)
     originals = {
-        "votes.csv": GOOD_VOTES.encode(), "comments.csv": GOOD_COMMENTS.encode(),
-        "participants-votes.csv": GOOD_MATRIX.encode(), "summary.csv": GOOD_SUMMARY.encode(),
+        "votes.csv": GOOD_VOTES.encode(),
+        "comments.csv": GOOD_COMMENTS.encode(),
+        "participants-votes.csv": GOOD_MATRIX.encode(),
+        "summary.csv": GOOD_SUMMARY.encode(),
     }
     alphabet = b',"\n\r-+0129x\xc3\xa9\xff\x00 '
     outcomes = set()

@@ -10,7 +10,10 @@ import pytest
 
 from polis_like.storage import jobs
 from polis_like.storage.results import (
-    VERSION, Participation, ResultsDocument, StatementResult,
+    VERSION,
+    Participation,
+    ResultsDocument,
+    StatementResult,
 )
 from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
 
@@ -20,23 +23,58 @@ API = "/api/v1"
 def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
     """A published result with these routing priorities, through the workers' protocol."""
     statements = {
-        str(sid): StatementResult(x=0.0, y=0.0, extremity=0.0, priority=priority,
-                                  moderated_out=False, agree=0, disagree=0, passes=0,
-                                  group_informed_consensus=None)
-        for sid, priority in enumerate(priorities)}
+        str(sid): StatementResult(
+            x=0.0,
+            y=0.0,
+            extremity=0.0,
+            priority=priority,
+            moderated_out=False,
+            agree=0,
+            disagree=0,
+            passes=0,
+            group_informed_consensus=None,
+        )
+        for sid, priority in enumerate(priorities)
+    }
 
     def document(tick: int, computed_ms: int) -> ResultsDocument:
         return ResultsDocument(
-            version=VERSION, tick=tick, computed_ms=computed_ms, duration_ms=0.0,
-            participation=Participation(participants=0, votes=0, statements=len(priorities),
-                                        accepted=len(priorities), pending=0, rejected=0),
-            n_participants=0, n_in_conversation=0, n_votes=0, k=0, groups=[], base_clusters=[],
-            consensus={"agree": [], "disagree": []}, statements=statements, silhouettes={})
+            version=VERSION,
+            tick=tick,
+            computed_ms=computed_ms,
+            duration_ms=0.0,
+            participation=Participation(
+                participants=0,
+                votes=0,
+                statements=len(priorities),
+                accepted=len(priorities),
+                pending=0,
+                rejected=0,
+            ),
+            n_participants=0,
+            n_in_conversation=0,
+            n_votes=0,
+            k=0,
+            groups=[],
+            base_clusters=[],
+            consensus={"agree": [], "disagree": []},
+            statements=statements,
+            silhouettes={},
+        )
 
     with sessions.begin() as session:
         assert jobs.acquire(session, cid, "test", 60.0)
-        tick = jobs.publish(session, cid, "test", 60.0, high_water=0, revision=-1,
-                            duration_ms=0.0, document=document, positions=b"")
+        tick = jobs.publish(
+            session,
+            cid,
+            "test",
+            60.0,
+            high_water=0,
+            revision=-1,
+            duration_ms=0.0,
+            document=document,
+            positions=b"",
+        )
     assert tick == 1
 
 
@@ -58,22 +96,30 @@ def test_zero_weights_fall_back_to_a_uniform_draw_and_nothing_left_is_none():
 
 
 def test_the_api_draws_by_the_published_priorities(app, client, staff, sessions):
-    response = client.post(f"{API}/conversations", headers=staff["admin"], json={
-        "topic": "routing", "seed_statements": ["low", "middle", "high", "rejected"]})
+    response = client.post(
+        f"{API}/conversations",
+        headers=staff["admin"],
+        json={"topic": "routing", "seed_statements": ["low", "middle", "high", "rejected"]},
+    )
     cid = response.json["id"]
-    client.patch(f"{API}/conversations/{cid}/statements/3", json={"status": "rejected"},
-                 headers=staff["moderator"])
+    client.patch(
+        f"{API}/conversations/{cid}/statements/3",
+        json={"status": "rejected"},
+        headers=staff["moderator"],
+    )
     publish_priorities(sessions, cid, [1.0, 3.0, 6.0, 50.0])
     browser = app.test_client()
-    counts = Counter(browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"]
-                     for _ in range(1500))
+    counts = Counter(
+        browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"] for _ in range(1500)
+    )
     assert 3 not in counts  # rejected: never shown, whatever its priority
     assert counts[0] / 1500 == pytest.approx(0.1, abs=0.03)
     assert counts[1] / 1500 == pytest.approx(0.3, abs=0.04)
     assert counts[2] / 1500 == pytest.approx(0.6, abs=0.04)
     # once voted on, a statement is no longer drawn, and the rest keep their proportions
     browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 2, "vote": 0})
-    after = Counter(browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"]
-                    for _ in range(600))
+    after = Counter(
+        browser.get(f"{API}/conversations/{cid}/next").json["statement"]["id"] for _ in range(600)
+    )
     assert set(after) == {0, 1}
     assert after[1] / 600 == pytest.approx(0.75, abs=0.06)

@@ -19,10 +19,14 @@ def test_db_upgrade_and_admin_create_make_a_working_token(tmp_path, capsys):
     token = out.split("API token: ")[1].split()[0]
     password = out.split("password: ")[1].split()[0]
     client = create_app({"DATABASE_URL": url, "SECRET_KEY": "k"}).test_client()
-    assert client.get("/api/v1/session", headers={"Authorization": f"Bearer {token}"}).json[
-        "role"] == "moderator"
-    assert client.post("/api/v1/session", json={"name": "alice", "password": password}
-                       ).status_code == 200
+    assert (
+        client.get("/api/v1/session", headers={"Authorization": f"Bearer {token}"}).json["role"]
+        == "moderator"
+    )
+    assert (
+        client.post("/api/v1/session", json={"name": "alice", "password": password}).status_code
+        == 200
+    )
     # the same name twice is a readable error, not a traceback
     assert main(["admin", "create", "alice", "--database-url", url]) == 2
     assert capsys.readouterr().err.startswith("polis-like: error: there is already an account")

@@ -32,12 +32,19 @@ def service(database_url, sessions, tmp_path):
         _, _, token = create_account(session, "admin", password="password-1")
         session.commit()
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="http-test",
-               POLIS_LIKE_INSTANCE=str(tmp_path))
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY="http-test",
+        POLIS_LIKE_INSTANCE=str(tmp_path),
+    )
     command = [sys.executable, "-m", "polis_like.launcher.cli"]
     processes = [
-        subprocess.Popen(command + ["serve", "--port", str(port), "--workers", "1",
-                                    "--threads", "4"], env=env, stderr=subprocess.PIPE),
+        subprocess.Popen(
+            command + ["serve", "--port", str(port), "--workers", "1", "--threads", "4"],
+            env=env,
+            stderr=subprocess.PIPE,
+        ),
         subprocess.Popen(command + ["worker"], env=env, stderr=subprocess.PIPE),
     ]
     base = f"http://127.0.0.1:{port}"
@@ -50,8 +57,10 @@ def service(database_url, sessions, tmp_path):
             break
         except OSError:
             if time.monotonic() > deadline or processes[0].poll() is not None:
-                pytest.fail("the web server did not start: "
-                            + processes[0].stderr.read1().decode(errors="replace"))
+                pytest.fail(
+                    "the web server did not start: "
+                    + processes[0].stderr.read1().decode(errors="replace")
+                )
             time.sleep(0.2)
         finally:
             probe.close()
@@ -77,8 +86,12 @@ class Browser:
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
-        request = Request(self.base + path, data=data, method=method,
-                          headers={"Content-Type": "application/json", **self.headers})
+        request = Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **self.headers},
+        )
         try:
             with self.opener.open(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -113,8 +126,11 @@ class EventStream:
 
 def test_votes_reach_the_event_stream_through_the_worker(service):
     admin = Browser(service["base"], {"Authorization": f"Bearer {service['token']}"})
-    status, conversation = admin.call("POST", "/api/v1/conversations", {
-        "topic": "Transit", "seed_statements": [f"statement {i}" for i in range(6)]})
+    status, conversation = admin.call(
+        "POST",
+        "/api/v1/conversations",
+        {"topic": "Transit", "seed_statements": [f"statement {i}" for i in range(6)]},
+    )
     assert status == 201
     cid = conversation["id"]
     stream = EventStream(service["port"], f"/api/v1/conversations/{cid}/events")
@@ -133,8 +149,11 @@ def test_votes_reach_the_event_stream_through_the_worker(service):
             status, shown = browser.call("GET", f"/api/v1/conversations/{cid}/next")
             assert status == 200 and shown["remaining"] == 6
             while shown["statement"] is not None:
-                status, shown = browser.call("POST", f"/api/v1/conversations/{cid}/votes", {
-                    "statement_id": shown["statement"]["id"], "vote": 1 if person % 2 else -1})
+                status, shown = browser.call(
+                    "POST",
+                    f"/api/v1/conversations/{cid}/votes",
+                    {"statement_id": shown["statement"]["id"], "vote": 1 if person % 2 else -1},
+                )
                 assert status == 200
                 voted += 1
             assert shown["remaining"] == 0
@@ -144,8 +163,9 @@ def test_votes_reach_the_event_stream_through_the_worker(service):
             event = stream.next_results(deadline)
         assert event["participation"]["votes"] == voted == 24
         assert event["participation"]["participants"] == 4
-        status, results = Browser(service["base"]).call("GET",
-                                                        f"/api/v1/conversations/{cid}/results")
+        status, results = Browser(service["base"]).call(
+            "GET", f"/api/v1/conversations/{cid}/results"
+        )
         assert status == 200 and results["tick"] >= event["tick"]
         status, me = browser.call("GET", f"/api/v1/conversations/{cid}/me")
         assert me["votes"] == 6 and me["participant"] == 3

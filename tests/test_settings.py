@@ -40,18 +40,27 @@ def test_every_setting_has_an_environment_variable_and_a_line_of_help():
 
 
 def test_the_environment_sets_values_and_options_win_over_it():
-    environ = {"POLIS_LIKE_PORT": "9001", "POLIS_LIKE_MAX_STREAMS": "3",
-               "POLIS_LIKE_STREAM_PING_S": "2.5", "POLIS_LIKE_HOST": ""}
+    environ = {
+        "POLIS_LIKE_PORT": "9001",
+        "POLIS_LIKE_MAX_STREAMS": "3",
+        "POLIS_LIKE_STREAM_PING_S": "2.5",
+        "POLIS_LIKE_HOST": "",
+    }
     settings = read_settings(environ)
     assert (settings.port, settings.max_streams, settings.stream_ping_s) == (9001, 3, 2.5)
     assert settings.host == "127.0.0.1"  # empty is unset
     assert read_settings(environ, port=9002, host=None).port == 9002
 
 
-@pytest.mark.parametrize("env, value", [("POLIS_LIKE_PORT", "eighty"),
-                                        ("POLIS_LIKE_PORT", "70000"),
-                                        ("POLIS_LIKE_WEB_THREADS", "0"),
-                                        ("POLIS_LIKE_SQLITE_BUSY_S", "nan")])
+@pytest.mark.parametrize(
+    "env, value",
+    [
+        ("POLIS_LIKE_PORT", "eighty"),
+        ("POLIS_LIKE_PORT", "70000"),
+        ("POLIS_LIKE_WEB_THREADS", "0"),
+        ("POLIS_LIKE_SQLITE_BUSY_S", "nan"),
+    ],
+)
 def test_a_malformed_setting_is_an_error_naming_its_variable(env, value):
     with pytest.raises(InputError, match=f"^\\${env}="):
         read_settings({env: value})
@@ -62,8 +71,13 @@ def test_max_streams_defaults_to_all_but_four_threads_and_reaches_the_app(tmp_pa
 
     assert read_settings({"POLIS_LIKE_WEB_THREADS": "10"}).streams_per_process() == 6
     assert read_settings({"POLIS_LIKE_WEB_THREADS": "2"}).streams_per_process() == 1
-    settings = read_settings({"POLIS_LIKE_MAX_STREAMS": "3", "POLIS_LIKE_INSTANCE": str(tmp_path),
-                              "POLIS_LIKE_MAX_JSON_BYTES": "1000"})
+    settings = read_settings(
+        {
+            "POLIS_LIKE_MAX_STREAMS": "3",
+            "POLIS_LIKE_INSTANCE": str(tmp_path),
+            "POLIS_LIKE_MAX_JSON_BYTES": "1000",
+        }
+    )
     app = create_app(settings=settings)
     try:
         assert app.config["MAX_STREAMS"] == 3 and app.config["MAX_JSON_BYTES"] == 1000
@@ -72,13 +86,15 @@ def test_max_streams_defaults_to_all_but_four_threads_and_reaches_the_app(tmp_pa
 
 
 def test_the_instance_folder_is_the_users_data_folder_whatever_the_current_directory(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     settings = read_settings({})
     assert settings.instance_path() == tmp_path / "data" / "polis-like"
     assert settings.resolved_database_url() == (
-        f"sqlite:///{tmp_path / 'data' / 'polis-like' / 'polis-like.db'}")
+        f"sqlite:///{tmp_path / 'data' / 'polis-like' / 'polis-like.db'}"
+    )
     relative = read_settings({"POLIS_LIKE_INSTANCE": "var"})
     assert relative.instance_path() == tmp_path / "var"
 
@@ -123,18 +139,31 @@ def test_run_and_serve_on_a_taken_port_exit_non_zero_with_one_line(command, tmp_
         port = taken.getsockname()[1]
         env = dict(os.environ, POLIS_LIKE_INSTANCE=str(tmp_path / "instance"))
         env.pop("DATABASE_URL", None)
-        out = subprocess.run(COMMAND + [command, "--host", "127.0.0.1", "--port", str(port)],
-                             env=env, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            COMMAND + [command, "--host", "127.0.0.1", "--port", str(port)],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 2
-    assert out.stderr == (f"polis-like: error: cannot listen on 127.0.0.1:{port}: "
-                          "the port is already in use\n")
+    assert out.stderr == (
+        f"polis-like: error: cannot listen on 127.0.0.1:{port}: the port is already in use\n"
+    )
     assert "running" not in out.stdout
     assert not (tmp_path / "instance").exists()  # checked before anything started
 
 
 def test_make_run_passes_host_port_and_the_checkouts_var_folder():
-    out = subprocess.run(["make", "-n", "run", "HOST=0.0.0.0", "PORT=9001"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["make", "-n", "run", "HOST=0.0.0.0", "PORT=9001"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     line = [line for line in out.stdout.splitlines() if "polis-like run" in line]
-    assert line == [f'POLIS_LIKE_INSTANCE="{ROOT}/var" .venv/bin/polis-like run --host 0.0.0.0 '
-                    '--port 9001']
+    assert line == [
+        f'POLIS_LIKE_INSTANCE="{ROOT}/var" .venv/bin/polis-like run --host 0.0.0.0 --port 9001'
+    ]

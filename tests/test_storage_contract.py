@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
+from test_worker import add_votes, new_conversation
 
 from polis_like.conversation import VoteEvents
 from polis_like.storage import conversations as store
@@ -19,7 +20,6 @@ from polis_like.storage import jobs, math_input, votes
 from polis_like.storage._document import DocumentError
 from polis_like.storage.models import JobRow, ResultRow
 from polis_like.storage.results import VERSION, ResultsDocument, field_reference
-from test_worker import add_votes, new_conversation
 from worker.runner import Worker
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -35,6 +35,7 @@ def small_conversation(sessions, n_participants: int = 12, n_statements: int = 6
 
 
 # -- the results document -----------------------------------------------------------------------
+
 
 def test_a_published_document_reads_back_as_the_same_typed_document(engine, sessions):
     cid = small_conversation(sessions)
@@ -55,8 +56,11 @@ def test_a_document_of_another_shape_is_refused_naming_the_field():
     with pytest.raises(DocumentError, match=r"^\$\.groups must be a list$"):
         ResultsDocument.from_json(json.dumps({**document, "groups": 3}))
     with pytest.raises(DocumentError, match=r"^\$\.participation\.votes must be an integer$"):
-        ResultsDocument.from_json(json.dumps(
-            {**document, "participation": {**document["participation"], "votes": "many"}}))
+        ResultsDocument.from_json(
+            json.dumps(
+                {**document, "participation": {**document["participation"], "votes": "many"}}
+            )
+        )
 
 
 def test_the_api_docs_describe_every_field_of_the_results_document():
@@ -65,8 +69,9 @@ def test_the_api_docs_describe_every_field_of_the_results_document():
         assert f"| `{path}` | {kind} | {help_text} |" in text, path
 
 
-def test_the_openapi_schema_of_results_names_every_field_a_real_result_has(app, client, engine,
-                                                                           sessions):
+def test_the_openapi_schema_of_results_names_every_field_a_real_result_has(
+    app, client, engine, sessions
+):
     from server.api.openapi import document as openapi
 
     cid = small_conversation(sessions)
@@ -81,6 +86,7 @@ def test_the_openapi_schema_of_results_names_every_field_a_real_result_has(app, 
 
 
 # -- the lease protocol -------------------------------------------------------------------------
+
 
 def test_one_worker_holds_a_lease_until_it_expires_or_is_released(sessions):
     cid = new_conversation(sessions, 2)
@@ -101,8 +107,20 @@ def test_a_success_clears_the_failures_and_their_back_off(sessions):
         assert jobs.record_failure(session, cid, "boom") == 4.0
         assert jobs.acquire(session, cid, "w", 60.0)
     with sessions.begin() as session:
-        assert jobs.publish(session, cid, "w", 60.0, high_water=0, revision=0, duration_ms=1.0,
-                            document=_empty_document, positions=b"") == 1
+        assert (
+            jobs.publish(
+                session,
+                cid,
+                "w",
+                60.0,
+                high_water=0,
+                revision=0,
+                duration_ms=1.0,
+                document=_empty_document,
+                positions=b"",
+            )
+            == 1
+        )
     with sessions() as session:
         job = session.get(JobRow, cid)
         assert (job.failures, job.error) == (0, None)
@@ -116,28 +134,56 @@ def test_a_worker_that_lost_its_lease_publishes_nothing(sessions):
         assert jobs.acquire(session, cid, "old", -1.0)  # expired at once
         assert jobs.acquire(session, cid, "new", 60.0)
     with sessions.begin() as session:
-        assert jobs.publish(session, cid, "old", 60.0, high_water=5, revision=0,
-                            duration_ms=1.0, document=_empty_document, positions=b"") is None
+        assert (
+            jobs.publish(
+                session,
+                cid,
+                "old",
+                60.0,
+                high_water=5,
+                revision=0,
+                duration_ms=1.0,
+                document=_empty_document,
+                positions=b"",
+            )
+            is None
+        )
     with sessions() as session:
         assert session.get(JobRow, cid).tick == 0
-        assert session.scalar(select(ResultRow.tick).where(ResultRow.conversation_id == cid)) is None
+        assert (
+            session.scalar(select(ResultRow.tick).where(ResultRow.conversation_id == cid)) is None
+        )
 
 
 def _empty_document(tick: int, computed_ms: int) -> ResultsDocument:
     from polis_like.storage.results import Participation
 
     return ResultsDocument(
-        version=VERSION, tick=tick, computed_ms=computed_ms, duration_ms=1.0,
-        participation=Participation(participants=0, votes=0, statements=0, accepted=0, pending=0,
-                                    rejected=0),
-        n_participants=0, n_in_conversation=0, n_votes=0, k=0, groups=[], base_clusters=[],
-        consensus={"agree": [], "disagree": []}, statements={}, silhouettes={})
+        version=VERSION,
+        tick=tick,
+        computed_ms=computed_ms,
+        duration_ms=1.0,
+        participation=Participation(
+            participants=0, votes=0, statements=0, accepted=0, pending=0, rejected=0
+        ),
+        n_participants=0,
+        n_in_conversation=0,
+        n_votes=0,
+        k=0,
+        groups=[],
+        base_clusters=[],
+        consensus={"agree": [], "disagree": []},
+        statements={},
+        silhouettes={},
+    )
 
 
 # -- reading consistently -----------------------------------------------------------------------
 
+
 def test_a_participant_joining_while_the_worker_reads_does_not_fail_the_update(
-        engine, sessions, monkeypatch):
+    engine, sessions, monkeypatch
+):
     cid = small_conversation(sessions)
     real_read = math_input.read_new_votes
 
@@ -155,8 +201,9 @@ def test_a_participant_joining_while_the_worker_reads_does_not_fail_the_update(
     assert Worker(engine).step() == [cid]
     with sessions() as session:
         job = session.get(JobRow, cid)
-        document = ResultsDocument.from_json(session.scalar(
-            select(ResultRow.result).where(ResultRow.conversation_id == cid)))
+        document = ResultsDocument.from_json(
+            session.scalar(select(ResultRow.result).where(ResultRow.conversation_id == cid))
+        )
     assert job.failures == 0 and job.error is None
     assert document.n_participants == 13 and document.participation.votes == 73
 
@@ -188,8 +235,10 @@ def test_visible_statements_follow_the_moderation_mode(sessions):
 
 # -- outages ------------------------------------------------------------------------------------
 
-def test_the_worker_waits_out_an_unreachable_database_and_carries_on(tmp_path, sqlite_template,
-                                                                    caplog):
+
+def test_the_worker_waits_out_an_unreachable_database_and_carries_on(
+    tmp_path, sqlite_template, caplog
+):
     caplog.set_level(logging.INFO, "polis_like.worker")
     folder = tmp_path / "not-yet"
     url = f"sqlite:///{folder / 'polis-like.db'}"

@@ -14,23 +14,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CONVERSATIONS, FIXTURES
 from sqlalchemy import func, select
 
-from conftest import CONVERSATIONS, FIXTURES
-from polis_like.conversation import Conversation, Moderation, Statement as ExportStatement
-from polis_like.conversation import VoteEvents
+from polis_like.conversation import Conversation, Moderation, VoteEvents
+from polis_like.conversation import Statement as ExportStatement
+from polis_like.errors import NotFound
 from polis_like.io import read_export, write_export
 from polis_like.io.polis_csv import VOTES
 from polis_like.math.matrix import CODE_OFFSET, latest_votes
 from polis_like.storage import models
-from polis_like.errors import NotFound
 from polis_like.storage.conversations import text_key
 from polis_like.storage.transfer import (
-    export_conversation, import_conversation, import_export, write_conversation,
+    export_conversation,
+    import_conversation,
+    import_export,
+    write_conversation,
 )
 
-FILES = ("votes.csv", "comments.csv", "participants-votes.csv", "summary.csv",
-         "stats-history.csv")
+FILES = ("votes.csv", "comments.csv", "participants-votes.csv", "summary.csv", "stats-history.csv")
 SMALL = "london.youth.policing"
 
 
@@ -62,21 +64,31 @@ def assert_stored(sessions, conversation_id: int, conversation: Conversation) ->
     """Ids, statements, xids, every vote event (in time order) and the latest votes survive."""
     with sessions() as session:
         row = session.get(models.ConversationRow, conversation_id)
-        statements = session.scalars(select(models.StatementRow).where(
-            models.StatementRow.conversation_id == conversation_id)
-            .order_by(models.StatementRow.sid)).all()
-        participants = session.execute(select(models.ParticipantRow.pid, models.ParticipantRow.xid)
-                                       .where(models.ParticipantRow.conversation_id
-                                              == conversation_id)
-                                       .order_by(models.ParticipantRow.pid)).all()
-        events = session.execute(select(models.VoteEventRow.created_ms, models.VoteEventRow.pid,
-                                        models.VoteEventRow.sid, models.VoteEventRow.vote)
-                                 .where(models.VoteEventRow.conversation_id == conversation_id)
-                                 .order_by(models.VoteEventRow.id)).all()
-        latest = session.execute(select(models.LatestVoteRow.pid, models.LatestVoteRow.sid,
-                                        models.LatestVoteRow.vote)
-                                 .where(models.LatestVoteRow.conversation_id == conversation_id)
-                                 .order_by(models.LatestVoteRow.pid, models.LatestVoteRow.sid)).all()
+        statements = session.scalars(
+            select(models.StatementRow)
+            .where(models.StatementRow.conversation_id == conversation_id)
+            .order_by(models.StatementRow.sid)
+        ).all()
+        participants = session.execute(
+            select(models.ParticipantRow.pid, models.ParticipantRow.xid)
+            .where(models.ParticipantRow.conversation_id == conversation_id)
+            .order_by(models.ParticipantRow.pid)
+        ).all()
+        events = session.execute(
+            select(
+                models.VoteEventRow.created_ms,
+                models.VoteEventRow.pid,
+                models.VoteEventRow.sid,
+                models.VoteEventRow.vote,
+            )
+            .where(models.VoteEventRow.conversation_id == conversation_id)
+            .order_by(models.VoteEventRow.id)
+        ).all()
+        latest = session.execute(
+            select(models.LatestVoteRow.pid, models.LatestVoteRow.sid, models.LatestVoteRow.vote)
+            .where(models.LatestVoteRow.conversation_id == conversation_id)
+            .order_by(models.LatestVoteRow.pid, models.LatestVoteRow.sid)
+        ).all()
         job = session.get(models.JobRow, conversation_id)
     pids = [int(p) for p in conversation.participant_ids]
     assert [p.pid for p in participants] == pids
@@ -86,28 +98,43 @@ def assert_stored(sessions, conversation_id: int, conversation: Conversation) ->
     assert row.revision == 0 and row.moderation == "open"
     assert job is not None and job.tick == 0
     assert [(s.sid, s.text, s.author_pid, s.status, s.is_meta) for s in statements] == [
-        (int(s.id), s.text, int(s.author_id) if s.author_id else None, int(s.moderation),
-         s.is_meta) for s in conversation.statements]
-    assert [s.created_ms for s in statements] == [s.created_ms or 0
-                                                  for s in conversation.statements]
+        (int(s.id), s.text, int(s.author_id) if s.author_id else None, int(s.moderation), s.is_meta)
+        for s in conversation.statements
+    ]
+    assert [s.created_ms for s in statements] == [
+        s.created_ms or 0 for s in conversation.statements
+    ]
     assert len({s.text_key for s in statements}) == len(statements)
 
     votes = conversation.votes
     order = votes.time_order()
     sids = [int(s.id) for s in conversation.statements]
     times = votes.timestamp_ms[order] if conversation.has_timestamps else np.zeros(len(order))
-    assert [tuple(e) for e in events] == list(zip(
-        times.tolist(), [pids[p] for p in votes.participant[order].tolist()],
-        [sids[s] for s in votes.statement[order].tolist()], votes.vote[order].tolist()))
+    assert [tuple(e) for e in events] == list(
+        zip(
+            times.tolist(),
+            [pids[p] for p in votes.participant[order].tolist()],
+            [sids[s] for s in votes.statement[order].tolist()],
+            votes.vote[order].tolist(),
+            strict=True,
+        )
+    )
 
     codes = latest_votes(votes, len(pids), len(sids))
     who = np.repeat(np.arange(codes.shape[0]), np.diff(codes.indptr))
-    expected = sorted(zip([pids[p] for p in who.tolist()], [sids[s] for s in codes.indices],
-                          (codes.data.astype(int) - CODE_OFFSET).tolist()))
+    expected = sorted(
+        zip(
+            [pids[p] for p in who.tolist()],
+            [sids[s] for s in codes.indices],
+            (codes.data.astype(int) - CODE_OFFSET).tolist(),
+            strict=True,
+        )
+    )
     assert [tuple(v) for v in latest] == expected
 
 
 # -- storage -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", CONVERSATIONS)
 def test_import_then_export_gives_the_same_files(name, sessions, load_conversation, tmp_path):
@@ -130,20 +157,31 @@ def edge_cases(conversation: Conversation) -> Conversation:
     c.statements[1].moderation = Moderation.REJECTED
     c.xids = {pid: f"user-{pid}@example.org" for pid in c.participant_ids[::2]}
     last = max(int(s.id) for s in c.statements)
-    c.statements.append(ExportStatement(id=str(last + 5), text=c.statements[2].text.upper(),
-                                        author_id=c.participant_ids[-1], created_ms=None,
-                                        moderation=Moderation.ACCEPTED))
+    c.statements.append(
+        ExportStatement(
+            id=str(last + 5),
+            text=c.statements[2].text.upper(),
+            author_id=c.participant_ids[-1],
+            created_ms=None,
+            moderation=Moderation.ACCEPTED,
+        )
+    )
     v = c.votes
     at = int(v.timestamp_ms.max()) + 1000
     who, which = int(v.participant[0]), len(c.statements) - 1
-    c.votes = VoteEvents(np.append(v.timestamp_ms, [at, at]), np.append(v.participant, [who, who]),
-                         np.append(v.statement, [which, which]), np.append(v.vote, [1, -1]))
+    c.votes = VoteEvents(
+        np.append(v.timestamp_ms, [at, at]),
+        np.append(v.participant, [who, who]),
+        np.append(v.statement, [which, which]),
+        np.append(v.vote, [1, -1]),
+    )
     c.reference_groups = {}
     return c
 
 
 def test_meta_xids_repeated_texts_undated_statements_and_ties_round_trip(
-        sessions, load_conversation, tmp_path):
+    sessions, load_conversation, tmp_path
+):
     conversation = edge_cases(load_conversation(SMALL))
     source = reference(conversation, tmp_path / "source")
     read_back = read_export(source)
@@ -151,11 +189,17 @@ def test_meta_xids_repeated_texts_undated_statements_and_ties_round_trip(
     assert_stored(sessions, conversation_id, read_back)
     with sessions() as session:
         write_conversation(session, conversation_id, tmp_path / "ours")
-        latest = session.execute(select(models.LatestVoteRow.vote).where(
-            models.LatestVoteRow.conversation_id == conversation_id,
-            models.LatestVoteRow.sid == int(conversation.statements[-1].id))).scalar_one()
-        keys = session.scalars(select(models.StatementRow.text_key).where(
-            models.StatementRow.conversation_id == conversation_id)).all()
+        latest = session.execute(
+            select(models.LatestVoteRow.vote).where(
+                models.LatestVoteRow.conversation_id == conversation_id,
+                models.LatestVoteRow.sid == int(conversation.statements[-1].id),
+            )
+        ).scalar_one()
+        keys = session.scalars(
+            select(models.StatementRow.text_key).where(
+                models.StatementRow.conversation_id == conversation_id
+            )
+        ).all()
     assert latest == 1  # the tie goes to the larger vote, as in the math
     assert text_key(conversation.statements[2].text) in keys  # the first of the repeats keeps it
     assert_same_files(source, tmp_path / "ours")
@@ -168,8 +212,11 @@ def test_an_export_without_votes_csv_imports_and_exports_stably(sessions, tmp_pa
         shutil.copy(FIXTURES / SMALL / name, source / name)
     conversation_id = import_export(sessions, source)
     with sessions() as session:
-        times = session.scalars(select(models.VoteEventRow.created_ms).where(
-            models.VoteEventRow.conversation_id == conversation_id)).all()
+        times = session.scalars(
+            select(models.VoteEventRow.created_ms).where(
+                models.VoteEventRow.conversation_id == conversation_id
+            )
+        ).all()
         write_conversation(session, conversation_id, tmp_path / "first")
     assert times and set(times) == {0}
     votes = (tmp_path / "first" / "votes.csv").read_text().splitlines()
@@ -183,8 +230,12 @@ def test_an_export_without_votes_csv_imports_and_exports_stably(sessions, tmp_pa
 
 def test_topic_argument_and_progress(sessions, load_conversation):
     calls = []
-    conversation_id = import_conversation(sessions, load_conversation(SMALL), topic="  Mine ",
-                                          progress=lambda done, total: calls.append((done, total)))
+    conversation_id = import_conversation(
+        sessions,
+        load_conversation(SMALL),
+        topic="  Mine ",
+        progress=lambda done, total: calls.append((done, total)),
+    )
     with sessions() as session:
         assert session.get(models.ConversationRow, conversation_id).topic == "Mine"
     totals = {total for _, total in calls}
@@ -200,9 +251,14 @@ def test_a_failure_half_way_leaves_nothing_behind(sessions, load_conversation):
 
     with pytest.raises(RuntimeError):
         import_conversation(sessions, load_conversation(SMALL), progress=progress)
-    for model in (models.ConversationRow, models.ParticipantRow, models.StatementRow,
-                  models.VoteEventRow,
-                  models.LatestVoteRow, models.JobRow):
+    for model in (
+        models.ConversationRow,
+        models.ParticipantRow,
+        models.StatementRow,
+        models.VoteEventRow,
+        models.LatestVoteRow,
+        models.JobRow,
+    ):
         assert count(sessions, model) == 0
 
 
@@ -218,13 +274,18 @@ def test_after_the_worker_the_group_column_holds_our_groups(engine, sessions, tm
     conversation_id = import_export(sessions, FIXTURES / "brexit-consensus")
     assert Worker(engine).step() == [conversation_id]
     with sessions() as session:
-        positions = session.scalar(select(models.ResultRow.positions).where(
-            models.ResultRow.conversation_id == conversation_id))
+        positions = session.scalar(
+            select(models.ResultRow.positions).where(
+                models.ResultRow.conversation_id == conversation_id
+            )
+        )
         write_conversation(session, conversation_id, tmp_path)
     group = read_positions(positions).group
     exported = read_export(tmp_path)
-    expected = {pid: (int(group[int(pid)]) if group[int(pid)] >= 0 else None)
-                for pid in exported.participant_ids}
+    expected = {
+        pid: (int(group[int(pid)]) if group[int(pid)] >= 0 else None)
+        for pid in exported.participant_ids
+    }
     assert exported.reference_groups == expected
     grouped = [g for g in exported.reference_groups.values() if g is not None]
     assert len(set(grouped)) >= 2
@@ -233,6 +294,7 @@ def test_after_the_worker_the_group_column_holds_our_groups(engine, sessions, tm
 
 
 # -- API -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def small(sessions, load_conversation, tmp_path):
@@ -244,14 +306,16 @@ def small(sessions, load_conversation, tmp_path):
 def test_api_exports_each_file_and_the_zip(client, staff, small):
     conversation_id, expected = small
     for name in FILES:
-        response = client.get(f"/api/v1/conversations/{conversation_id}/export/{name}",
-                              headers=staff["moderator"])
+        response = client.get(
+            f"/api/v1/conversations/{conversation_id}/export/{name}", headers=staff["moderator"]
+        )
         assert response.status_code == 200, response.json
         assert response.mimetype == "text/csv"
         assert name in response.headers["Content-Disposition"]
         assert response.data == (expected / name).read_bytes()
-    response = client.get(f"/api/v1/conversations/{conversation_id}/export.zip",
-                          headers=staff["moderator"])
+    response = client.get(
+        f"/api/v1/conversations/{conversation_id}/export.zip", headers=staff["moderator"]
+    )
     assert response.status_code == 200
     assert response.mimetype == "application/zip"
     assert ".zip" in response.headers["Content-Disposition"]
@@ -263,38 +327,50 @@ def test_api_exports_each_file_and_the_zip(client, staff, small):
 
 def test_api_export_errors(client, staff, small):
     conversation_id, _ = small
-    assert client.get(f"/api/v1/conversations/{conversation_id}/export/votes.csv").status_code \
-        == 401
-    for path in ("/api/v1/conversations/999/export/votes.csv",
-                 "/api/v1/conversations/999/export.zip",
-                 f"/api/v1/conversations/{conversation_id}/export/passwords.csv"):
+    assert (
+        client.get(f"/api/v1/conversations/{conversation_id}/export/votes.csv").status_code == 401
+    )
+    for path in (
+        "/api/v1/conversations/999/export/votes.csv",
+        "/api/v1/conversations/999/export.zip",
+        f"/api/v1/conversations/{conversation_id}/export/passwords.csv",
+    ):
         response = client.get(path, headers=staff["admin"])
         assert response.status_code == 404, path
         assert response.json["error"]["status"] == 404
 
 
-def test_api_imports_a_zip_body_and_a_multipart_upload(client, staff, sessions, tmp_path,
-                                                       load_conversation):
+def test_api_imports_a_zip_body_and_a_multipart_upload(
+    client, staff, sessions, tmp_path, load_conversation
+):
     data = zipped(FIXTURES / SMALL)
-    response = client.post("/api/v1/conversations/import", data=data,
-                           content_type="application/zip", headers=staff["admin"])
+    response = client.post(
+        "/api/v1/conversations/import",
+        data=data,
+        content_type="application/zip",
+        headers=staff["admin"],
+    )
     assert response.status_code == 201, response.json
     first = response.json["id"]
     assert response.json["topic"] == load_conversation(SMALL).summary["topic"]
     assert response.headers["Location"].endswith(f"/api/v1/conversations/{first}")
     assert client.get(response.headers["Location"]).json["id"] == first
 
-    response = client.post("/api/v1/conversations/import?topic=ignored",
-                           data={"file": (io.BytesIO(data), "london.zip"), "topic": "Youth"},
-                           content_type="multipart/form-data", headers=staff["admin"])
+    response = client.post(
+        "/api/v1/conversations/import?topic=ignored",
+        data={"file": (io.BytesIO(data), "london.zip"), "topic": "Youth"},
+        content_type="multipart/form-data",
+        headers=staff["admin"],
+    )
     assert response.status_code == 201, response.json
     second = response.json["id"]
     assert second != first and response.json["topic"] == "Youth"
 
     expected = reference(load_conversation(SMALL), tmp_path / "reference")
     for conversation_id in (first, second):
-        response = client.get(f"/api/v1/conversations/{conversation_id}/export.zip",
-                              headers=staff["admin"])
+        response = client.get(
+            f"/api/v1/conversations/{conversation_id}/export.zip", headers=staff["admin"]
+        )
         with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
             for name in FILES:
                 if name != "summary.csv" or conversation_id == first:
@@ -305,12 +381,17 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
     url = "/api/v1/conversations/import"
     data = zipped(FIXTURES / SMALL)
     assert client.post(url, data=data, content_type="application/zip").status_code == 401
-    response = client.post(url, data=data, content_type="application/zip",
-                           headers=staff["moderator"])
+    response = client.post(
+        url, data=data, content_type="application/zip", headers=staff["moderator"]
+    )
     assert response.status_code == 403
 
-    response = client.post(url, data=b"PK\x03\x04 not really a zip",
-                           content_type="application/zip", headers=staff["admin"])
+    response = client.post(
+        url,
+        data=b"PK\x03\x04 not really a zip",
+        content_type="application/zip",
+        headers=staff["admin"],
+    )
     assert response.status_code == 400
     assert response.json["error"]["status"] == 400
     assert "upload.zip" in response.json["error"]["message"]
@@ -318,8 +399,9 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
     empty = io.BytesIO()
     with zipfile.ZipFile(empty, "w") as archive:
         archive.writestr("notes.txt", "no export here")
-    response = client.post(url, data=empty.getvalue(), content_type="application/zip",
-                           headers=staff["admin"])
+    response = client.post(
+        url, data=empty.getvalue(), content_type="application/zip", headers=staff["admin"]
+    )
     assert response.status_code == 400 and VOTES in response.json["error"]["message"]
 
     bad = tmp_path / "bad"
@@ -329,22 +411,28 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
     fields[-1] = "7\n"
     lines[2] = ",".join(fields)
     (bad / VOTES).write_text("".join(lines))
-    response = client.post(url, data={"file": (io.BytesIO(zipped(bad)), "bad.zip")},
-                           content_type="multipart/form-data", headers=staff["admin"])
+    response = client.post(
+        url,
+        data={"file": (io.BytesIO(zipped(bad)), "bad.zip")},
+        content_type="multipart/form-data",
+        headers=staff["admin"],
+    )
     assert response.status_code == 400
     message = response.json["error"]["message"]
     assert message.startswith(f"bad.zip/{VOTES}:3: ") and "'7'" in message, message
 
     response = client.post(url, data=b"", content_type="application/zip", headers=staff["admin"])
     assert response.status_code == 400
-    response = client.post(url, data={"topic": "no file"}, content_type="multipart/form-data",
-                           headers=staff["admin"])
+    response = client.post(
+        url, data={"topic": "no file"}, content_type="multipart/form-data", headers=staff["admin"]
+    )
     assert response.status_code == 400
     assert count(sessions, models.ConversationRow) == 0
     assert count(sessions, models.VoteEventRow) == 0
 
 
 # -- command line --------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cli(monkeypatch):
@@ -378,11 +466,12 @@ def test_cli_imports_and_exports(cli, database_url, tmp_path, capsys, load_conve
     out = capsys.readouterr().out.strip()
     assert out.startswith("imported conversation ")
     conversation_id = out.rsplit(" ", 1)[1]
-    assert main(["export", conversation_id, str(tmp_path / "out"),
-                 "--database-url", database_url]) == 0
+    assert (
+        main(["export", conversation_id, str(tmp_path / "out"), "--database-url", database_url])
+        == 0
+    )
     assert capsys.readouterr().out.startswith(f"wrote conversation {conversation_id} to ")
-    assert_same_files(reference(load_conversation(SMALL), tmp_path / "reference"),
-                      tmp_path / "out")
+    assert_same_files(reference(load_conversation(SMALL), tmp_path / "reference"), tmp_path / "out")
 
     assert main(["import", str(tmp_path / "missing"), "--database-url", database_url]) == 2
     captured = capsys.readouterr()

@@ -3,6 +3,7 @@ resume, two workers never compute one conversation at once, and one failure stop
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -16,7 +17,10 @@ from polis_like.math import compute, update
 from polis_like.math.matrix import latest_votes
 from polis_like.storage import conversations as store
 from polis_like.storage.models import (
-    JobRow, ResultRow, ParticipantRow, VoteEventRow,
+    JobRow,
+    ParticipantRow,
+    ResultRow,
+    VoteEventRow,
 )
 from worker.runner import Worker
 
@@ -25,8 +29,9 @@ def new_conversation(sessions, n_statements: int, topic: str = "t") -> int:
     with sessions() as session:
         conversation = store.create_conversation(session, {"topic": topic})
         for sid in range(n_statements):
-            store.add_statement(session, conversation, f"statement {sid}", author_pid=None,
-                                seed=True)
+            store.add_statement(
+                session, conversation, f"statement {sid}", author_pid=None, seed=True
+            )
         session.commit()
         return conversation.id
 
@@ -38,47 +43,71 @@ def add_votes(sessions, cid: int, events: VoteEvents) -> None:
         known = conversation.next_pid
         top = int(events.participant.max()) + 1 if len(events) else 0
         if top > known:
-            session.execute(insert(ParticipantRow), [
-                {"conversation_id": cid, "pid": p, "visitor": f"v{p}", "xid": None,
-                 "banned": False, "created_ms": 0} for p in range(known, top)])
+            session.execute(
+                insert(ParticipantRow),
+                [
+                    {
+                        "conversation_id": cid,
+                        "pid": p,
+                        "visitor": f"v{p}",
+                        "xid": None,
+                        "banned": False,
+                        "created_ms": 0,
+                    }
+                    for p in range(known, top)
+                ],
+            )
             conversation.next_pid = top
-        rows = [{"conversation_id": cid, "pid": int(p), "sid": int(s), "vote": int(v),
-                 "created_ms": int(t)} for t, p, s, v in zip(events.timestamp_ms,
-                                                             events.participant,
-                                                             events.statement, events.vote)]
+        rows = [
+            {
+                "conversation_id": cid,
+                "pid": int(p),
+                "sid": int(s),
+                "vote": int(v),
+                "created_ms": int(t),
+            }
+            for t, p, s, v in zip(
+                events.timestamp_ms, events.participant, events.statement, events.vote, strict=True
+            )
+        ]
         session.execute(insert(VoteEventRow), rows)
         session.commit()
 
 
 def latest_result(sessions, cid: int) -> dict:
     with sessions() as session:
-        text = session.scalar(select(ResultRow.result).where(ResultRow.conversation_id == cid)
-                              .order_by(ResultRow.tick.desc()).limit(1))
+        text = session.scalar(
+            select(ResultRow.result)
+            .where(ResultRow.conversation_id == cid)
+            .order_by(ResultRow.tick.desc())
+            .limit(1)
+        )
     return json.loads(text)
 
 
 def essentials(document: dict) -> dict:
     """What the engine decides: groups, their members' count, reps, consensus, priorities."""
-    return {"k": document["k"], "groups": [(g["size"], g["representative"])
-                                           for g in document["groups"]],
-            "consensus": document["consensus"],
-            "priority": {sid: s["priority"] for sid, s in document["statements"].items()},
-            "xy": {sid: (s["x"], s["y"]) for sid, s in document["statements"].items()}}
+    return {
+        "k": document["k"],
+        "groups": [(g["size"], g["representative"]) for g in document["groups"]],
+        "consensus": document["consensus"],
+        "priority": {sid: s["priority"] for sid, s in document["statements"].items()},
+        "xy": {sid: (s["x"], s["y"]) for sid, s in document["statements"].items()},
+    }
 
 
 @pytest.fixture(scope="module")
 def vtaiwan_batches():
-    from tests.conftest import FIXTURES
     from polis_like.io import read_export
+    from tests.conftest import FIXTURES
 
     conversation = read_export(FIXTURES / "vtaiwan.uberx")
     events = conversation.votes.take(conversation.votes.time_order())
     cuts = np.linspace(0, len(events), 5).astype(int)
-    return conversation, [events.take(slice(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    return conversation, [events.take(slice(a, b)) for a, b in itertools.pairwise(cuts)]
 
 
-def test_incremental_results_equal_the_engine_and_a_full_rebuild(sessions, engine,
-                                                                  vtaiwan_batches):
+def test_incremental_results_equal_the_engine_and_a_full_rebuild(sessions, engine, vtaiwan_batches):
     conversation, batches = vtaiwan_batches
     n_statements = len(conversation.statements)
     cid = new_conversation(sessions, n_statements)
@@ -88,22 +117,30 @@ def test_incremental_results_equal_the_engine_and_a_full_rebuild(sessions, engin
         add_votes(sessions, cid, batch)
         assert worker.step() == [cid]
         if direct_state is None:
-            direct, direct_state = compute(batch, n_participants=len(conversation.participant_ids),
-                                           n_statements=n_statements)
+            direct, direct_state = compute(
+                batch, n_participants=len(conversation.participant_ids), n_statements=n_statements
+            )
         else:
-            direct, direct_state = update(direct_state, batch,
-                                          n_participants=len(conversation.participant_ids))
+            direct, direct_state = update(
+                direct_state, batch, n_participants=len(conversation.participant_ids)
+            )
     published = latest_result(sessions, cid)
     assert published["tick"] == len(batches)
     assert published["participation"]["votes"] == sum(len(b) for b in batches)
     assert published["k"] == direct.k
     assert [g["size"] for g in published["groups"]] == [
-        int((direct.group == g).sum()) for g in range(direct.k)]
+        int((direct.group == g).sum()) for g in range(direct.k)
+    ]
     assert {int(s): v["priority"] for s, v in published["statements"].items()} == pytest.approx(
-        {s: float(p) for s, p in enumerate(direct.priority)}, rel=1e-5)
+        {s: float(p) for s, p in enumerate(direct.priority)}, rel=1e-5
+    )
     # the worker's matrix is exactly the latest votes of every stored event
-    everything = VoteEvents(*(np.concatenate([getattr(b, f) for b in batches]) for f in
-                              ("timestamp_ms", "participant", "statement", "vote")))
+    everything = VoteEvents(
+        *(
+            np.concatenate([getattr(b, f) for b in batches])
+            for f in ("timestamp_ms", "participant", "statement", "vote")
+        )
+    )
     memory = worker.memory[cid]
     rebuilt = latest_votes(everything, *memory.state.shape)
     assert (memory.state.codes != rebuilt).nnz == 0
@@ -181,6 +218,7 @@ def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vt
                     computed[name].add(cid)
                 else:
                     active.pop(cid, None)
+
         return on_compute
 
     workers = {name: Worker(engine, name=name, lease_s=5.0, poll_s=0.05) for name in "ab"}
@@ -198,8 +236,15 @@ def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vt
         while time.monotonic() < deadline:
             with sessions() as session:
                 jobs = session.scalars(select(JobRow).where(JobRow.conversation_id.in_(cids)))
-                top = {c: session.scalar(select(VoteEventRow.id).where(VoteEventRow.conversation_id == c)
-                                         .order_by(VoteEventRow.id.desc()).limit(1)) for c in cids}
+                top = {
+                    c: session.scalar(
+                        select(VoteEventRow.id)
+                        .where(VoteEventRow.conversation_id == c)
+                        .order_by(VoteEventRow.id.desc())
+                        .limit(1)
+                    )
+                    for c in cids
+                }
                 if all(job.high_water == top[job.conversation_id] for job in jobs):
                     break
             time.sleep(0.1)
@@ -215,8 +260,11 @@ def test_two_workers_never_compute_one_conversation_at_once(sessions, engine, vt
     assert not (computed["a"] & computed["b"])
     with sessions() as session:
         for cid in cids:
-            ticks = session.scalars(select(ResultRow.tick).where(
-                ResultRow.conversation_id == cid).order_by(ResultRow.tick)).all()
+            ticks = session.scalars(
+                select(ResultRow.tick)
+                .where(ResultRow.conversation_id == cid)
+                .order_by(ResultRow.tick)
+            ).all()
             assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
 
 
@@ -240,9 +288,9 @@ def test_an_expired_lease_passes_to_another_worker(sessions, engine, vtaiwan_bat
     assert latest_result(sessions, cid)["tick"] == 3
 
 
-def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engine,
-                                                                vtaiwan_batches, monkeypatch,
-                                                                caplog):
+def test_a_failing_conversation_is_recorded_and_the_others_go_on(
+    sessions, engine, vtaiwan_batches, monkeypatch, caplog
+):
     import worker.runner as runner
 
     _, batches = vtaiwan_batches
@@ -271,7 +319,7 @@ def test_a_failing_conversation_is_recorded_and_the_others_go_on(sessions, engin
     with sessions() as session:
         job = session.get(JobRow, bad)
         assert job.failures == 1 and "boom" in job.error and job.tick == 0
-    assert "conversation %d failed" % bad in caplog.text
+    assert f"conversation {bad} failed" in caplog.text
     # retried later (after a back-off), and cleared once it works
     monkeypatch.setattr(runner, "math_update", real_update)
     worker._retry_at.clear()

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from polis_like.math import MathParams, MathState, update as math_update
+from polis_like.math import MathParams, MathState
+from polis_like.math import update as math_update
 from polis_like.storage import jobs
 from polis_like.storage.db import is_outage, session_factory
 from polis_like.storage.math_input import participation, read_math_input
@@ -67,9 +68,18 @@ class _Memory:
 class Worker:
     """A math worker. ``run()`` loops until ``stop()``; ``step()`` does one pass (for tests)."""
 
-    def __init__(self, engine: Engine, *, name: str | None = None, lease_s: float = 60.0,
-                 save_every_s: float = 30.0, idle_s: float = 600.0, poll_s: float = 1.0,
-                 log_every_s: float = 10.0, params: MathParams | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        name: str | None = None,
+        lease_s: float = 60.0,
+        save_every_s: float = 30.0,
+        idle_s: float = 600.0,
+        poll_s: float = 1.0,
+        log_every_s: float = 10.0,
+        params: MathParams | None = None,
+    ):
         self.engine = engine
         self.sessions = session_factory(engine)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -115,7 +125,7 @@ class Worker:
                 _close_quietly(waiter)
             try:
                 self.release_all()
-            except Exception as error:  # noqa: BLE001 - shutting down during an outage
+            except Exception as error:
                 log.warning("could not release the leases on stopping: %s", _one_line(error))
             log.info("worker %s stopped", self.name)
 
@@ -161,7 +171,7 @@ class Worker:
         for conversation_id, memory in list(self.memory.items()):
             try:
                 self._save(conversation_id, memory)
-            except Exception:  # noqa: BLE001 - shutting down: log and go on
+            except Exception:
                 log.exception("could not save the state of conversation %d", conversation_id)
         self.memory.clear()
         with self.sessions.begin() as session:
@@ -207,8 +217,12 @@ class Worker:
         if self.on_compute:
             self.on_compute(conversation_id, "start")
         heartbeat = threading.Event()
-        beating = threading.Thread(target=self._heartbeat, args=(conversation_id, heartbeat),
-                                   name=f"lease-{conversation_id}", daemon=True)
+        beating = threading.Thread(
+            target=self._heartbeat,
+            args=(conversation_id, heartbeat),
+            name=f"lease-{conversation_id}",
+            daemon=True,
+        )
         beating.start()
         try:
             return self._compute(conversation_id)
@@ -224,9 +238,12 @@ class Worker:
             try:
                 with self.sessions.begin() as session:
                     jobs.renew(session, [conversation_id], self.name, self.lease_s)
-            except Exception as error:  # noqa: BLE001 - publishing checks the lease anyway
-                log.warning("could not renew the lease of conversation %d: %s", conversation_id,
-                            _one_line(error))
+            except Exception as error:
+                log.warning(
+                    "could not renew the lease of conversation %d: %s",
+                    conversation_id,
+                    _one_line(error),
+                )
 
     def _compute(self, conversation_id: int) -> int | None:
         started = time.perf_counter()
@@ -235,33 +252,57 @@ class Worker:
             if memory is None or memory.tick != jobs.current_tick(session, conversation_id):
                 memory = self._load(session, conversation_id)
             seen = memory.revision if memory.state.n_updates else None
-            read = read_math_input(session, conversation_id, after=memory.high_water,
-                                   revision_seen=seen)
+            read = read_math_input(
+                session, conversation_id, after=memory.high_water, revision_seen=seen
+            )
             n_events = memory.n_events + read.votes.n_read
             counts = participation(session, conversation_id, n_events)
         result, state = math_update(memory.state, read.votes.events, **read.changes())
         duration_ms = (time.perf_counter() - started) * 1000
 
         def document(tick: int, computed_ms: int):
-            return build_document(result, tick=tick, computed_ms=computed_ms,
-                                  duration_ms=duration_ms, participation=counts)
+            return build_document(
+                result,
+                tick=tick,
+                computed_ms=computed_ms,
+                duration_ms=duration_ms,
+                participation=counts,
+            )
 
         with self.sessions.begin() as session:
-            tick = jobs.publish(session, conversation_id, self.name, self.lease_s,
-                                high_water=read.votes.high_water, revision=read.revision,
-                                duration_ms=duration_ms, document=document,
-                                positions=positions_blob(result))
+            tick = jobs.publish(
+                session,
+                conversation_id,
+                self.name,
+                self.lease_s,
+                high_water=read.votes.high_water,
+                revision=read.revision,
+                duration_ms=duration_ms,
+                document=document,
+                positions=positions_blob(result),
+            )
         if tick is None:
             log.warning("lost the lease of conversation %d before publishing", conversation_id)
             self.memory.pop(conversation_id, None)
             return None
-        memory = _Memory(state=state, high_water=read.votes.high_water, revision=read.revision,
-                         tick=tick, n_events=n_events, saved_at=memory.saved_at)
+        memory = _Memory(
+            state=state,
+            high_water=read.votes.high_water,
+            revision=read.revision,
+            tick=tick,
+            n_events=n_events,
+            saved_at=memory.saved_at,
+        )
         self.memory[conversation_id] = memory
         if time.monotonic() - memory.saved_at >= self.save_every_s:
             self._save_in_background(conversation_id, memory)
-        log.info("conversation %d: tick %d, %d new votes, %.0f ms", conversation_id, tick,
-                 read.votes.n_read, duration_ms)
+        log.info(
+            "conversation %d: tick %d, %d new votes, %.0f ms",
+            conversation_id,
+            tick,
+            read.votes.n_read,
+            duration_ms,
+        )
         return tick
 
     def _load(self, session, conversation_id: int) -> _Memory:
@@ -269,22 +310,43 @@ class Worker:
         tick = jobs.current_tick(session, conversation_id)
         saved = jobs.load_state(session, conversation_id)
         if saved is None:
-            return _Memory(state=MathState.initial(self.params), high_water=0, revision=-1,
-                           tick=tick, n_events=0)
+            return _Memory(
+                state=MathState.initial(self.params),
+                high_water=0,
+                revision=-1,
+                tick=tick,
+                n_events=0,
+            )
         # revision -1: re-read moderation and bans, to be safe
-        return _Memory(state=MathState.from_bytes(saved.payload), high_water=saved.high_water,
-                       revision=-1, tick=tick, n_events=saved.n_events,
-                       saved_at=time.monotonic())
+        return _Memory(
+            state=MathState.from_bytes(saved.payload),
+            high_water=saved.high_water,
+            revision=-1,
+            tick=tick,
+            n_events=saved.n_events,
+            saved_at=time.monotonic(),
+        )
 
     # -- saving --------------------------------------------------------------------------
 
-    def _save(self, conversation_id: int, memory: _Memory, payload: bytes | None = None, *,
-              release: bool = False) -> None:
+    def _save(
+        self,
+        conversation_id: int,
+        memory: _Memory,
+        payload: bytes | None = None,
+        *,
+        release: bool = False,
+    ) -> None:
         payload = payload if payload is not None else memory.state.to_bytes()
         with self.sessions.begin() as session:
-            jobs.save_state(session, conversation_id, tick=memory.tick,
-                            high_water=memory.high_water, revision=memory.revision,
-                            payload=payload)
+            jobs.save_state(
+                session,
+                conversation_id,
+                tick=memory.tick,
+                high_water=memory.high_water,
+                revision=memory.revision,
+                payload=payload,
+            )
             if release:
                 jobs.release(session, self.name, conversation_id)
         memory.saved_at = time.monotonic()
@@ -301,10 +363,13 @@ class Worker:
         def save() -> None:
             try:
                 self._save(conversation_id, memory, memory.state.to_bytes())
-            except Exception as error:  # noqa: BLE001 - the next save retries
+            except Exception as error:
                 if is_outage(error):
-                    log.warning("could not save the state of conversation %d: %s",
-                                conversation_id, _one_line(error))
+                    log.warning(
+                        "could not save the state of conversation %d: %s",
+                        conversation_id,
+                        _one_line(error),
+                    )
                 else:
                     log.exception("could not save the state of conversation %d", conversation_id)
             finally:
@@ -333,15 +398,16 @@ class _Outage:
     def failed(self, error: BaseException) -> float:
         """Note a failed try (logged once per interval); returns how long to pause."""
         self.failures += 1
-        self.log.warning("outage", "the database does not answer; backing off: %s",
-                         _one_line(error))
+        self.log.warning(
+            ("outage",), "the database does not answer; backing off: %s", _one_line(error)
+        )
         return min(MAX_OUTAGE_BACKOFF_S, 0.5 * 2.0 ** min(self.failures, 8))
 
     def ended(self) -> bool:
         """Whether a try succeeded after failures (and reset the count)."""
         ended, self.failures = self.failures > 0, 0
         if ended:
-            self.log.forget("outage")  # the next outage is news again
+            self.log.forget(("outage",))  # the next outage is news again
         return ended
 
 
@@ -352,5 +418,5 @@ def _one_line(error: BaseException) -> str:
 def _close_quietly(waiter: Waiter) -> None:
     try:
         waiter.close()
-    except Exception:  # noqa: BLE001, S110 - the connection is gone anyway
+    except Exception:
         pass

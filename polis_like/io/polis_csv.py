@@ -23,14 +23,27 @@ STATS_HISTORY = "stats-history.csv"
 
 VOTES_COLUMNS = ("timestamp", "datetime", "comment-id", "voter-id", "vote")
 COMMENTS_COLUMNS = (
-    "timestamp", "datetime", "comment-id", "author-id", "agrees", "disagrees", "moderated",
+    "timestamp",
+    "datetime",
+    "comment-id",
+    "author-id",
+    "agrees",
+    "disagrees",
+    "moderated",
     "comment-body",
 )
 IS_META = "is-meta"  # our extension: Pol.is has no meta column in comments.csv
 PARTICIPANT_COLUMNS = ("participant", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree")
 XID = "xid"
 SUMMARY_KEYS = (
-    "topic", "url", "views", "voters", "voters-in-conv", "commenters", "comments", "groups",
+    "topic",
+    "url",
+    "views",
+    "voters",
+    "voters-in-conv",
+    "commenters",
+    "comments",
+    "groups",
     "conversation-description",
 )
 SUMMARY_NUMERIC = frozenset(

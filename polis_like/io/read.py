@@ -78,7 +78,8 @@ def read_export(path: str | os.PathLike[str]) -> Conversation:
                 if unknown:
                     raise InputError(
                         f"comment-id {unknown[0]} is not in {COMMENTS}",
-                        path=source.where(PARTICIPANTS_VOTES), line=matrix.header_line,
+                        path=source.where(PARTICIPANTS_VOTES),
+                        line=matrix.header_line,
                     )
         else:
             assert matrix is not None  # open_export found one of the two files

@@ -57,13 +57,19 @@ class ExportSource:
         info = archive.getinfo(member)
         budget = MAX_INFLATED_BYTES - self._inflated
         if info.file_size > budget:
-            raise TooLarge(f"inflates to {info.file_size} bytes; the limit is "
-                           f"{MAX_INFLATED_BYTES} for the whole archive", path=self.where(name))
-        if info.file_size > RATIO_FROM_BYTES and \
-                info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise TooLarge(f"inflates {info.file_size // max(info.compress_size, 1)} times its "
-                           f"compressed size; the limit is {MAX_RATIO} (a zip bomb?)",
-                           path=self.where(name))
+            raise TooLarge(
+                f"inflates to {info.file_size} bytes; the limit is "
+                f"{MAX_INFLATED_BYTES} for the whole archive",
+                path=self.where(name),
+            )
+        if info.file_size > RATIO_FROM_BYTES and info.file_size > MAX_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise TooLarge(
+                f"inflates {info.file_size // max(info.compress_size, 1)} times its "
+                f"compressed size; the limit is {MAX_RATIO} (a zip bomb?)",
+                path=self.where(name),
+            )
         parts, size = [], 0
         with archive.open(info) as file:
             while part := file.read(_CHUNK):

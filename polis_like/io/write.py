@@ -87,8 +87,9 @@ def _latest(conversation: Conversation) -> _Latest:
     The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
     wins, and among equal timestamps the larger vote, whatever the order of the events.
     """
-    codes = latest_votes(conversation.votes, len(conversation.participant_ids),
-                         len(conversation.statements))
+    codes = latest_votes(
+        conversation.votes, len(conversation.participant_ids), len(conversation.statements)
+    )
     participant = np.repeat(np.arange(codes.shape[0], dtype=np.int32), np.diff(codes.indptr))
     return participant, codes.indices, codes.data.astype(np.int8) - CODE_OFFSET
 
@@ -103,8 +104,11 @@ def _write_votes(file: TextIO, conversation: Conversation) -> None:
     writer.writerows(
         (ms, stamp(ms), statement_ids[s], participant_ids[p], v)
         for ms, s, p, v in zip(
-            events.timestamp_ms.tolist(), events.statement.tolist(),
-            events.participant.tolist(), events.vote.tolist(), strict=True,
+            events.timestamp_ms.tolist(),
+            events.statement.tolist(),
+            events.participant.tolist(),
+            events.vote.tolist(),
+            strict=True,
         )
     )
 
@@ -127,8 +131,14 @@ def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest) -
         s = conversation.statements[i]
         created = "" if s.created_ms is None else s.created_ms
         row = [
-            created, "" if s.created_ms is None else polis_datetime(s.created_ms), s.id,
-            s.author_id or "", agrees[i], disagrees[i], int(s.moderation), s.text,
+            created,
+            "" if s.created_ms is None else polis_datetime(s.created_ms),
+            s.id,
+            s.author_id or "",
+            agrees[i],
+            disagrees[i],
+            int(s.moderation),
+            s.text,
         ]
         writer.writerow(row + ([int(s.is_meta)] if with_meta else []))
 
@@ -164,8 +174,14 @@ def _write_participants_votes(
             continue
         group = groups.get(pid)
         written[pid] = group
-        row: list[object] = [pid, "" if group is None else group, authored[pid], n_votes[i],
-                             n_agree[i], n_disagree[i]]
+        row: list[object] = [
+            pid,
+            "" if group is None else group,
+            authored[pid],
+            n_votes[i],
+            n_agree[i],
+            n_disagree[i],
+        ]
         if with_xid:
             row.insert(1, conversation.xids.get(pid, ""))
         cells_row: list[object] = [""] * len(columns)
@@ -228,10 +244,13 @@ def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
     arrived = first != np.iinfo(np.int64).max
     # kind: 0 participant arrives, 1 comment, 2 vote (that order among equal times)
     time = np.concatenate([first[arrived], comment_time, votes.timestamp_ms])
-    kind = np.concatenate([
-        np.zeros(arrived.sum(), dtype=np.int8), np.ones(len(dated), dtype=np.int8),
-        np.full(len(votes), 2, dtype=np.int8),
-    ])
+    kind = np.concatenate(
+        [
+            np.zeros(arrived.sum(), dtype=np.int8),
+            np.ones(len(dated), dtype=np.int8),
+            np.full(len(votes), 2, dtype=np.int8),
+        ]
+    )
     who = np.concatenate([np.flatnonzero(arrived), comment_who, votes.participant])
     order = np.lexsort((kind, time))
     kind, who = kind[order], who[order]
@@ -241,8 +260,14 @@ def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
     n_voters = np.cumsum(_first_of_each(who, kind == 2))
     n_commenters = np.cumsum(_first_of_each(who, (kind == 1) & (who >= 0)))
     writer.writerows(
-        zip(n_votes.tolist(), n_comments.tolist(), n_visitors.tolist(), n_voters.tolist(),
-            n_commenters.tolist(), strict=True)
+        zip(
+            n_votes.tolist(),
+            n_comments.tolist(),
+            n_visitors.tolist(),
+            n_voters.tolist(),
+            n_commenters.tolist(),
+            strict=True,
+        )
     )
 
 

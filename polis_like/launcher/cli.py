@@ -20,27 +20,41 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.replay:
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="vote", unit_scale=True, file=sys.stderr, desc="replay",
-                   leave=False)
+        bar = tqdm(
+            total=0, unit="vote", unit_scale=True, file=sys.stderr, desc="replay", leave=False
+        )
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-    conversation, result = analyze_export(args.dir, reducer=args.reducer, seed=args.seed,
-                                          replay=args.replay, window_s=args.window,
-                                          projection_scale=args.projection_scale,
-                                          progress=progress)
+    conversation, result = analyze_export(
+        args.dir,
+        reducer=args.reducer,
+        seed=args.seed,
+        replay=args.replay,
+        window_s=args.window,
+        projection_scale=args.projection_scale,
+        progress=progress,
+    )
     if args.replay:
         bar.close()
     if args.timings:
-        stages = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.timings.items())
+        stages = ", ".join(
+            f"{name} {seconds * 1000:.1f} ms" for name, seconds in result.timings.items()
+        )
         print(f"timings of the last update: {stages}", file=sys.stderr)
     if args.format == "text":
         sys.stdout.write(to_text(conversation, result))
     else:
-        document = to_json(conversation, result, reducer=args.reducer, seed=args.seed,
-                           replay=args.replay, projection_scale=args.projection_scale)
+        document = to_json(
+            conversation,
+            result,
+            reducer=args.reducer,
+            seed=args.seed,
+            replay=args.replay,
+            projection_scale=args.projection_scale,
+        )
         json.dump(document, sys.stdout, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
     return 0
@@ -63,26 +77,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     analyze = commands.add_parser(
-        "analyze", help="run the opinion math on a Pol.is export folder (or .zip)",
+        "analyze",
+        help="run the opinion math on a Pol.is export folder (or .zip)",
         description="Run the Pol.is opinion math on an export folder (votes.csv and "
-                    "comments.csv, or participants-votes.csv alone) or a .zip of one.")
+        "comments.csv, or participants-votes.csv alone) or a .zip of one.",
+    )
     analyze.add_argument("dir", metavar="DIR", help="the export folder or .zip")
-    analyze.add_argument("--reducer", choices=("pca", "umap"), default="pca",
-                         help="how participants are placed in 2-D (default: pca)")
+    analyze.add_argument(
+        "--reducer",
+        choices=("pca", "umap"),
+        default="pca",
+        help="how participants are placed in 2-D (default: pca)",
+    )
     analyze.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    analyze.add_argument("--replay", action="store_true",
-                         help="feed the votes in time order through the incremental update, "
-                              "as the Pol.is worker saw them")
-    analyze.add_argument("--window", type=_positive_seconds, default=10.0, metavar="SECONDS",
-                         help="with --replay: votes this close in time form one update "
-                              "(default: 10)")
-    analyze.add_argument("--projection-scale", choices=("visible", "polis"), default="visible",
-                         help="count only the statements participants could see in the map's "
-                              "scale (default), or also moderated-out ones, as Pol.is does")
-    analyze.add_argument("--format", choices=("json", "text"), default="json",
-                         help="json (default) or text for people")
-    analyze.add_argument("--timings", action="store_true",
-                         help="print the time of each stage of the math on stderr")
+    analyze.add_argument(
+        "--replay",
+        action="store_true",
+        help="feed the votes in time order through the incremental update, "
+        "as the Pol.is worker saw them",
+    )
+    analyze.add_argument(
+        "--window",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --replay: votes this close in time form one update (default: 10)",
+    )
+    analyze.add_argument(
+        "--projection-scale",
+        choices=("visible", "polis"),
+        default="visible",
+        help="count only the statements participants could see in the map's "
+        "scale (default), or also moderated-out ones, as Pol.is does",
+    )
+    analyze.add_argument(
+        "--format",
+        choices=("json", "text"),
+        default="json",
+        help="json (default) or text for people",
+    )
+    analyze.add_argument(
+        "--timings", action="store_true", help="print the time of each stage of the math on stderr"
+    )
     analyze.set_defaults(handler=_analyze)
     _service_commands(commands)
     return parser
@@ -100,31 +136,41 @@ def _service_commands(commands) -> None:
     admin = commands.add_parser("admin", help="manage admin and moderator accounts")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     create = admin_commands.add_parser(
-        "create", help="make an account; prints its password and an API token once")
+        "create", help="make an account; prints its password and an API token once"
+    )
     create.add_argument("name")
     create.add_argument("--role", choices=("admin", "moderator"), default="admin")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the password from stdin instead of generating one")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin instead of generating one",
+    )
     create.add_argument("--database-url", help=url_help)
     create.set_defaults(handler=_admin_create)
 
     serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
     _listen_options(serve)
-    serve.add_argument("--workers", type=int,
-                       help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)")
-    serve.add_argument("--threads", type=int,
-                       help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)")
+    serve.add_argument(
+        "--workers", type=int, help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)"
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)",
+    )
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run the math worker")
-    worker.add_argument("--once", action="store_true",
-                        help="bring every conversation up to date once, then exit")
+    worker.add_argument(
+        "--once", action="store_true", help="bring every conversation up to date once, then exit"
+    )
     worker.add_argument("--database-url", help=url_help)
     worker.set_defaults(handler=_worker)
 
-    imp = commands.add_parser("import", help="import a Pol.is export folder or .zip as a new "
-                                             "conversation")
+    imp = commands.add_parser(
+        "import", help="import a Pol.is export folder or .zip as a new conversation"
+    )
     imp.add_argument("path", metavar="PATH")
     imp.add_argument("--topic", help="the topic (default: the export's)")
     imp.add_argument("--database-url", help=url_help)
@@ -136,18 +182,21 @@ def _service_commands(commands) -> None:
     exp.add_argument("--database-url", help=url_help)
     exp.set_defaults(handler=_export)
 
-    run = commands.add_parser("run", help="set up (migrate, admin, demo conversation) and run the "
-                                          "web server and a worker")
+    run = commands.add_parser(
+        "run", help="set up (migrate, admin, demo conversation) and run the web server and a worker"
+    )
     _listen_options(run)
     run.add_argument("--database-url", help=url_help)
     run.set_defaults(handler=_run)
 
 
 def _listen_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--host", help="the address to listen on (default: $POLIS_LIKE_HOST, "
-                                        "else 127.0.0.1)")
-    command.add_argument("--port", type=int, help="the port to listen on (default: "
-                                                  "$POLIS_LIKE_PORT, else 8000)")
+    command.add_argument(
+        "--host", help="the address to listen on (default: $POLIS_LIKE_HOST, else 127.0.0.1)"
+    )
+    command.add_argument(
+        "--port", type=int, help="the port to listen on (default: $POLIS_LIKE_PORT, else 8000)"
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -155,8 +204,12 @@ def _settings(args: argparse.Namespace):
     from ..settings import read_settings
 
     options = {"database_url": args.database_url}
-    for name, setting in (("host", "host"), ("port", "port"), ("workers", "web_workers"),
-                          ("threads", "web_threads")):
+    for name, setting in (
+        ("host", "host"),
+        ("port", "port"),
+        ("workers", "web_workers"),
+        ("threads", "web_threads"),
+    ):
         options[setting] = getattr(args, name, None)
     return read_settings(**options)
 
@@ -183,8 +236,9 @@ def _admin_create(args: argparse.Namespace) -> int:
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
-        account, password, token = accounts.create_account(session, args.name, role=args.role,
-                                                           password=password)
+        account, password, token = accounts.create_account(
+            session, args.name, role=args.role, password=password
+        )
         session.commit()
     print(f"created {account.role} {account.name!r}")
     if not args.password_stdin:
@@ -195,8 +249,8 @@ def _admin_create(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .service import check_port, serve
     from ..storage.migrate import ensure_current
+    from .service import check_port, serve
 
     settings = _settings(args)
     check_port(settings.host, settings.port)
@@ -219,16 +273,21 @@ def _import(args: argparse.Namespace) -> int:
     from ..storage.migrate import migrated_engine
     from ..storage.transfer import import_export
 
-    with migrated_engine(args.database_url) as engine, tqdm(
-            total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import",
-            leave=False) as bar:
+    with (
+        migrated_engine(args.database_url) as engine,
+        tqdm(
+            total=0, unit="row", unit_scale=True, file=sys.stderr, desc="import", leave=False
+        ) as bar,
+    ):
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
         try:
-            conversation_id = import_export(session_factory(engine), args.path,
-                                            topic=args.topic, progress=progress)
+            conversation_id = import_export(
+                session_factory(engine), args.path, topic=args.topic, progress=progress
+            )
         except OSError as error:  # a file the readers did not expect to fail
             return _failed(f"cannot import {args.path}: {error.strerror or error}")
     print(f"imported conversation {conversation_id}")
@@ -238,9 +297,8 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ..storage.db import session_factory
     from ..storage.migrate import migrated_engine
-    from ..storage.transfer import write_conversation
-
     from ..storage.models import MAX_ID
+    from ..storage.transfer import write_conversation
 
     if not 0 <= args.conversation_id <= MAX_ID:
         return _failed(f"no conversation {args.conversation_id}")

@@ -43,8 +43,9 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as error:
-            reason = ("the port is already in use" if error.errno == errno.EADDRINUSE
-                      else error.strerror)
+            reason = (
+                "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
+            )
             raise InputError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
@@ -56,12 +57,19 @@ def serve(settings: Settings) -> None:
 
     class Gunicorn(BaseApplication):
         def load_config(self):
-            options = {"bind": f"{settings.host}:{settings.port}",
-                       "workers": settings.web_workers, "threads": settings.web_threads,
-                       "worker_class": "gthread", "accesslog": None, "errorlog": "-",
-                       "timeout": 60, "graceful_timeout": 5, "keepalive": 5,
-                       # several servers on one machine would share one control socket
-                       "control_socket_disable": True}
+            options = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.web_workers,
+                "threads": settings.web_threads,
+                "worker_class": "gthread",
+                "accesslog": None,
+                "errorlog": "-",
+                "timeout": 60,
+                "graceful_timeout": 5,
+                "keepalive": 5,
+                # several servers on one machine would share one control socket
+                "control_socket_disable": True,
+            }
             for key, value in options.items():
                 self.cfg.set(key, value)
 
@@ -77,9 +85,14 @@ def run_worker(settings: Settings, once: bool = False) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with migrated_engine(settings.resolved_database_url()) as engine:
-        worker = Worker(engine, lease_s=settings.worker_lease_s,
-                        save_every_s=settings.worker_save_s, idle_s=settings.worker_idle_s,
-                        poll_s=settings.worker_poll_s, log_every_s=settings.log_every_s)
+        worker = Worker(
+            engine,
+            lease_s=settings.worker_lease_s,
+            save_every_s=settings.worker_save_s,
+            idle_s=settings.worker_idle_s,
+            poll_s=settings.worker_poll_s,
+            log_every_s=settings.log_every_s,
+        )
         if once:
             worker.step()
             worker.release_all()
@@ -115,9 +128,9 @@ def demo_setup(url: str, instance: Path) -> tuple[int, str | None]:
         first = session.scalar(select(func.min(ConversationRow.id)))
     if first is None:
         first = import_export(sessions, DEMO)
-    password = password_file.read_text().strip() if password_file.exists() else None
+    saved = password_file.read_text().strip() if password_file.exists() else None
     engine.dispose()
-    return first, password
+    return first, saved
 
 
 def run_all(settings: Settings) -> int:
@@ -135,9 +148,13 @@ def run_all(settings: Settings) -> int:
     serve_args = ["serve", "--host", settings.host, "--port", str(settings.port)]
     base = f"http://{settings.host}:{settings.port}"
     kept = instance / ADMIN_PASSWORD_FILE
-    sign_in = (f"name 'admin', password '{password}' (kept in {kept})"
-               if password else f"name 'admin' (its password was saved in {kept})")
-    print(f"""
+    sign_in = (
+        f"name 'admin', password '{password}' (kept in {kept})"
+        if password
+        else f"name 'admin' (its password was saved in {kept})"
+    )
+    print(
+        f"""
 polis-like is running (Ctrl-C stops it).
   API:                 {base}/api/v1/conversations/{conversation_id}
   next statement:      {base}/api/v1/conversations/{conversation_id}/next
@@ -145,13 +162,18 @@ polis-like is running (Ctrl-C stops it).
   live events:         {base}/api/v1/conversations/{conversation_id}/events
   API description:     {base}/api/v1/openapi.json
   admin sign-in:       POST {base}/api/v1/session with {sign_in}
-""", flush=True)
+""",
+        flush=True,
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        status, _ = supervise(lambda: subprocess.Popen(COMMAND + serve_args, env=env),
-                              lambda: subprocess.Popen(COMMAND + ["worker"], env=env), stop)
+        status, _ = supervise(
+            lambda: subprocess.Popen(COMMAND + serve_args, env=env),
+            lambda: subprocess.Popen(COMMAND + ["worker"], env=env),
+            stop,
+        )
     except KeyboardInterrupt:
         return 0
     return status or 0

@@ -16,9 +16,16 @@ from subprocess import Popen
 log = logging.getLogger("polis_like.launcher")
 
 
-def supervise(start_web: Callable[[], Popen], start_worker: Callable[[], Popen],
-              stop: threading.Event, *, first_backoff_s: float = 1.0, max_backoff_s: float = 60.0,
-              healthy_after_s: float = 60.0, check_s: float = 0.5) -> tuple[int | None, int]:
+def supervise(
+    start_web: Callable[[], Popen],
+    start_worker: Callable[[], Popen],
+    stop: threading.Event,
+    *,
+    first_backoff_s: float = 1.0,
+    max_backoff_s: float = 60.0,
+    healthy_after_s: float = 60.0,
+    check_s: float = 0.5,
+) -> tuple[int | None, int]:
     """Run both until ``stop`` is set or the web server ends; restart the worker when it ends.
 
     The pause before a restart doubles from ``first_backoff_s`` up to ``max_backoff_s``, and
@@ -38,8 +45,12 @@ def supervise(start_web: Callable[[], Popen], start_worker: Callable[[], Popen],
                 lived_s = time.monotonic() - started
                 if lived_s >= healthy_after_s:
                     backoff_s = first_backoff_s
-                log.warning("the worker exited with status %s after %.0f s; restarting it in "
-                            "%g s", worker.returncode, lived_s, backoff_s)
+                log.warning(
+                    "the worker exited with status %s after %.0f s; restarting it in %g s",
+                    worker.returncode,
+                    lived_s,
+                    backoff_s,
+                )
                 restart_at = time.monotonic() + backoff_s
                 backoff_s = min(max_backoff_s, backoff_s * 2)
                 worker = None
@@ -61,6 +72,6 @@ def stop_all(processes: list[Popen], timeout_s: float = 15.0) -> None:
     for process in processes:
         try:
             process.wait(timeout=timeout_s)
-        except Exception:  # noqa: BLE001 - TimeoutExpired: it would not stop
+        except Exception:
             process.kill()
             process.wait()

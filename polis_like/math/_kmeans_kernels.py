@@ -42,8 +42,9 @@ def assign(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter: int,
-          threshold: float):
+def lloyd(
+    points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter: int, threshold: float
+):
     """Run Lloyd's iterations in place on ``centres``; return (labels, n_iter).
 
     Each iteration moves every centre to its members' weighted mean (a centre without members
@@ -92,8 +93,9 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
             break
         for c in range(k):
             for o in range(k):
-                dist[o] = math.sqrt((centres[c, 0] - centres[o, 0]) ** 2
-                                    + (centres[c, 1] - centres[o, 1]) ** 2)
+                dist[o] = math.sqrt(
+                    (centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2
+                )
             dist[c] = np.inf
             order = np.argsort(dist, kind="mergesort")
             for idx in range(k - 1):
@@ -106,11 +108,13 @@ def lloyd(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter
             lower[i] -= runner_up if c == top_index else top
             bound = max(lower[i], half_gap[c])
             if upper[i] > bound:
-                upper[i] = math.sqrt((points[i, 0] - centres[c, 0]) ** 2
-                                     + (points[i, 1] - centres[c, 1]) ** 2)
+                upper[i] = math.sqrt(
+                    (points[i, 0] - centres[c, 0]) ** 2 + (points[i, 1] - centres[c, 1]) ** 2
+                )
                 if upper[i] > bound:
                     labels[i], upper[i], lower[i] = _nearest_around(
-                        points[i, 0], points[i, 1], c, centres, near, gapd, k)
+                        points[i, 0], points[i, 1], c, centres, near, gapd, k
+                    )
     return labels, n_iter
 
 
@@ -155,8 +159,9 @@ def farthest_splits(points: np.ndarray, centres: np.ndarray, wanted: int) -> np.
         extra[found, 1] = points[far, 1]
         found += 1
         for i in range(n):
-            d = math.sqrt((points[i, 0] - points[far, 0]) ** 2
-                          + (points[i, 1] - points[far, 1]) ** 2)
+            d = math.sqrt(
+                (points[i, 0] - points[far, 0]) ** 2 + (points[i, 1] - points[far, 1]) ** 2
+            )
             if d < nearest[i]:
                 nearest[i] = d
     return extra[:found]

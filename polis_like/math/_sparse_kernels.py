@@ -7,8 +7,17 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def tally(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, labels: np.ndarray,
-          counted: np.ndarray, n_groups: int, n_cols: int, agree_code: int, disagree_code: int):
+def tally(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    counted: np.ndarray,
+    n_groups: int,
+    n_cols: int,
+    agree_code: int,
+    disagree_code: int,
+):
     """Agree, disagree and seen counts per (label, column), shape (n_groups + 1, n_cols).
 
     Row ``g`` counts the rows labelled g (-1: none); the last row counts every row with
@@ -38,8 +47,15 @@ def tally(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, labels: np
 
 
 @njit(cache=True, nogil=True)
-def add_moments(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, rows: np.ndarray,
-                sign: int, code_offset: int, packed: np.ndarray) -> None:
+def add_moments(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    codes: np.ndarray,
+    rows: np.ndarray,
+    sign: int,
+    code_offset: int,
+    packed: np.ndarray,
+) -> None:
     """Add (sign = 1) or remove (sign = -1) the given rows' co-vote moments, in place.
 
     For statements a <= b both voted on by a row with votes v_a, v_b (indices sorted in rows),
@@ -64,9 +80,16 @@ def add_moments(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, rows
 
 
 @njit(cache=True, nogil=True)
-def project(indptr: np.ndarray, indices: np.ndarray, codes: np.ndarray, code_offset: int,
-            active_rows: np.ndarray, active_cols: np.ndarray, means: np.ndarray,
-            components: np.ndarray):
+def project(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    codes: np.ndarray,
+    code_offset: int,
+    active_rows: np.ndarray,
+    active_cols: np.ndarray,
+    means: np.ndarray,
+    components: np.ndarray,
+):
     """Each row's ``sum_j (v_ij - mean_j) * components[:, j]`` over its active votes, and the
     number of those votes; inactive rows get zeros. Shapes (n_rows, 2) and (n_rows,)."""
     n_rows = indptr.shape[0] - 1

@@ -73,10 +73,16 @@ class Clustering:
         return self.group_of_base[self.base_labels]
 
 
-def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | None,
-            group_init: dict[int, np.ndarray], smoother: Smoother,
-            base_members: np.ndarray | None = None,
-            group_members: dict[int, np.ndarray] | None = None) -> Clustering:
+def cluster(
+    points: np.ndarray,
+    params: MathParams,
+    *,
+    base_init: np.ndarray | None,
+    group_init: dict[int, np.ndarray],
+    smoother: Smoother,
+    base_members: np.ndarray | None = None,
+    group_members: dict[int, np.ndarray] | None = None,
+) -> Clustering:
     """Base clusters, then groups over the base-cluster centres weighted by their sizes.
 
     Parameters
@@ -90,13 +96,24 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
         and the k smoother.
     """
     max_iter, threshold = params.kmeans_max_iter, params.kmeans_threshold
-    base = kmeans(points, params.n_base_clusters, init=base_init, init_labels=base_members,
-                  max_iter=max_iter, threshold=threshold)
+    base = kmeans(
+        points,
+        params.n_base_clusters,
+        init=base_init,
+        init_labels=base_members,
+        max_iter=max_iter,
+        threshold=threshold,
+    )
     n_base = len(base.centres)
     if n_base < 2:
-        return Clustering(base.labels, base.centres, base.weights,
-                          np.zeros(n_base, np.int32), smoother=Smoother(1 if n_base else None),
-                          best_k=n_base)
+        return Clustering(
+            base.labels,
+            base.centres,
+            base.weights,
+            np.zeros(n_base, np.int32),
+            smoother=Smoother(1 if n_base else None),
+            best_k=n_base,
+        )
     max_k = min(params.max_groups, 2 + n_base // 12, n_base)
     labels_by_k: dict[int, np.ndarray] = {}
     centres_by_k: dict[int, np.ndarray] = {}
@@ -108,12 +125,28 @@ def cluster(points: np.ndarray, params: MathParams, *, base_init: np.ndarray | N
             # A base cluster's previous group, through the previous base cluster it came from.
             came_from = np.where(base.origin < len(previous), base.origin, -1)
             members = np.where(came_from >= 0, previous[np.maximum(came_from, 0)], -1)
-        groups = kmeans(base.centres, k, weights=base.weights, init=group_init.get(k),
-                        init_labels=members, max_iter=max_iter, threshold=threshold)
+        groups = kmeans(
+            base.centres,
+            k,
+            weights=base.weights,
+            init=group_init.get(k),
+            init_labels=members,
+            max_iter=max_iter,
+            threshold=threshold,
+        )
         labels_by_k[k], centres_by_k[k] = groups.labels, groups.centres
         scores[k] = silhouette(base.centres, groups.labels)
     best = max(scores, key=lambda k: (scores[k], k))  # a tie goes to the larger k, as in Pol.is
     smoother = smoother.step(best, set(scores), params.k_smoother_updates)
     assert smoother.current is not None  # step always publishes a k
-    return Clustering(base.labels, base.centres, base.weights, labels_by_k[smoother.current],
-                      centres_by_k, labels_by_k, scores, best, smoother)
+    return Clustering(
+        base.labels,
+        base.centres,
+        base.weights,
+        labels_by_k[smoother.current],
+        centres_by_k,
+        labels_by_k,
+        scores,
+        best,
+        smoother,
+    )

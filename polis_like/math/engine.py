@@ -56,10 +56,16 @@ class MathResult:
         return np.flatnonzero(self.group == group)
 
 
-def compute(events: VoteEvents, *, n_participants: int | None = None,
-            n_statements: int | None = None, moderated_out: np.ndarray | None = None,
-            meta: np.ndarray | None = None, banned: np.ndarray | None = None,
-            params: MathParams | None = None) -> tuple[MathResult, MathState]:
+def compute(
+    events: VoteEvents,
+    *,
+    n_participants: int | None = None,
+    n_statements: int | None = None,
+    moderated_out: np.ndarray | None = None,
+    meta: np.ndarray | None = None,
+    banned: np.ndarray | None = None,
+    params: MathParams | None = None,
+) -> tuple[MathResult, MathState]:
     """Run the whole math on a conversation's vote events, with no earlier state.
 
     Parameters
@@ -78,12 +84,20 @@ def compute(events: VoteEvents, *, n_participants: int | None = None,
     (MathResult, MathState) : the result, and the state to pass to :func:`update`.
     """
     state = MathState.initial(params or MathParams())
-    return recompute(state, events, n_participants=n_participants, n_statements=n_statements,
-                     moderated_out=moderated_out, meta=meta, banned=banned)
+    return recompute(
+        state,
+        events,
+        n_participants=n_participants,
+        n_statements=n_statements,
+        moderated_out=moderated_out,
+        meta=meta,
+        banned=banned,
+    )
 
 
-def update(state: MathState, events: VoteEvents | None = None,
-           **changes) -> tuple[MathResult, MathState]:
+def update(
+    state: MathState, events: VoteEvents | None = None, **changes
+) -> tuple[MathResult, MathState]:
     """Apply new vote events (later than every earlier one) and moderation changes to ``state``.
 
     Only the new events are read; the stored matrix absorbs them in one pass. Keyword arguments
@@ -93,8 +107,9 @@ def update(state: MathState, events: VoteEvents | None = None,
     started = time.perf_counter()
     shape = _shape(state, events, changes)
     codes = matrix.resize(state.codes, *shape)
-    codes = (matrix.latest_votes(events, *shape) if codes.nnz == 0
-             else matrix.merge_votes(codes, events))
+    codes = (
+        matrix.latest_votes(events, *shape) if codes.nnz == 0 else matrix.merge_votes(codes, events)
+    )
     touched = np.unique(events.participant)
     return _run(state, codes, changes, time.perf_counter() - started, touched)
 
@@ -115,8 +130,11 @@ def _shape(state: MathState, events: VoteEvents, changes: dict) -> tuple[int, in
     """The matrix shape after this update: as given, else grown to fit the events."""
     shape = []
     for axis, (current, name, index) in enumerate(
-            ((state.shape[0], "n_participants", events.participant),
-             (state.shape[1], "n_statements", events.statement))):
+        (
+            (state.shape[0], "n_participants", events.participant),
+            (state.shape[1], "n_statements", events.statement),
+        )
+    ):
         given = changes.get(name)
         needed = int(index.max()) + 1 if len(events) else 0
         if given is not None and given < needed:
@@ -137,8 +155,13 @@ def _mask(new: np.ndarray | None, old: np.ndarray, size: int, name: str) -> np.n
     return grown
 
 
-def _run(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: float,
-         touched: np.ndarray | None) -> tuple[MathResult, MathState]:
+def _run(
+    state: MathState,
+    codes: sp.csr_matrix,
+    changes: dict,
+    matrix_seconds: float,
+    touched: np.ndarray | None,
+) -> tuple[MathResult, MathState]:
     """The pipeline after the matrix; ``touched`` are the participants whose votes changed
     (None: everything may have changed, so nothing incremental is reused).
 
@@ -156,8 +179,13 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seconds: float,
-              touched: np.ndarray | None) -> tuple[MathResult, MathState]:
+def _pipeline(
+    state: MathState,
+    codes: sp.csr_matrix,
+    changes: dict,
+    matrix_seconds: float,
+    touched: np.ndarray | None,
+) -> tuple[MathResult, MathState]:
     params = state.params
     n_rows, n_cols = codes.shape
     meta = _mask(changes.get("meta"), state.meta, n_cols, "meta")
@@ -167,16 +195,26 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     timings = {"matrix": matrix_seconds}
     clock = _Clock(timings)
 
-    in_conv = matrix.in_conversation(codes, previous=state.in_conversation, banned=banned,
-                                     min_votes=params.min_votes,
-                                     min_participants=params.min_participants)
+    in_conv = matrix.in_conversation(
+        codes,
+        previous=state.in_conversation,
+        banned=banned,
+        min_votes=params.min_votes,
+        min_participants=params.min_participants,
+    )
     clock.lap("in_conversation")
 
     covotes = moments.update(state.moments, state.codes, codes, ~state.banned, ~banned, touched)
     clock.lap("moments")
-    fit = pca.pca(codes, active_statements=~moderated_out, active_participants=~banned,
-                  previous=state.components, random_state=params.random_state, moments=covotes,
-                  count_hidden=params.projection_scale == "polis")
+    fit = pca.pca(
+        codes,
+        active_statements=~moderated_out,
+        active_participants=~banned,
+        previous=state.components,
+        random_state=params.random_state,
+        moments=covotes,
+        count_hidden=params.projection_scale == "polis",
+    )
     clock.lap("pca")
     positions = pca.project_participants(fit)
     voted = (matrix.vote_counts(codes) > 0) & ~banned
@@ -184,8 +222,9 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     statement_xy, extremity = pca.project_statements(fit)
     clustered = np.flatnonzero(in_conv)
     if params.reducer == "umap":
-        embedded = umap_positions(fit.centred(), pca.sparsity_scale(fit), np.flatnonzero(voted),
-                                  params.random_state)
+        embedded = umap_positions(
+            fit.centred(), pca.sparsity_scale(fit), np.flatnonzero(voted), params.random_state
+        )
         if embedded is not None:
             positions[voted] = embedded
     clock.lap("projection")
@@ -193,9 +232,15 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     previous_base = np.full(n_rows, -1, np.int32)
     if state.base_labels is not None:
         previous_base[: len(state.base_labels)] = state.base_labels
-    groups = cluster(positions[clustered], params, base_init=state.base_centres,
-                     base_members=previous_base[clustered], group_init=state.group_centres,
-                     group_members=state.group_labels, smoother=state.smoother)
+    groups = cluster(
+        positions[clustered],
+        params,
+        base_init=state.base_centres,
+        base_members=previous_base[clustered],
+        group_init=state.group_centres,
+        group_members=state.group_labels,
+        smoother=state.smoother,
+    )
     base_of = np.full(n_rows, -1, np.int32)
     base_of[clustered] = groups.base_labels
     group_of = np.full(n_rows, -1, np.int32)
@@ -206,8 +251,9 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     group_tallies, everyone = stats.tally_with_population(codes, group_of, k, ~banned)
     eligible = ~moderated_out
     group_stat = stats.group_stats(group_tallies)
-    repness = [stats.representative(group_stat, g, eligible, params.repness_count)
-               for g in range(k)]
+    repness = [
+        stats.representative(group_stat, g, eligible, params.repness_count) for g in range(k)
+    ]
     consensus = stats.majority(everyone, eligible, params.consensus_count)
     gic = np.where(eligible, stats.group_informed_consensus(group_tallies), np.nan)
     priority = stats.priority(group_tallies, extremity, meta)
@@ -215,20 +261,45 @@ def _pipeline(state: MathState, codes: sp.csr_matrix, changes: dict, matrix_seco
     timings["total"] = sum(timings.values())
 
     result = MathResult(
-        n_participants=int(voted.sum()), n_statements=n_cols, n_votes=int(codes.nnz),
-        in_conversation=in_conv, x=positions[:, 0], y=positions[:, 1],
-        base_cluster=base_of, base_centres=groups.base_centres, base_sizes=groups.base_sizes,
-        group=group_of, k=k, best_k=groups.best_k, silhouettes=groups.silhouettes,
-        group_tallies=group_tallies, repness=repness, consensus=consensus,
-        group_informed_consensus=gic, priority=priority, components=fit.components,
-        means=fit.means, statement_xy=statement_xy, extremity=extremity,
-        moderated_out=moderated_out, timings=timings,
+        n_participants=int(voted.sum()),
+        n_statements=n_cols,
+        n_votes=int(codes.nnz),
+        in_conversation=in_conv,
+        x=positions[:, 0],
+        y=positions[:, 1],
+        base_cluster=base_of,
+        base_centres=groups.base_centres,
+        base_sizes=groups.base_sizes,
+        group=group_of,
+        k=k,
+        best_k=groups.best_k,
+        silhouettes=groups.silhouettes,
+        group_tallies=group_tallies,
+        repness=repness,
+        consensus=consensus,
+        group_informed_consensus=gic,
+        priority=priority,
+        components=fit.components,
+        means=fit.means,
+        statement_xy=statement_xy,
+        extremity=extremity,
+        moderated_out=moderated_out,
+        timings=timings,
     )
     new_state = replace(
-        state, codes=codes, moderated_out=rejected, meta=meta, banned=banned,
-        in_conversation=in_conv, components=fit.components, base_centres=groups.base_centres,
-        moments=covotes, base_labels=base_of, group_labels=groups.group_labels,
-        group_centres=groups.group_centres, smoother=groups.smoother,
+        state,
+        codes=codes,
+        moderated_out=rejected,
+        meta=meta,
+        banned=banned,
+        in_conversation=in_conv,
+        components=fit.components,
+        base_centres=groups.base_centres,
+        moments=covotes,
+        base_labels=base_of,
+        group_labels=groups.group_labels,
+        group_centres=groups.group_centres,
+        smoother=groups.smoother,
         n_updates=state.n_updates + 1,
     )
     return result, new_state

@@ -45,9 +45,16 @@ def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
         size *= 4
 
 
-def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
-           init: np.ndarray | None = None, init_labels: np.ndarray | None = None,
-           max_iter: int = 100, threshold: float = 0.01) -> KMeansResult:
+def kmeans(
+    points: np.ndarray,
+    k: int,
+    *,
+    weights: np.ndarray | None = None,
+    init: np.ndarray | None = None,
+    init_labels: np.ndarray | None = None,
+    max_iter: int = 100,
+    threshold: float = 0.01,
+) -> KMeansResult:
     """Cluster ``points`` into at most ``k`` groups.
 
     Parameters
@@ -77,8 +84,13 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
     seeds = first_distinct(points, k) if len(points) else np.empty((0, 2))
     k = len(seeds)
     if k == 0:
-        return KMeansResult(np.empty((0, 2)), np.full(len(points), -1, np.int32), np.empty(0), 0,
-                            np.empty(0, np.int64))
+        return KMeansResult(
+            np.empty((0, 2)),
+            np.full(len(points), -1, np.int32),
+            np.empty(0),
+            0,
+            np.empty(0, np.int64),
+        )
     if init is None or len(init) == 0:
         centres, origin = seeds, np.full(k, -1, np.int64)
     else:
@@ -91,8 +103,9 @@ def kmeans(points: np.ndarray, k: int, *, weights: np.ndarray | None = None,
     return _drop_empty(centres, labels, weights, n_iter, origin)
 
 
-def _warm_start(points: np.ndarray, weights: np.ndarray, previous: np.ndarray,
-                members: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _warm_start(
+    points: np.ndarray, weights: np.ndarray, previous: np.ndarray, members: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Each previous cluster moved to its members' mean; empty ones dropped, identical ones
     merged, then the farthest points split off until there are k. Returns the centres and the
     previous cluster each came from (-1 for a split)."""
@@ -126,8 +139,9 @@ def _drop_empty(centres, labels, weights, n_iter, origin) -> KMeansResult:
     if keep.all():
         return KMeansResult(centres, labels, totals, n_iter, origin)
     renumber = np.cumsum(keep) - 1
-    return KMeansResult(centres[keep], renumber[labels].astype(np.int32), totals[keep], n_iter,
-                        origin[keep])
+    return KMeansResult(
+        centres[keep], renumber[labels].astype(np.int32), totals[keep], n_iter, origin[keep]
+    )
 
 
 def silhouette(points: np.ndarray, labels: np.ndarray) -> float:

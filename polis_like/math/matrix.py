@@ -73,8 +73,9 @@ def _latest(events: VoteEvents, n_statements: int) -> tuple[np.ndarray, np.ndarr
     return order, keys
 
 
-def _settle_repeats(events: VoteEvents, keys: np.ndarray, order: np.ndarray,
-                    run_end: np.ndarray) -> np.ndarray:
+def _settle_repeats(
+    events: VoteEvents, keys: np.ndarray, order: np.ndarray, run_end: np.ndarray
+) -> np.ndarray:
     """Keep one event per (participant, statement): the latest, then the largest vote."""
     run_start = np.ones(len(keys), dtype=bool)
     run_start[1:] = run_end[:-1]
@@ -91,8 +92,9 @@ def _settle_repeats(events: VoteEvents, keys: np.ndarray, order: np.ndarray,
     return kept[np.argsort(kept_keys, kind="stable")]
 
 
-def _csr_from_sorted_keys(keys: np.ndarray, votes: np.ndarray, n_rows: int,
-                          n_cols: int) -> sp.csr_matrix:
+def _csr_from_sorted_keys(
+    keys: np.ndarray, votes: np.ndarray, n_rows: int, n_cols: int
+) -> sp.csr_matrix:
     rows = keys // n_cols
     cols = (keys - rows * n_cols).astype(np.int32)
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -143,8 +145,14 @@ def vote_counts(codes: sp.csr_matrix) -> np.ndarray:
     return np.diff(codes.indptr)
 
 
-def in_conversation(codes: sp.csr_matrix, *, previous: np.ndarray | None, banned: np.ndarray,
-                    min_votes: int, min_participants: int) -> np.ndarray:
+def in_conversation(
+    codes: sp.csr_matrix,
+    *,
+    previous: np.ndarray | None,
+    banned: np.ndarray,
+    min_votes: int,
+    min_participants: int,
+) -> np.ndarray:
     """Who is clustered: Pol.is's rule, sticky.
 
     A participant is in once their vote count reaches ``min(min_votes, n voted statements)``;

@@ -41,9 +41,15 @@ class Moments:
     def add(self, codes: sp.csr_matrix, rows: np.ndarray, sign: int) -> None:
         """Add (sign 1) or remove (sign -1) the rows' votes as they stand in ``codes``."""
         if len(rows):
-            kernels.add_moments(codes.indptr, codes.indices, codes.data,
-                                np.ascontiguousarray(rows, dtype=np.int64), sign, CODE_OFFSET,
-                                self.packed)
+            kernels.add_moments(
+                codes.indptr,
+                codes.indices,
+                codes.data,
+                np.ascontiguousarray(rows, dtype=np.int64),
+                sign,
+                CODE_OFFSET,
+                self.packed,
+            )
 
     def copy(self, size: int) -> Moments:
         """A copy for a matrix of ``size`` statements (the new ones have no votes)."""
@@ -76,9 +82,14 @@ def _symmetric(values: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return upper_part + upper_part.T - np.diag(np.diag(upper_part))
 
 
-def update(moments: Moments | None, old_codes: sp.csr_matrix, new_codes: sp.csr_matrix,
-           old_rows: np.ndarray, new_rows: np.ndarray,
-           touched: np.ndarray | None) -> Moments | None:
+def update(
+    moments: Moments | None,
+    old_codes: sp.csr_matrix,
+    new_codes: sp.csr_matrix,
+    old_rows: np.ndarray,
+    new_rows: np.ndarray,
+    touched: np.ndarray | None,
+) -> Moments | None:
     """The moments of ``new_codes`` over the participants in ``new_rows`` (a bool mask).
 
     ``moments`` are those of ``old_codes`` over ``old_rows``; only the ``touched`` participants

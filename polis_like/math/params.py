@@ -62,10 +62,20 @@ class MathParams:
         if self.reducer not in REDUCERS:
             raise ValueError(f"reducer must be one of {REDUCERS}, not {self.reducer!r}")
         if self.projection_scale not in PROJECTION_SCALES:
-            raise ValueError(f"projection_scale must be one of {PROJECTION_SCALES}, "
-                             f"not {self.projection_scale!r}")
-        for name in ("n_base_clusters", "max_groups", "min_votes", "min_participants",
-                     "k_smoother_updates", "kmeans_max_iter", "repness_count", "consensus_count"):
+            raise ValueError(
+                f"projection_scale must be one of {PROJECTION_SCALES}, "
+                f"not {self.projection_scale!r}"
+            )
+        for name in (
+            "n_base_clusters",
+            "max_groups",
+            "min_votes",
+            "min_participants",
+            "k_smoother_updates",
+            "kmeans_max_iter",
+            "repness_count",
+            "consensus_count",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")

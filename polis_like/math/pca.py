@@ -63,12 +63,17 @@ class PCAResult:
 
     def centred(self) -> sp.csr_matrix:
         """The centred matrix on the active cells (made on demand: it costs a copy of the votes)."""
-        return centre(self.codes, active_statements=self.active_statements,
-                      active_participants=self.active_participants, means=self.means)
+        return centre(
+            self.codes,
+            active_statements=self.active_statements,
+            active_participants=self.active_participants,
+            means=self.means,
+        )
 
 
-def column_means(codes: sp.csr_matrix,
-                 active_participants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def column_means(
+    codes: sp.csr_matrix, active_participants: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Each statement's vote count and mean vote over the active participants."""
     n_cols = codes.shape[1]
     keep = np.repeat(active_participants, np.diff(codes.indptr))
@@ -79,8 +84,13 @@ def column_means(codes: sp.csr_matrix,
     return counts, np.divide(sums, counts, out=np.zeros(n_cols), where=counts > 0)
 
 
-def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
-           active_participants: np.ndarray, means: np.ndarray) -> sp.csr_matrix:
+def centre(
+    codes: sp.csr_matrix,
+    *,
+    active_statements: np.ndarray,
+    active_participants: np.ndarray,
+    means: np.ndarray,
+) -> sp.csr_matrix:
     """The centred sparse matrix: ``v_ij - means[j]`` on the active cells, nothing elsewhere."""
     n_rows, n_cols = codes.shape
     rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(codes.indptr))
@@ -92,9 +102,16 @@ def centre(codes: sp.csr_matrix, *, active_statements: np.ndarray,
     return sp.csr_matrix((votes - means[cols], cols, indptr), shape=(n_rows, n_cols))
 
 
-def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participants: np.ndarray,
-        previous: np.ndarray | None = None, random_state: int = 0,
-        moments: Moments | None = None, count_hidden: bool = False) -> PCAResult:
+def pca(
+    codes: sp.csr_matrix,
+    *,
+    active_statements: np.ndarray,
+    active_participants: np.ndarray,
+    previous: np.ndarray | None = None,
+    random_state: int = 0,
+    moments: Moments | None = None,
+    count_hidden: bool = False,
+) -> PCAResult:
     """Top two principal components of the mean-imputed, centred vote matrix.
 
     Parameters
@@ -130,8 +147,12 @@ def pca(codes: sp.csr_matrix, *, active_statements: np.ndarray, active_participa
         if moments is not None:
             axes = _top_axes_of_gram(moments.gram(cols), v0)
         else:
-            centred = centre(codes, active_statements=active,
-                             active_participants=active_participants, means=means)
+            centred = centre(
+                codes,
+                active_statements=active,
+                active_participants=active_participants,
+                means=means,
+            )
             axes = _top_axes(centred[:, cols] if len(cols) < n_cols else centred, v0)
         components[: axes.shape[0], cols] = axes
     components = align_signs(components, previous)
@@ -202,9 +223,16 @@ def project_participants(result: PCAResult) -> np.ndarray:
     both counts include the hidden statements, as in Pol.is).
     """
     codes = result.codes
-    raw, counts = kernels.project(codes.indptr, codes.indices, codes.data, CODE_OFFSET,
-                                  result.active_participants, result.active_statements,
-                                  result.means, np.ascontiguousarray(result.components))
+    raw, counts = kernels.project(
+        codes.indptr,
+        codes.indices,
+        codes.data,
+        CODE_OFFSET,
+        result.active_participants,
+        result.active_statements,
+        result.means,
+        np.ascontiguousarray(result.components),
+    )
     return raw * _scale(result, counts)[:, None]
 
 

@@ -26,11 +26,18 @@ def batches(timestamps_ms: np.ndarray, window_ms: int) -> Iterator[slice]:
         start = stop
 
 
-def replay(events: VoteEvents, *, n_participants: int, n_statements: int,
-           moderated_out: np.ndarray | None = None, meta: np.ndarray | None = None,
-           banned: np.ndarray | None = None, params: MathParams | None = None,
-           window_ms: int = DEFAULT_WINDOW_MS,
-           progress: Callable[[int, int], None] | None = None) -> tuple[MathResult, MathState]:
+def replay(
+    events: VoteEvents,
+    *,
+    n_participants: int,
+    n_statements: int,
+    moderated_out: np.ndarray | None = None,
+    meta: np.ndarray | None = None,
+    banned: np.ndarray | None = None,
+    params: MathParams | None = None,
+    window_ms: int = DEFAULT_WINDOW_MS,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[MathResult, MathState]:
     """Feed the events in time order, batch by batch, through :func:`update`.
 
     The path-dependent memory (sticky membership, the k smoother, warm starts) then evolves as

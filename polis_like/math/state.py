@@ -45,12 +45,17 @@ class MathState:
     moments: Moments | None = None
 
     @classmethod
-    def initial(cls, params: MathParams, n_participants: int = 0,
-                n_statements: int = 0) -> MathState:
+    def initial(
+        cls, params: MathParams, n_participants: int = 0, n_statements: int = 0
+    ) -> MathState:
         """The state before any vote."""
-        return cls(params, empty_votes(n_participants, n_statements),
-                   np.zeros(n_statements, bool), np.zeros(n_statements, bool),
-                   np.zeros(n_participants, bool))
+        return cls(
+            params,
+            empty_votes(n_participants, n_statements),
+            np.zeros(n_statements, bool),
+            np.zeros(n_statements, bool),
+            np.zeros(n_participants, bool),
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -60,9 +65,12 @@ class MathState:
     def to_bytes(self) -> bytes:
         """Serialise to a compressed ``.npz`` payload (numpy arrays and a JSON header only)."""
         arrays = {
-            "codes_data": self.codes.data, "codes_indices": self.codes.indices,
-            "codes_indptr": self.codes.indptr, "moderated_out": self.moderated_out,
-            "meta": self.meta, "banned": self.banned,
+            "codes_data": self.codes.data,
+            "codes_indices": self.codes.indices,
+            "codes_indptr": self.codes.indptr,
+            "moderated_out": self.moderated_out,
+            "meta": self.meta,
+            "banned": self.banned,
         }
         for name in ("in_conversation", "components", "base_centres", "base_labels"):
             value = getattr(self, name)
@@ -73,7 +81,9 @@ class MathState:
         for k, labels in self.group_labels.items():
             arrays[f"group_labels_{k}"] = labels
         header = {
-            "version": FORMAT_VERSION, "params": self.params.to_dict(), "shape": self.shape,
+            "version": FORMAT_VERSION,
+            "params": self.params.to_dict(),
+            "shape": self.shape,
             "smoother": [self.smoother.current, self.smoother.candidate, self.smoother.wins],
             "n_updates": self.n_updates,
         }
@@ -94,17 +104,30 @@ class MathState:
             raise ValueError(f"not a math state: {error}") from error
         if header.get("version") != FORMAT_VERSION:
             raise ValueError(f"unknown math state version {header.get('version')!r}")
-        codes = sp.csr_matrix((arrays["codes_data"], arrays["codes_indices"],
-                               arrays["codes_indptr"]), shape=tuple(header["shape"]))
+        codes = sp.csr_matrix(
+            (arrays["codes_data"], arrays["codes_indices"], arrays["codes_indptr"]),
+            shape=tuple(header["shape"]),
+        )
+
         def by_k(prefix: str) -> dict[int, np.ndarray]:
-            return {int(name.rsplit("_", 1)[1]): value for name, value in arrays.items()
-                    if name.startswith(prefix)}
+            return {
+                int(name.rsplit("_", 1)[1]): value
+                for name, value in arrays.items()
+                if name.startswith(prefix)
+            }
 
         return cls(
-            params=MathParams(**header["params"]), codes=codes,
-            moderated_out=arrays["moderated_out"], meta=arrays["meta"], banned=arrays["banned"],
-            in_conversation=arrays.get("in_conversation"), components=arrays.get("components"),
-            base_centres=arrays.get("base_centres"), group_centres=by_k("group_centres_"),
-            base_labels=arrays.get("base_labels"), group_labels=by_k("group_labels_"),
-            smoother=Smoother(*header["smoother"]), n_updates=header["n_updates"],
+            params=MathParams(**header["params"]),
+            codes=codes,
+            moderated_out=arrays["moderated_out"],
+            meta=arrays["meta"],
+            banned=arrays["banned"],
+            in_conversation=arrays.get("in_conversation"),
+            components=arrays.get("components"),
+            base_centres=arrays.get("base_centres"),
+            group_centres=by_k("group_centres_"),
+            base_labels=arrays.get("base_labels"),
+            group_labels=by_k("group_labels_"),
+            smoother=Smoother(*header["smoother"]),
+            n_updates=header["n_updates"],
         )

@@ -26,8 +26,9 @@ class Tallies:
 
     def total(self) -> Tallies:
         """The counts summed over groups, shape (1, n_statements)."""
-        return Tallies(*(a.sum(axis=0, keepdims=True)
-                         for a in (self.agree, self.disagree, self.seen)))
+        return Tallies(
+            *(a.sum(axis=0, keepdims=True) for a in (self.agree, self.disagree, self.seen))
+        )
 
 
 def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
@@ -43,16 +44,26 @@ def tally(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int) -> Tallies:
     return tally_with_population(codes, labels, n_groups, np.zeros(codes.shape[0], bool))[0]
 
 
-def tally_with_population(codes: sp.csr_matrix, labels: np.ndarray, n_groups: int,
-                          population: np.ndarray) -> tuple[Tallies, Tallies]:
+def tally_with_population(
+    codes: sp.csr_matrix, labels: np.ndarray, n_groups: int, population: np.ndarray
+) -> tuple[Tallies, Tallies]:
     """The groups' tallies and, in the same pass, the tallies of ``population`` (a bool mask
     of participants), shape (1, n_statements)."""
     agree, disagree, seen = kernels.tally(
-        codes.indptr, codes.indices, codes.data, np.ascontiguousarray(labels, dtype=np.int32),
-        np.ascontiguousarray(population, dtype=np.bool_), n_groups, codes.shape[1],
-        AGREE_CODE, DISAGREE_CODE)
-    return (Tallies(agree[:n_groups], disagree[:n_groups], seen[:n_groups]),
-            Tallies(agree[n_groups:], disagree[n_groups:], seen[n_groups:]))
+        codes.indptr,
+        codes.indices,
+        codes.data,
+        np.ascontiguousarray(labels, dtype=np.int32),
+        np.ascontiguousarray(population, dtype=np.bool_),
+        n_groups,
+        codes.shape[1],
+        AGREE_CODE,
+        DISAGREE_CODE,
+    )
+    return (
+        Tallies(agree[:n_groups], disagree[:n_groups], seen[:n_groups]),
+        Tallies(agree[n_groups:], disagree[n_groups:], seen[n_groups:]),
+    )
 
 
 def prop_test(successes: np.ndarray, trials: np.ndarray) -> np.ndarray:
@@ -67,8 +78,7 @@ def two_prop_test(s1: np.ndarray, s2: np.ndarray, n1: np.ndarray, n2: np.ndarray
     p1, p2 = s1 / n1, s2 / n2
     p = (s1 + s2) / (n1 + n2)
     var = p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)
-    return np.divide(p1 - p2, np.sqrt(var), out=np.zeros(np.broadcast(p1, p2).shape),
-                     where=var > 0)
+    return np.divide(p1 - p2, np.sqrt(var), out=np.zeros(np.broadcast(p1, p2).shape), where=var > 0)
 
 
 @dataclass
@@ -95,10 +105,17 @@ def group_stats(tallies: Tallies) -> GroupStats:
     pa = (na + 1.0) / (ns + 2.0)
     pd = (nd + 1.0) / (ns + 2.0)
     return GroupStats(
-        na=na, nd=nd, ns=ns, pa=pa, pd=pd,
-        pat=prop_test(na, ns), pdt=prop_test(nd, ns),
-        ra=pa / ((rest_a + 1.0) / (rest_s + 2.0)), rd=pd / ((rest_d + 1.0) / (rest_s + 2.0)),
-        rat=two_prop_test(na, rest_a, ns, rest_s), rdt=two_prop_test(nd, rest_d, ns, rest_s),
+        na=na,
+        nd=nd,
+        ns=ns,
+        pa=pa,
+        pd=pd,
+        pat=prop_test(na, ns),
+        pdt=prop_test(nd, ns),
+        ra=pa / ((rest_a + 1.0) / (rest_s + 2.0)),
+        rd=pd / ((rest_d + 1.0) / (rest_s + 2.0)),
+        rat=two_prop_test(na, rest_a, ns, rest_s),
+        rdt=two_prop_test(nd, rest_d, ns, rest_s),
     )
 
 
@@ -118,8 +135,9 @@ class RepStatement:
     metric: float
 
 
-def representative(stats: GroupStats, group: int, eligible: np.ndarray,
-                   count: int = 5) -> list[RepStatement]:
+def representative(
+    stats: GroupStats, group: int, eligible: np.ndarray, count: int = 5
+) -> list[RepStatement]:
     """A group's representative statements, chosen by Pol.is's rules.
 
     The "best agree" statement comes first; then the statements that pass both one-sided 90 %
@@ -131,8 +149,9 @@ def representative(stats: GroupStats, group: int, eligible: np.ndarray,
     agree_side = g["rat"] > g["rdt"]
     agree_metric = g["ra"] * g["rat"] * g["pa"] * g["pat"]
     metric = np.where(agree_side, agree_metric, g["rd"] * g["rdt"] * g["pd"] * g["pdt"])
-    passes = eligible & (((g["rat"] > Z_90) & (g["pat"] > Z_90))
-                         | ((g["rdt"] > Z_90) & (g["pdt"] > Z_90)))
+    passes = eligible & (
+        ((g["rat"] > Z_90) & (g["pat"] > Z_90)) | ((g["rdt"] > Z_90) & (g["pdt"] > Z_90))
+    )
     best = _best_agree(g, eligible)
     chosen = [] if best is None else [best]
     ranked = np.flatnonzero(passes)
@@ -143,16 +162,22 @@ def representative(stats: GroupStats, group: int, eligible: np.ndarray,
         chosen = [int(candidates[np.argmax(np.maximum(g["rat"], g["rdt"])[candidates])])]
     # Agrees before disagrees, each keeping its rank; the best agree is an agree and leads.
     chosen.sort(key=lambda j: (j != best, not agree_side[j] and j != best))
-    return [_rep_statement(g, j, "agree" if agree_side[j] else "disagree", False, metric[j])
-            if j != best else _rep_statement(g, j, "agree", True, agree_metric[j])
-            for j in chosen]
+    return [
+        _rep_statement(g, j, "agree" if agree_side[j] else "disagree", False, metric[j])
+        if j != best
+        else _rep_statement(g, j, "agree", True, agree_metric[j])
+        for j in chosen
+    ]
 
 
 def _best_agree(g: dict, eligible: np.ndarray) -> int | None:
     """Pol.is's "best agree": among voted statements with ra > 1 the largest ra*rat*pa*pat,
     failing that the largest pa*pat; a candidate needs pat > z90 or (ra > 1 and pa > 0.5)."""
-    candidate = (eligible & ((g["na"] + g["nd"]) > 0)
-                 & ((g["pat"] > Z_90) | ((g["ra"] > 1.0) & (g["pa"] > 0.5))))
+    candidate = (
+        eligible
+        & ((g["na"] + g["nd"]) > 0)
+        & ((g["pat"] > Z_90) | ((g["ra"] > 1.0) & (g["pa"] > 0.5)))
+    )
     strong = candidate & (g["ra"] > 1.0)
     if strong.any():
         score = np.where(strong, g["ra"] * g["rat"] * g["pa"] * g["pat"], -np.inf)
@@ -166,8 +191,11 @@ def _best_agree(g: dict, eligible: np.ndarray) -> int | None:
 def _rep_statement(g: dict, j: int, direction: str, best: bool, metric: float) -> RepStatement:
     a = direction == "agree"
     return RepStatement(
-        statement=j, direction=direction, best_agree=best,
-        n_success=int(g["na"][j] if a else g["nd"][j]), n_trials=int(g["ns"][j]),
+        statement=j,
+        direction=direction,
+        best_agree=best,
+        n_success=int(g["na"][j] if a else g["nd"][j]),
+        n_trials=int(g["ns"][j]),
         p_success=float(g["pa"][j] if a else g["pd"][j]),
         p_test=float(g["pat"][j] if a else g["pdt"][j]),
         repness=float(g["ra"][j] if a else g["rd"][j]),
@@ -187,8 +215,9 @@ class MajorityStatement:
     p_test: float
 
 
-def majority(tallies: Tallies, eligible: np.ndarray,
-             count: int = 5) -> dict[str, list[MajorityStatement]]:
+def majority(
+    tallies: Tallies, eligible: np.ndarray, count: int = 5
+) -> dict[str, list[MajorityStatement]]:
     """Whole-population majority lists: ``{"agree": [...], "disagree": [...]}``.
 
     A statement is listed for agree when ``pa > 0.5`` and ``pat > z90``, ranked by ``pa * pat``;
@@ -202,8 +231,10 @@ def majority(tallies: Tallies, eligible: np.ndarray,
         test = prop_test(n.astype(np.float64), ns)
         ok = np.flatnonzero(eligible & (p > 0.5) & (test > Z_90))
         ranked = ok[np.lexsort((ok, -(p * test)[ok]))][:count]
-        lists[name] = [MajorityStatement(int(j), int(n[j]), int(ns[j]), float(p[j]), float(test[j]))
-                       for j in ranked]
+        lists[name] = [
+            MajorityStatement(int(j), int(n[j]), int(ns[j]), float(p[j]), float(test[j]))
+            for j in ranked
+        ]
     return lists
 
 
@@ -224,8 +255,9 @@ def priority(tallies: Tallies, extremity: np.ndarray, meta: np.ndarray) -> np.nd
     statements with few votes; meta statements get ``META_PRIORITY``.
     """
     total = tallies.total()
-    a_count, d_count, seen = (x[0].astype(np.float64)
-                              for x in (total.agree, total.disagree, total.seen))
+    a_count, d_count, seen = (
+        x[0].astype(np.float64) for x in (total.agree, total.disagree, total.seen)
+    )
     passes = seen - a_count - d_count
     p = (passes + 1.0) / (seen + 2.0)
     a = (a_count + 1.0) / (seen + 2.0)

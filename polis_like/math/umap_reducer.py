@@ -11,8 +11,9 @@ import scipy.sparse as sp
 MIN_POINTS = 16
 
 
-def umap_positions(centred: sp.csr_matrix, scale: np.ndarray, rows: np.ndarray,
-                   random_state: int) -> np.ndarray | None:
+def umap_positions(
+    centred: sp.csr_matrix, scale: np.ndarray, rows: np.ndarray, random_state: int
+) -> np.ndarray | None:
     """2-D UMAP embedding of the selected participants' scaled, centred vote rows.
 
     Parameters
@@ -39,8 +40,13 @@ def umap_positions(centred: sp.csr_matrix, scale: np.ndarray, rows: np.ndarray,
     except ImportError as error:  # pragma: no cover - umap-learn is a dependency
         raise ImportError("the UMAP reducer needs umap-learn: pip install umap-learn") from error
     data = sp.diags(scale[rows]) @ centred[rows]
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(rows) - 1),
-                        random_state=random_state, n_jobs=1, metric="euclidean")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(15, len(rows) - 1),
+        random_state=random_state,
+        n_jobs=1,
+        metric="euclidean",
+    )
     with warnings.catch_warnings():
         # umap-learn warns about its own internals (spectral init fallbacks, numba); the
         # embedding is still the documented result.

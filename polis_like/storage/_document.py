@@ -33,11 +33,16 @@ def doc(text: str, *, name: str | None = None) -> Any:
     return dataclasses.field(metadata=metadata)
 
 
+def _is_document(kind: Any) -> bool:
+    """Whether ``kind`` is a document class (a dataclass, not an instance of one)."""
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
+
+
 def _key(field: dataclasses.Field) -> str:
     return field.metadata.get("json", field.name)
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -76,7 +81,7 @@ def _parse(kind: Any, value: Any, where: str) -> Any:
             raise DocumentError(f"{where} must be an object")
         _, item = typing.get_args(kind)
         return {k: _parse(item, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(kind):
+    if _is_document(kind):
         if not isinstance(value, dict):
             raise DocumentError(f"{where} must be an object")
         hints = _hints(kind)
@@ -121,7 +126,7 @@ def _schema_of(kind: Any, schemas: dict[str, dict], ref: str) -> dict:
     if origin is dict:
         _, item = typing.get_args(kind)
         return {"type": "object", "additionalProperties": _schema_of(item, schemas, ref)}
-    if dataclasses.is_dataclass(kind):
+    if _is_document(kind):
         name = kind.__name__
         if name not in schemas:
             schemas[name] = {}  # recursion guard
@@ -131,8 +136,12 @@ def _schema_of(kind: Any, schemas: dict[str, dict], ref: str) -> dict:
                 schema = dict(_schema_of(hints[field.name], schemas, ref))
                 schema["description"] = field.metadata.get("doc", "")
                 properties[_key(field)] = schema
-            schemas[name] = {"type": "object", "description": (kind.__doc__ or "").strip(),
-                             "required": list(properties), "properties": properties}
+            schemas[name] = {
+                "type": "object",
+                "description": (kind.__doc__ or "").strip(),
+                "required": list(properties),
+                "properties": properties,
+            }
         return {"$ref": ref + name}
     simple = {int: "integer", float: "number", str: "string", bool: "boolean"}
     if kind in simple:
@@ -154,7 +163,7 @@ def _type_name(kind: Any) -> str:
         return f"list of {_type_name(typing.get_args(kind)[0])}"
     if origin is dict:
         return f"object of {_type_name(typing.get_args(kind)[1])}"
-    if dataclasses.is_dataclass(kind):
+    if _is_document(kind):
         return kind.__name__
     return {int: "integer", float: "number", str: "string", bool: "boolean"}[kind]
 
@@ -170,7 +179,7 @@ def _nested(kind: Any) -> tuple[type | None, str]:
             marks += ".*"
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         kind = args[-1]
-    return (kind if dataclasses.is_dataclass(kind) else None), marks
+    return (kind if _is_document(kind) else None), marks
 
 
 def _fields(cls: type, prefix: str, seen: set[type]) -> Iterator[tuple[str, str, str]]:

@@ -33,8 +33,9 @@ def verify_password(password: str, stored: str | None) -> bool:
         return False
     if kind != "scrypt":
         return False
-    given = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                           p=int(p))
+    given = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p)
+    )
     return hmac.compare_digest(given.hex(), digest)
 
 
@@ -47,8 +48,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_account(session: Session, name: str, *, role: str = "admin",
-                   password: str | None = None) -> tuple[AccountRow, str, str]:
+def create_account(
+    session: Session, name: str, *, role: str = "admin", password: str | None = None
+) -> tuple[AccountRow, str, str]:
     """Make an account; returns it with its password (generated when not given) and a new token.
 
     Neither the password nor the token is stored in clear, so this is the only time they show.
@@ -63,8 +65,9 @@ def create_account(session: Session, name: str, *, role: str = "admin",
     password = password or secrets.token_urlsafe(12)
     if len(password) < 8:
         raise InputError("a password needs at least 8 characters")
-    account = AccountRow(name=name, role=role, password_hash=hash_password(password),
-                      created_ms=now_ms())
+    account = AccountRow(
+        name=name, role=role, password_hash=hash_password(password), created_ms=now_ms()
+    )
     session.add(account)
     session.flush()
     token = new_token(session, account)
@@ -101,5 +104,7 @@ def get_account(session: Session, account_id: object) -> AccountRow | None:
 
 def account_for_token(session: Session, token: str) -> AccountRow | None:
     return session.scalar(
-        select(AccountRow).join(TokenRow, TokenRow.account_id == AccountRow.id)
-        .where(TokenRow.token_hash == token_hash(token)))
+        select(AccountRow)
+        .join(TokenRow, TokenRow.account_id == AccountRow.id)
+        .where(TokenRow.token_hash == token_hash(token))
+    )

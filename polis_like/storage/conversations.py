@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,8 +16,16 @@ from polis_like.errors import Conflict, InputError, NotFound
 
 from .db import now_ms
 from .models import (
-    ACCEPTED, MODERATION_MODES, PENDING, REJECTED, XID_MODES, ConversationRow, JobRow,
-    ModerationRow, ParticipantRow, StatementRow,
+    ACCEPTED,
+    MODERATION_MODES,
+    PENDING,
+    REJECTED,
+    XID_MODES,
+    ConversationRow,
+    JobRow,
+    ModerationRow,
+    ParticipantRow,
+    StatementRow,
 )
 from .notify import notify_change
 
@@ -28,8 +37,13 @@ STATUS_OF = {v: k for k, v in STATUS_NAMES.items()}
 _ACTIONS = {ACCEPTED: "accept", REJECTED: "reject", PENDING: "unmoderate"}
 
 SETTINGS = {
-    "topic": str, "description": str, "is_open": bool, "moderation": str,
-    "write_enabled": bool, "map_enabled": bool, "xid_mode": str,
+    "topic": str,
+    "description": str,
+    "is_open": bool,
+    "moderation": str,
+    "write_enabled": bool,
+    "map_enabled": bool,
+    "xid_mode": str,
 }
 
 
@@ -78,8 +92,9 @@ def check_settings(values: dict, *, creating: bool) -> dict:
     elif creating:
         raise InputError("topic is required")
     if "description" in cleaned:
-        cleaned["description"] = clean_text(cleaned["description"], what="description",
-                                            limit=DESCRIPTION_MAX, allow_empty=True)
+        cleaned["description"] = clean_text(
+            cleaned["description"], what="description", limit=DESCRIPTION_MAX, allow_empty=True
+        )
     if cleaned.get("moderation", "open") not in MODERATION_MODES:
         raise InputError("moderation must be 'strict' or 'open'")
     if cleaned.get("xid_mode", "off") not in XID_MODES:
@@ -87,22 +102,36 @@ def check_settings(values: dict, *, creating: bool) -> dict:
     return cleaned
 
 
-def create_conversation(session: Session, settings: dict, *, owner_id: int | None = None,
-                        seeds: list[str] = (), created_ms: int | None = None,
-                        extra: dict | None = None) -> ConversationRow:
-    """A new conversation with ``settings`` (checked by :func:`check_settings`) and seed statements."""
+def create_conversation(
+    session: Session,
+    settings: dict,
+    *,
+    owner_id: int | None = None,
+    seeds: Sequence[str] = (),
+    created_ms: int | None = None,
+    extra: dict | None = None,
+) -> ConversationRow:
+    """A new conversation with ``settings`` (see :func:`check_settings`) and seed statements."""
     conversation = ConversationRow(
-        topic=settings["topic"], description=settings.get("description", ""),
-        is_open=settings.get("is_open", True), moderation=settings.get("moderation", "open"),
+        topic=settings["topic"],
+        description=settings.get("description", ""),
+        is_open=settings.get("is_open", True),
+        moderation=settings.get("moderation", "open"),
         write_enabled=settings.get("write_enabled", True),
-        map_enabled=settings.get("map_enabled", True), xid_mode=settings.get("xid_mode", "off"),
-        created_ms=created_ms or now_ms(), owner_id=owner_id, next_pid=0, next_sid=0,
-        revision=0, extra=json.dumps(extra or {}),
+        map_enabled=settings.get("map_enabled", True),
+        xid_mode=settings.get("xid_mode", "off"),
+        created_ms=created_ms or now_ms(),
+        owner_id=owner_id,
+        next_pid=0,
+        next_sid=0,
+        revision=0,
+        extra=json.dumps(extra or {}),
     )
     session.add(conversation)
     session.flush()
-    session.add(JobRow(conversation_id=conversation.id, owner=None, lease_until=0.0, tick=0,
-                        failures=0))
+    session.add(
+        JobRow(conversation_id=conversation.id, owner=None, lease_until=0.0, tick=0, failures=0)
+    )
     for text in seeds:
         add_statement(session, conversation, text, author_pid=None, seed=True)
     session.flush()
@@ -110,11 +139,19 @@ def create_conversation(session: Session, settings: dict, *, owner_id: int | Non
 
 
 _PARTICIPANT_VIEW = (
-    select(ConversationRow.id, ConversationRow.is_open, ConversationRow.moderation,
-           ConversationRow.write_enabled, ConversationRow.map_enabled, ConversationRow.xid_mode,
-           ConversationRow.revision, JobRow.tick)
+    select(
+        ConversationRow.id,
+        ConversationRow.is_open,
+        ConversationRow.moderation,
+        ConversationRow.write_enabled,
+        ConversationRow.map_enabled,
+        ConversationRow.xid_mode,
+        ConversationRow.revision,
+        JobRow.tick,
+    )
     .join(JobRow, JobRow.conversation_id == ConversationRow.id)
-    .where(ConversationRow.id == bindparam("conversation_id")))
+    .where(ConversationRow.id == bindparam("conversation_id"))
+)
 
 
 def participant_view(session: Session, conversation_id: int) -> Row:
@@ -132,8 +169,9 @@ def get_conversation(session: Session, conversation_id: int) -> ConversationRow:
     return conversation
 
 
-def update_settings(session: Session, conversation: ConversationRow, settings: dict,
-                    account_id: int | None) -> None:
+def update_settings(
+    session: Session, conversation: ConversationRow, settings: dict, account_id: int | None
+) -> None:
     for name, value in settings.items():
         setattr(conversation, name, value)
     bump_revision(session, conversation.id)
@@ -142,60 +180,98 @@ def update_settings(session: Session, conversation: ConversationRow, settings: d
 
 def bump_revision(session: Session, conversation_id: int) -> None:
     """Tell the worker that the math's input other than votes changed."""
-    session.execute(update(ConversationRow).where(ConversationRow.id == conversation_id)
-                    .values(revision=ConversationRow.revision + 1))
+    session.execute(
+        update(ConversationRow)
+        .where(ConversationRow.id == conversation_id)
+        .values(revision=ConversationRow.revision + 1)
+    )
     notify_change(session, conversation_id)
 
 
 def list_conversations(session: Session, *, offset: int, limit: int) -> list[ConversationRow]:
     """One page of conversations, newest first."""
-    return list(session.scalars(select(ConversationRow).order_by(ConversationRow.id.desc())
-                                .offset(offset).limit(limit)))
+    return list(
+        session.scalars(
+            select(ConversationRow).order_by(ConversationRow.id.desc()).offset(offset).limit(limit)
+        )
+    )
 
 
 def get_statement(session: Session, conversation_id: int, sid: int) -> StatementRow | None:
-    return session.scalar(select(StatementRow).where(
-        StatementRow.conversation_id == conversation_id, StatementRow.sid == sid))
+    return session.scalar(
+        select(StatementRow).where(
+            StatementRow.conversation_id == conversation_id, StatementRow.sid == sid
+        )
+    )
 
 
-def moderation_log(session: Session, conversation_id: int, *, offset: int,
-                   limit: int) -> list[ModerationRow]:
+def moderation_log(
+    session: Session, conversation_id: int, *, offset: int, limit: int
+) -> list[ModerationRow]:
     """One page of the conversation's moderation log, newest first."""
-    return list(session.scalars(select(ModerationRow).where(
-        ModerationRow.conversation_id == conversation_id)
-        .order_by(ModerationRow.id.desc()).offset(offset).limit(limit)))
+    return list(
+        session.scalars(
+            select(ModerationRow)
+            .where(ModerationRow.conversation_id == conversation_id)
+            .order_by(ModerationRow.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
 
 
 def next_id(session: Session, conversation_id: int, column: str) -> int:
     """Hand out the next pid or sid of a conversation (the row update serialises callers)."""
     counter = getattr(ConversationRow, column)
     value = session.execute(
-        update(ConversationRow).where(ConversationRow.id == conversation_id)
-        .values({column: counter + 1}).returning(counter)).scalar_one()
+        update(ConversationRow)
+        .where(ConversationRow.id == conversation_id)
+        .values({column: counter + 1})
+        .returning(counter)
+    ).scalar_one()
     return value - 1
 
 
-def add_statement(session: Session, conversation: ConversationRow, text: object, *,
-                  author_pid: int | None, seed: bool = False, status: int | None = None,
-                  is_meta: bool = False, created_ms: int | None = None,
-                  sid: int | None = None) -> StatementRow:
+def add_statement(
+    session: Session,
+    conversation: ConversationRow,
+    text: object,
+    *,
+    author_pid: int | None,
+    seed: bool = False,
+    status: int | None = None,
+    is_meta: bool = False,
+    created_ms: int | None = None,
+    sid: int | None = None,
+) -> StatementRow:
     """Store a statement; pending under strict moderation unless it is a seed, shown under open.
 
     A statement whose text equals another's (case and spacing aside) raises :class:`Conflict`.
     """
     text = clean_text(text, what="text", limit=STATEMENT_MAX)
     key = text_key(text)
-    duplicate = session.scalar(select(StatementRow.sid).where(
-        StatementRow.conversation_id == conversation.id, StatementRow.text_key == key))
+    duplicate = session.scalar(
+        select(StatementRow.sid).where(
+            StatementRow.conversation_id == conversation.id, StatementRow.text_key == key
+        )
+    )
     if duplicate is not None:
         raise Conflict(f"statement {duplicate} already says this")
     if status is None:
         status = ACCEPTED if seed or conversation.moderation == "open" else PENDING
     if sid is None:
         sid = next_id(session, conversation.id, "next_sid")
-    statement = StatementRow(conversation_id=conversation.id, sid=sid, text=text, text_key=key,
-                          author_pid=author_pid, status=status, is_seed=seed, is_meta=is_meta,
-                          created_ms=created_ms or now_ms())
+    statement = StatementRow(
+        conversation_id=conversation.id,
+        sid=sid,
+        text=text,
+        text_key=key,
+        author_pid=author_pid,
+        status=status,
+        is_seed=seed,
+        is_meta=is_meta,
+        created_ms=created_ms or now_ms(),
+    )
     try:
         with session.begin_nested():
             session.add(statement)
@@ -213,14 +289,18 @@ def visible_statuses(moderation: str) -> tuple[int, ...]:
     return (ACCEPTED,) if moderation == "strict" else (ACCEPTED, PENDING)
 
 
-def visible_statements(session: Session, conversation_id: int,
-                       moderation: str) -> list[tuple[int, str, bool]]:
+def visible_statements(
+    session: Session, conversation_id: int, moderation: str
+) -> list[tuple[int, str, bool]]:
     """(sid, text, is_meta) of every statement participants may see, by sid."""
     rows = session.execute(
         select(StatementRow.sid, StatementRow.text, StatementRow.is_meta)
-        .where(StatementRow.conversation_id == conversation_id,
-               StatementRow.status.in_(visible_statuses(moderation)))
-        .order_by(StatementRow.sid)).all()
+        .where(
+            StatementRow.conversation_id == conversation_id,
+            StatementRow.status.in_(visible_statuses(moderation)),
+        )
+        .order_by(StatementRow.sid)
+    ).all()
     return [(r.sid, r.text, r.is_meta) for r in rows]
 
 
@@ -229,9 +309,15 @@ def is_visible(conversation: ConversationRow, status: int) -> bool:
     return status in visible_statuses(conversation.moderation)
 
 
-def list_statements(session: Session, conversation_id: int, *, statuses: list[int] | None = None,
-                    query: str | None = None, offset: int = 0,
-                    limit: int = 50) -> tuple[list[StatementRow], int]:
+def list_statements(
+    session: Session,
+    conversation_id: int,
+    *,
+    statuses: list[int] | None = None,
+    query: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[StatementRow], int]:
     """One page of statements (oldest first) and how many match in all."""
     where = [StatementRow.conversation_id == conversation_id]
     if statuses is not None:
@@ -239,18 +325,29 @@ def list_statements(session: Session, conversation_id: int, *, statuses: list[in
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(StatementRow.text.ilike(f"%{escaped}%", escape="\\"))
-    total = session.scalar(select(func.count()).select_from(StatementRow).where(*where))
-    rows = session.scalars(select(StatementRow).where(*where).order_by(StatementRow.sid)
-                          .offset(offset).limit(limit)).all()
+    total = session.scalar(select(func.count()).select_from(StatementRow).where(*where)) or 0
+    rows = session.scalars(
+        select(StatementRow).where(*where).order_by(StatementRow.sid).offset(offset).limit(limit)
+    ).all()
     return list(rows), total
 
 
-def moderate(session: Session, conversation_id: int, sids: list[int], *, status: int | None = None,
-             is_meta: bool | None = None, account_id: int | None) -> list[StatementRow]:
+def moderate(
+    session: Session,
+    conversation_id: int,
+    sids: list[int],
+    *,
+    status: int | None = None,
+    is_meta: bool | None = None,
+    account_id: int | None,
+) -> list[StatementRow]:
     """Accept or reject (and mark meta or not) several statements at once; all or nothing."""
     sids = sorted(set(sids))
-    found = session.scalars(select(StatementRow).where(
-        StatementRow.conversation_id == conversation_id, StatementRow.sid.in_(sids))).all()
+    found = session.scalars(
+        select(StatementRow).where(
+            StatementRow.conversation_id == conversation_id, StatementRow.sid.in_(sids)
+        )
+    ).all()
     missing = sorted(set(sids) - {s.sid for s in found})
     if missing:
         raise NotFound(f"no statement {missing[0]} in conversation {conversation_id}")
@@ -260,16 +357,25 @@ def moderate(session: Session, conversation_id: int, sids: list[int], *, status:
             log(session, conversation_id, account_id, _ACTIONS[status], sid=statement.sid)
         if is_meta is not None and statement.is_meta != is_meta:
             statement.is_meta = is_meta
-            log(session, conversation_id, account_id, "meta" if is_meta else "unmeta",
-                sid=statement.sid)
+            log(
+                session,
+                conversation_id,
+                account_id,
+                "meta" if is_meta else "unmeta",
+                sid=statement.sid,
+            )
     bump_revision(session, conversation_id)
     return sorted(found, key=lambda s: s.sid)
 
 
-def set_banned(session: Session, conversation_id: int, pid: int, banned: bool,
-               account_id: int | None) -> ParticipantRow:
-    participant = session.scalar(select(ParticipantRow).where(
-        ParticipantRow.conversation_id == conversation_id, ParticipantRow.pid == pid))
+def set_banned(
+    session: Session, conversation_id: int, pid: int, banned: bool, account_id: int | None
+) -> ParticipantRow:
+    participant = session.scalar(
+        select(ParticipantRow).where(
+            ParticipantRow.conversation_id == conversation_id, ParticipantRow.pid == pid
+        )
+    )
     if participant is None:
         raise NotFound(f"no participant {pid} in conversation {conversation_id}")
     if participant.banned != banned:
@@ -279,7 +385,22 @@ def set_banned(session: Session, conversation_id: int, pid: int, banned: bool,
     return participant
 
 
-def log(session: Session, conversation_id: int, account_id: int | None, action: str, *,
-        sid: int | None = None, pid: int | None = None) -> None:
-    session.add(ModerationRow(conversation_id=conversation_id, account_id=account_id,
-                                action=action, sid=sid, pid=pid, created_ms=now_ms()))
+def log(
+    session: Session,
+    conversation_id: int,
+    account_id: int | None,
+    action: str,
+    *,
+    sid: int | None = None,
+    pid: int | None = None,
+) -> None:
+    session.add(
+        ModerationRow(
+            conversation_id=conversation_id,
+            account_id=account_id,
+            action=action,
+            sid=sid,
+            pid=pid,
+            created_ms=now_ms(),
+        )
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+
 def database_url(url: str | None = None) -> str:
     """The URL to use: ``url``, else the settings' (``$DATABASE_URL``, else SQLite in the
     instance folder).
@@ -26,9 +27,9 @@ def database_url(url: str | None = None) -> str:
 
         url = read_settings().resolved_database_url()
     if url.startswith("postgres://"):  # the spelling Heroku and others hand out
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -37,8 +38,7 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None,
-                **options) -> Engine:
+def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None, **options) -> Engine:
     """An engine for ``url`` (see :func:`database_url`), creating the SQLite file's folder.
 
     On SQLite a write waits up to ``sqlite_busy_s`` (default: the setting, 30 s) for another
@@ -55,8 +55,9 @@ def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None,
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         options.setdefault("connect_args", {}).setdefault("timeout", sqlite_busy_s)
         engine = create_engine(url, **options)
-        event.listen(engine, "connect", functools.partial(_sqlite_pragmas,
-                                                          busy_ms=int(sqlite_busy_s * 1000)))
+        event.listen(
+            engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=int(sqlite_busy_s * 1000))
+        )
         return engine
     options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 10)
@@ -94,7 +95,15 @@ def is_outage(error: BaseException) -> bool:
 
     # The driver's own errors come from the wake-up listeners, which use the driver directly;
     # TimeoutError is the pool's: no connection to be had in time.
-    if isinstance(error, (OperationalError, InterfaceError, TimeoutError,
-                          sqlite3.OperationalError, psycopg.OperationalError)):
+    if isinstance(
+        error,
+        (
+            OperationalError,
+            InterfaceError,
+            TimeoutError,
+            sqlite3.OperationalError,
+            psycopg.OperationalError,
+        ),
+    ):
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

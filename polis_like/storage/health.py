@@ -24,8 +24,10 @@ def worker_lag_s(session: Session, at_ms: int | None = None) -> float:
     """Seconds since the oldest vote event past its conversation's high-water mark; 0 if none."""
     first_unread = (
         select(VoteEventRow.created_ms)
-        .where(VoteEventRow.conversation_id == ConversationRow.id,
-               VoteEventRow.id > func.coalesce(JobRow.high_water, 0))
+        .where(
+            VoteEventRow.conversation_id == ConversationRow.id,
+            VoteEventRow.id > func.coalesce(JobRow.high_water, 0),
+        )
         .order_by(VoteEventRow.id)
         .limit(1)
         .scalar_subquery()

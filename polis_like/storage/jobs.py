@@ -32,39 +32,58 @@ MAX_BACKOFF_S = 300.0
 
 def dirty(session: Session) -> list[int]:
     """Conversations whose newest vote or revision is past their latest result."""
-    newest = (select(func.max(VoteEventRow.id))
-              .where(VoteEventRow.conversation_id == ConversationRow.id).scalar_subquery())
+    newest = (
+        select(func.max(VoteEventRow.id))
+        .where(VoteEventRow.conversation_id == ConversationRow.id)
+        .scalar_subquery()
+    )
     rows = session.execute(
-        select(ConversationRow.id, ConversationRow.revision, newest, JobRow.high_water,
-               JobRow.revision)
-        .join(JobRow, JobRow.conversation_id == ConversationRow.id)).all()
-    return [c for c, revision, top, high_water, done in rows
-            if (top or 0) > high_water or revision != done]
+        select(
+            ConversationRow.id, ConversationRow.revision, newest, JobRow.high_water, JobRow.revision
+        ).join(JobRow, JobRow.conversation_id == ConversationRow.id)
+    ).all()
+    return [
+        c
+        for c, revision, top, high_water, done in rows
+        if (top or 0) > high_water or revision != done
+    ]
 
 
 def acquire(session: Session, conversation_id: int, owner: str, lease_s: float) -> bool:
     """Take (or keep) the conversation's lease; False when another worker holds it."""
     now = time.time()
     taken = session.execute(
-        update(JobRow).where(
+        update(JobRow)
+        .where(
             JobRow.conversation_id == conversation_id,
-            JobRow.owner.is_(None) | (JobRow.owner == owner) | (JobRow.lease_until < now))
-        .values(owner=owner, lease_until=now + lease_s)).rowcount
-    return taken == 1
+            JobRow.owner.is_(None) | (JobRow.owner == owner) | (JobRow.lease_until < now),
+        )
+        .values(owner=owner, lease_until=now + lease_s)
+        .returning(JobRow.conversation_id)
+    ).first()
+    return taken is not None
 
 
-def renew(session: Session, conversation_ids: Iterable[int], owner: str,
-          lease_s: float) -> set[int]:
-    """Extend the unexpired leases ``owner`` holds among ``conversation_ids``; returns those held."""
+def renew(
+    session: Session, conversation_ids: Iterable[int], owner: str, lease_s: float
+) -> set[int]:
+    """Extend the unexpired leases ``owner`` holds among ``conversation_ids``; returns them."""
     ids = list(conversation_ids)
     if not ids:
         return set()
     now = time.time()
-    session.execute(update(JobRow).where(
-        JobRow.conversation_id.in_(ids), JobRow.owner == owner, JobRow.lease_until >= now)
-        .values(lease_until=now + lease_s))
-    return set(session.scalars(select(JobRow.conversation_id).where(
-        JobRow.conversation_id.in_(ids), JobRow.owner == owner, JobRow.lease_until >= now)))
+    session.execute(
+        update(JobRow)
+        .where(JobRow.conversation_id.in_(ids), JobRow.owner == owner, JobRow.lease_until >= now)
+        .values(lease_until=now + lease_s)
+    )
+    return set(
+        session.scalars(
+            select(JobRow.conversation_id).where(
+                JobRow.conversation_id.in_(ids), JobRow.owner == owner, JobRow.lease_until >= now
+            )
+        )
+    )
 
 
 def release(session: Session, owner: str, conversation_id: int | None = None) -> None:
@@ -82,13 +101,29 @@ def current_tick(session: Session, conversation_id: int) -> int:
 
 def current_ticks(session: Session, conversation_ids: Iterable[int]) -> dict[int, int]:
     """The latest tick of each of ``conversation_ids``."""
-    return dict(session.execute(select(JobRow.conversation_id, JobRow.tick).where(
-        JobRow.conversation_id.in_(list(conversation_ids)))).tuples().all())
+    return dict(
+        session.execute(
+            select(JobRow.conversation_id, JobRow.tick).where(
+                JobRow.conversation_id.in_(list(conversation_ids))
+            )
+        )
+        .tuples()
+        .all()
+    )
 
 
-def publish(session: Session, conversation_id: int, owner: str, lease_s: float, *,
-            high_water: int, revision: int, duration_ms: float,
-            document: Callable[[int, int], ResultsDocument], positions: bytes) -> int | None:
+def publish(
+    session: Session,
+    conversation_id: int,
+    owner: str,
+    lease_s: float,
+    *,
+    high_water: int,
+    revision: int,
+    duration_ms: float,
+    document: Callable[[int, int], ResultsDocument],
+    positions: bytes,
+) -> int | None:
     """Publish the next result while ``owner`` still holds the lease; returns its tick.
 
     ``document(tick, computed_ms)`` builds the results document. A success clears the last
@@ -96,33 +131,61 @@ def publish(session: Session, conversation_id: int, owner: str, lease_s: float, 
     """
     now = time.time()
     tick = session.execute(
-        update(JobRow).where(JobRow.conversation_id == conversation_id, JobRow.owner == owner,
-                             JobRow.lease_until >= now)
-        .values(tick=JobRow.tick + 1, high_water=high_water, revision=revision,
-                lease_until=now + lease_s, error=None, failures=0)
-        .returning(JobRow.tick)).scalar_one_or_none()
+        update(JobRow)
+        .where(
+            JobRow.conversation_id == conversation_id,
+            JobRow.owner == owner,
+            JobRow.lease_until >= now,
+        )
+        .values(
+            tick=JobRow.tick + 1,
+            high_water=high_water,
+            revision=revision,
+            lease_until=now + lease_s,
+            error=None,
+            failures=0,
+        )
+        .returning(JobRow.tick)
+    ).scalar_one_or_none()
     if tick is None:
         return None
     computed = now_ms()
-    session.execute(insert(ResultRow).values(
-        conversation_id=conversation_id, tick=tick, high_water=high_water, computed_ms=computed,
-        duration_ms=duration_ms, result=document(tick, computed).to_json(), positions=positions))
-    session.execute(delete(ResultRow).where(ResultRow.conversation_id == conversation_id,
-                                            ResultRow.tick <= tick - KEEP_RESULTS))
+    session.execute(
+        insert(ResultRow).values(
+            conversation_id=conversation_id,
+            tick=tick,
+            high_water=high_water,
+            computed_ms=computed,
+            duration_ms=duration_ms,
+            result=document(tick, computed).to_json(),
+            positions=positions,
+        )
+    )
+    session.execute(
+        delete(ResultRow).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick <= tick - KEEP_RESULTS
+        )
+    )
     notify_result(session, conversation_id)
     return tick
 
 
 def record_failure(session: Session, conversation_id: int, message: str) -> float:
     """Record a failed computation; returns how long to wait before the next try (seconds)."""
-    failures = session.execute(
-        update(JobRow).where(JobRow.conversation_id == conversation_id)
-        .values(failures=JobRow.failures + 1, error=message[:2000], error_ms=now_ms())
-        .returning(JobRow.failures)).scalar_one_or_none() or 1
-    return min(MAX_BACKOFF_S, 2.0 ** failures)
+    failures = (
+        session.execute(
+            update(JobRow)
+            .where(JobRow.conversation_id == conversation_id)
+            .values(failures=JobRow.failures + 1, error=message[:2000], error_ms=now_ms())
+            .returning(JobRow.failures)
+        ).scalar_one_or_none()
+        or 1
+    )
+    return min(MAX_BACKOFF_S, 2.0**failures)
 
 
 # -- saved states ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SavedState:
@@ -140,19 +203,42 @@ def load_state(session: Session, conversation_id: int) -> SavedState | None:
     row = session.get(StateRow, conversation_id)
     if row is None:
         return None
-    n_events = session.scalar(select(func.count()).select_from(VoteEventRow).where(
-        VoteEventRow.conversation_id == conversation_id, VoteEventRow.id <= row.high_water))
-    return SavedState(tick=row.tick, high_water=row.high_water, revision=row.revision,
-                      payload=row.state, n_events=n_events or 0)
+    n_events = session.scalar(
+        select(func.count())
+        .select_from(VoteEventRow)
+        .where(VoteEventRow.conversation_id == conversation_id, VoteEventRow.id <= row.high_water)
+    )
+    return SavedState(
+        tick=row.tick,
+        high_water=row.high_water,
+        revision=row.revision,
+        payload=row.state,
+        n_events=n_events or 0,
+    )
 
 
-def save_state(session: Session, conversation_id: int, *, tick: int, high_water: int,
-               revision: int, payload: bytes) -> None:
+def save_state(
+    session: Session,
+    conversation_id: int,
+    *,
+    tick: int,
+    high_water: int,
+    revision: int,
+    payload: bytes,
+) -> None:
     """Save a state, never over a newer one saved by a worker that took the lease over."""
-    values = {"tick": tick, "high_water": high_water, "revision": revision, "state": payload,
-              "saved_ms": now_ms()}
+    values = {
+        "tick": tick,
+        "high_water": high_water,
+        "revision": revision,
+        "state": payload,
+        "saved_ms": now_ms(),
+    }
     if session.get(StateRow, conversation_id) is None:
         session.execute(insert(StateRow).values(conversation_id=conversation_id, **values))
     else:
-        session.execute(update(StateRow).where(StateRow.conversation_id == conversation_id,
-                                               StateRow.tick <= tick).values(**values))
+        session.execute(
+            update(StateRow)
+            .where(StateRow.conversation_id == conversation_id, StateRow.tick <= tick)
+            .values(**values)
+        )

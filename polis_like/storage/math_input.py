@@ -44,26 +44,42 @@ class MathInput:
         return changes
 
 
-def read_math_input(session: Session, conversation_id: int, *, after: int,
-                    revision_seen: int | None) -> MathInput:
+def read_math_input(
+    session: Session, conversation_id: int, *, after: int, revision_seen: int | None
+) -> MathInput:
     """The votes past ``after``; and the moderation and bans when the conversation's revision
     is not ``revision_seen`` (always when it is None)."""
-    head = session.execute(select(
-        ConversationRow.revision, ConversationRow.next_pid, ConversationRow.next_sid,
-        ConversationRow.moderation).where(ConversationRow.id == conversation_id)).first()
+    head = session.execute(
+        select(
+            ConversationRow.revision,
+            ConversationRow.next_pid,
+            ConversationRow.next_sid,
+            ConversationRow.moderation,
+        ).where(ConversationRow.id == conversation_id)
+    ).first()
     if head is None:
         raise NotFound(f"no conversation {conversation_id}")
     statements = banned_pids = None
     if revision_seen is None or head.revision != revision_seen:
         statements = session.execute(
-            select(StatementRow.sid, StatementRow.status, StatementRow.is_meta)
-            .where(StatementRow.conversation_id == conversation_id)).all()
-        banned_pids = list(session.scalars(select(ParticipantRow.pid).where(
-            ParticipantRow.conversation_id == conversation_id, ParticipantRow.banned)))
+            select(StatementRow.sid, StatementRow.status, StatementRow.is_meta).where(
+                StatementRow.conversation_id == conversation_id
+            )
+        ).all()
+        banned_pids = list(
+            session.scalars(
+                select(ParticipantRow.pid).where(
+                    ParticipantRow.conversation_id == conversation_id, ParticipantRow.banned
+                )
+            )
+        )
     votes = read_new_votes(session, conversation_id, after)
-    n_statements = max(head.next_sid, votes.n_statements,
-                       1 + max((s.sid for s in statements or ()), default=-1))
-    n_participants = max(head.next_pid, votes.n_participants, 1 + max(banned_pids or (), default=-1))
+    n_statements = max(
+        head.next_sid, votes.n_statements, 1 + max((s.sid for s in statements or ()), default=-1)
+    )
+    n_participants = max(
+        head.next_pid, votes.n_participants, 1 + max(banned_pids or (), default=-1)
+    )
     out = meta = banned = None
     if statements is not None:
         shown = visible_statuses(head.moderation)
@@ -74,18 +90,36 @@ def read_math_input(session: Session, conversation_id: int, *, after: int,
             meta[sid] = is_meta
         banned = np.zeros(n_participants, bool)
         banned[banned_pids] = True
-    return MathInput(votes=votes, revision=head.revision, n_participants=n_participants,
-                     n_statements=n_statements, moderated_out=out, meta=meta, banned=banned)
+    return MathInput(
+        votes=votes,
+        revision=head.revision,
+        n_participants=n_participants,
+        n_statements=n_statements,
+        moderated_out=out,
+        meta=meta,
+        banned=banned,
+    )
 
 
 def participation(session: Session, conversation_id: int, n_events: int) -> Participation:
     """The participation counts of a result that includes ``n_events`` vote events."""
-    counts = dict(session.execute(
-        select(StatementRow.status, func.count())
-        .where(StatementRow.conversation_id == conversation_id)
-        .group_by(StatementRow.status)).all())
-    participants = session.scalar(select(func.count()).select_from(ParticipantRow).where(
-        ParticipantRow.conversation_id == conversation_id))
-    return Participation(participants=participants or 0, votes=n_events,
-                         statements=sum(counts.values()), accepted=counts.get(ACCEPTED, 0),
-                         pending=counts.get(PENDING, 0), rejected=counts.get(REJECTED, 0))
+    counts = dict(
+        session.execute(
+            select(StatementRow.status, func.count())
+            .where(StatementRow.conversation_id == conversation_id)
+            .group_by(StatementRow.status)
+        ).all()
+    )
+    participants = session.scalar(
+        select(func.count())
+        .select_from(ParticipantRow)
+        .where(ParticipantRow.conversation_id == conversation_id)
+    )
+    return Participation(
+        participants=participants or 0,
+        votes=n_events,
+        statements=sum(counts.values()),
+        accepted=counts.get(ACCEPTED, 0),
+        pending=counts.get(PENDING, 0),
+        rejected=counts.get(REJECTED, 0),
+    )

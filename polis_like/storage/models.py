@@ -9,8 +9,19 @@ vote matrix the math works on, and the ids of the CSV export. ``vote_events`` is
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, LargeBinary,
-    MetaData, SmallInteger, String, Text, UniqueConstraint,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,7 +69,9 @@ class TokenRow(Base):
 
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
 
@@ -148,7 +161,8 @@ class LatestVoteRow(Base):
 
     __tablename__ = "latest_votes"
     conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
     pid: Mapped[int] = mapped_column(Integer, primary_key=True)
     sid: Mapped[int] = mapped_column(Integer, primary_key=True)
     vote: Mapped[int] = mapped_column(SmallInteger)
@@ -161,7 +175,8 @@ class ModerationRow(Base):
     __tablename__ = "moderation_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(16))
     sid: Mapped[int | None] = mapped_column(Integer)
@@ -174,7 +189,8 @@ class ResultRow(Base):
 
     __tablename__ = "math_results"
     conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
     tick: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: The last vote event (id) the result includes.
     high_water: Mapped[int] = mapped_column(BigInteger)
@@ -191,7 +207,8 @@ class StateRow(Base):
 
     __tablename__ = "math_states"
     conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
     tick: Mapped[int] = mapped_column(Integer)
     high_water: Mapped[int] = mapped_column(BigInteger)
     revision: Mapped[int] = mapped_column(Integer)
@@ -204,7 +221,8 @@ class JobRow(Base):
 
     __tablename__ = "math_jobs"
     conversation_id: Mapped[int] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
     owner: Mapped[str | None] = mapped_column(String(120))
     lease_until: Mapped[float] = mapped_column(Float, default=0.0)
     tick: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
@@ -57,7 +58,7 @@ class Waiter:
         self._engine = engine
         self._channel = channel
         self._max_backoff_s = max_backoff_s
-        self._connection = None
+        self._connection: Any = None
         self._backoff_s = 0.0
         self._retry_at = 0.0
         self._lost = False
@@ -73,14 +74,16 @@ class Waiter:
         """Open the connection; on failure schedule the next try. Returns whether it is open."""
         try:
             if self._sqlite:
-                self._connection = sqlite3.connect(self._engine.url.database, timeout=30,
-                                                   check_same_thread=False)
+                self._connection = sqlite3.connect(
+                    self._engine.url.database or "", timeout=30, check_same_thread=False
+                )
                 self._version = self._data_version()
             else:
                 import psycopg
 
                 url = self._engine.url.set(drivername="postgresql").render_as_string(
-                    hide_password=False)
+                    hide_password=False
+                )
                 self._connection = psycopg.connect(url, autocommit=True, connect_timeout=5)
                 self._connection.execute(f"LISTEN {self._channel}")
         except self._errors as error:
@@ -95,12 +98,15 @@ class Waiter:
         if self._connection is not None:
             try:
                 self._connection.close()
-            except Exception:  # noqa: BLE001 - it is already broken
+            except Exception:
                 pass
             self._connection = None
         if not self._lost:
-            log.warning("%s listener lost its connection, reconnecting: %s", self._channel,
-                        str(error).strip().splitlines()[0] if str(error).strip() else error)
+            log.warning(
+                "%s listener lost its connection, reconnecting: %s",
+                self._channel,
+                str(error).strip().splitlines()[0] if str(error).strip() else error,
+            )
         self._lost = True
         self._backoff_s = min(self._max_backoff_s, max(0.5, self._backoff_s * 2))
         self._retry_at = time.monotonic() + self._backoff_s

@@ -114,7 +114,8 @@ class StatementResult:
     disagree: int = doc("participants who disagree")
     passes: int = doc("participants who passed", name="pass")
     group_informed_consensus: float | None = doc(
-        "the product over groups of each group's agree probability")
+        "the product over groups of each group's agree probability"
+    )
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,16 @@ class ResultsDocument:
     groups: list[Group] = doc("the opinion groups")
     base_clusters: list[BaseCluster] = doc("the base clusters the groups are made of")
     consensus: dict[str, list[Majority]] = doc(
-        "'agree' and 'disagree': statements with a majority of everyone")
+        "'agree' and 'disagree': statements with a majority of everyone"
+    )
     statements: dict[str, StatementResult] = doc("every statement, by id")
     silhouettes: dict[str, float | None] = doc("the silhouette of each k tried, by k")
 
     def to_json(self) -> str:
         """The compact JSON text (NaN and infinities as null)."""
-        return json.dumps(to_plain(self), separators=(",", ":"), allow_nan=False,
-                          ensure_ascii=False)
+        return json.dumps(
+            to_plain(self), separators=(",", ":"), allow_nan=False, ensure_ascii=False
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ResultsDocument:
@@ -155,19 +158,37 @@ def _number(value: float) -> float | None:
 
 def _representative(rep: RepStatement) -> Representative:
     return Representative(
-        statement=rep.statement, direction=rep.direction, n_success=rep.n_success,
-        n_trials=rep.n_trials, p_success=_number(rep.p_success), p_test=_number(rep.p_test),
-        repness=_number(rep.repness), repness_test=_number(rep.repness_test),
-        metric=_number(rep.metric), best_agree=rep.best_agree)
+        statement=rep.statement,
+        direction=rep.direction,
+        n_success=rep.n_success,
+        n_trials=rep.n_trials,
+        p_success=_number(rep.p_success),
+        p_test=_number(rep.p_test),
+        repness=_number(rep.repness),
+        repness_test=_number(rep.repness_test),
+        metric=_number(rep.metric),
+        best_agree=rep.best_agree,
+    )
 
 
 def _majority(item: MajorityStatement) -> Majority:
-    return Majority(statement=item.statement, n_success=item.n_success, n_trials=item.n_trials,
-                    p_success=_number(item.p_success), p_test=_number(item.p_test))
+    return Majority(
+        statement=item.statement,
+        n_success=item.n_success,
+        n_trials=item.n_trials,
+        p_success=_number(item.p_success),
+        p_test=_number(item.p_test),
+    )
 
 
-def build_document(result: MathResult, *, tick: int, computed_ms: int, duration_ms: float,
-                   participation: Participation) -> ResultsDocument:
+def build_document(
+    result: MathResult,
+    *,
+    tick: int,
+    computed_ms: int,
+    duration_ms: float,
+    participation: Participation,
+) -> ResultsDocument:
     """The document of a math result. Statements and participants are named by sid and pid."""
     group_of_base = np.full(len(result.base_sizes), -1, np.int64)
     member = result.base_cluster >= 0
@@ -179,28 +200,49 @@ def build_document(result: MathResult, *, tick: int, computed_ms: int, duration_
         seen = int(everyone.seen[0, sid])
         agree, disagree = int(everyone.agree[0, sid]), int(everyone.disagree[0, sid])
         statements[str(sid)] = StatementResult(
-            x=_number(result.statement_xy[sid, 0]), y=_number(result.statement_xy[sid, 1]),
-            extremity=_number(result.extremity[sid]), priority=_number(result.priority[sid]),
-            moderated_out=bool(result.moderated_out[sid]), agree=agree, disagree=disagree,
+            x=_number(result.statement_xy[sid, 0]),
+            y=_number(result.statement_xy[sid, 1]),
+            extremity=_number(result.extremity[sid]),
+            priority=_number(result.priority[sid]),
+            moderated_out=bool(result.moderated_out[sid]),
+            agree=agree,
+            disagree=disagree,
             passes=seen - agree - disagree,
-            group_informed_consensus=_number(result.group_informed_consensus[sid]))
+            group_informed_consensus=_number(result.group_informed_consensus[sid]),
+        )
     groups = [
-        Group(id=g, name=group_name(g), size=int((result.group == g).sum()),
-              representative=[_representative(r) for r in reps],
-              votes=GroupVotes(agree=tallies.agree[g].tolist(),
-                               disagree=tallies.disagree[g].tolist(),
-                               seen=tallies.seen[g].tolist()))
+        Group(
+            id=g,
+            name=group_name(g),
+            size=int((result.group == g).sum()),
+            representative=[_representative(r) for r in reps],
+            votes=GroupVotes(
+                agree=tallies.agree[g].tolist(),
+                disagree=tallies.disagree[g].tolist(),
+                seen=tallies.seen[g].tolist(),
+            ),
+        )
         for g, reps in enumerate(result.repness)
     ]
     return ResultsDocument(
-        version=VERSION, tick=tick, computed_ms=computed_ms, duration_ms=round(duration_ms, 1),
-        participation=participation, n_participants=result.n_participants,
-        n_in_conversation=int(result.in_conversation.sum()), n_votes=result.n_votes, k=result.k,
+        version=VERSION,
+        tick=tick,
+        computed_ms=computed_ms,
+        duration_ms=round(duration_ms, 1),
+        participation=participation,
+        n_participants=result.n_participants,
+        n_in_conversation=int(result.in_conversation.sum()),
+        n_votes=result.n_votes,
+        k=result.k,
         groups=groups,
         base_clusters=[
             BaseCluster(x=_number(c[0]), y=_number(c[1]), size=int(s), group=int(g))
-            for c, s, g in zip(result.base_centres.tolist(), result.base_sizes.tolist(),
-                               group_of_base.tolist(), strict=True)
+            for c, s, g in zip(
+                result.base_centres.tolist(),
+                result.base_sizes.tolist(),
+                group_of_base.tolist(),
+                strict=True,
+            )
         ],
         consensus={side: [_majority(m) for m in items] for side, items in result.consensus.items()},
         statements=statements,
@@ -209,6 +251,7 @@ def build_document(result: MathResult, *, tick: int, computed_ms: int, duration_
 
 
 # -- positions --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Positions:
@@ -229,8 +272,12 @@ class Positions:
 def positions_blob(result: MathResult) -> bytes:
     """Each participant's x, y and group, as a compressed npz."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, x=result.x.astype(np.float32), y=result.y.astype(np.float32),
-                        group=result.group.astype(np.int16))
+    np.savez_compressed(
+        buffer,
+        x=result.x.astype(np.float32),
+        y=result.y.astype(np.float32),
+        group=result.group.astype(np.int16),
+    )
     return buffer.getvalue()
 
 
@@ -241,18 +288,25 @@ def read_positions(blob: bytes) -> Positions:
 
 # -- reading ----------------------------------------------------------------------------------
 
+
 def latest_text(session: Session, conversation_id: int) -> tuple[int, str | None]:
     """The latest tick and its document as stored JSON text ((0, None) before the first)."""
-    row = session.execute(select(ResultRow.tick, ResultRow.result).where(
-        ResultRow.conversation_id == conversation_id)
-        .order_by(ResultRow.tick.desc()).limit(1)).first()
+    row = session.execute(
+        select(ResultRow.tick, ResultRow.result)
+        .where(ResultRow.conversation_id == conversation_id)
+        .order_by(ResultRow.tick.desc())
+        .limit(1)
+    ).first()
     return (row.tick, row.result) if row else (0, None)
 
 
 def read_document(session: Session, conversation_id: int, tick: int) -> ResultsDocument | None:
     """The document of ``tick``, or None when it is not (or no longer) stored."""
-    text = session.scalar(select(ResultRow.result).where(
-        ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
+    text = session.scalar(
+        select(ResultRow.result).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick
+        )
+    )
     return ResultsDocument.from_json(text) if text is not None else None
 
 
@@ -269,16 +323,22 @@ def priorities(session: Session, conversation_id: int, tick: int) -> np.ndarray:
 
 def positions_at(session: Session, conversation_id: int, tick: int) -> Positions | None:
     """Every participant's position in the result of ``tick`` (None when it is not stored)."""
-    blob = session.scalar(select(ResultRow.positions).where(
-        ResultRow.conversation_id == conversation_id, ResultRow.tick == tick))
+    blob = session.scalar(
+        select(ResultRow.positions).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick
+        )
+    )
     return read_positions(blob) if blob is not None else None
 
 
 def latest_groups(session: Session, conversation_id: int) -> tuple[Positions, int] | None:
     """The latest result's positions and how many were in the conversation (None: no result)."""
-    row = session.execute(select(ResultRow.result, ResultRow.positions).where(
-        ResultRow.conversation_id == conversation_id)
-        .order_by(ResultRow.tick.desc()).limit(1)).first()
+    row = session.execute(
+        select(ResultRow.result, ResultRow.positions)
+        .where(ResultRow.conversation_id == conversation_id)
+        .order_by(ResultRow.tick.desc())
+        .limit(1)
+    ).first()
     if row is None:
         return None
     return read_positions(row.positions), ResultsDocument.from_json(row.result).n_in_conversation

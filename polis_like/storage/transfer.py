@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from polis_like.conversation import Conversation, Moderation, Statement as ExportStatement
-from polis_like.conversation import VoteEvents
+from polis_like.conversation import Conversation, Moderation, VoteEvents
+from polis_like.conversation import Statement as ExportStatement
 from polis_like.errors import InputError
 from polis_like.math.matrix import latest_index
 
@@ -49,19 +50,31 @@ Progress = Callable[[int, int], None]
 
 # -- import ---------------------------------------------------------------------------------
 
-def import_export(sessions: sessionmaker[Session], path: str | os.PathLike[str], *,
-                  topic: str | None = None, owner_id: int | None = None,
-                  progress: Progress | None = None) -> int:
+
+def import_export(
+    sessions: sessionmaker[Session],
+    path: str | os.PathLike[str],
+    *,
+    topic: str | None = None,
+    owner_id: int | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Read the Pol.is export at ``path`` (a folder or .zip) and import it; returns its id."""
     from polis_like.io import read_export
 
-    return import_conversation(sessions, read_export(path), topic=topic, owner_id=owner_id,
-                               progress=progress)
+    return import_conversation(
+        sessions, read_export(path), topic=topic, owner_id=owner_id, progress=progress
+    )
 
 
-def import_conversation(sessions: sessionmaker[Session], conversation: Conversation, *,
-                        topic: str | None = None, owner_id: int | None = None,
-                        progress: Progress | None = None) -> int:
+def import_conversation(
+    sessions: sessionmaker[Session],
+    conversation: Conversation,
+    *,
+    topic: str | None = None,
+    owner_id: int | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Store ``conversation`` as a new conversation (open moderation); returns its id.
 
     One transaction: an error leaves nothing behind. ``progress(done, total)`` is called as rows
@@ -69,18 +82,20 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
     """
     pids = _integer_ids(conversation.participant_ids, "participant")
     sids = _integer_ids([s.id for s in conversation.statements], "comment")
-    pid_of = dict(zip(conversation.participant_ids, pids.tolist()))
+    pid_of = dict(zip(conversation.participant_ids, pids.tolist(), strict=True))
     xids = _checked_xids(conversation, pid_of)
     _check_no_nul(conversation)
     for statement in conversation.statements:
         if statement.author_id is not None and statement.author_id not in pid_of:
-            raise InputError(f"the author {statement.author_id} of comment {statement.id} is "
-                             f"not a participant")
+            raise InputError(
+                f"the author {statement.author_id} of comment {statement.id} is not a participant"
+            )
     votes = conversation.votes
     # Events in time order, ties in the order given; all at 0 when the export had no times.
     order = votes.time_order()
-    times = votes.timestamp_ms[order] if conversation.has_timestamps else np.zeros(len(order),
-                                                                                  np.int64)
+    times = (
+        votes.timestamp_ms[order] if conversation.has_timestamps else np.zeros(len(order), np.int64)
+    )
     event_pid = pids[votes.participant[order]]
     event_sid = sids[votes.statement[order]]
     event_vote = votes.vote[order].astype(np.int64)
@@ -92,8 +107,11 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
     dated += [int(times.min())] if len(times) and times.min() > 0 else []
     now = now_ms()
 
-    settings = {"topic": _topic(topic, conversation.summary), "moderation": "open",
-                "description": conversation.summary.get("conversation-description", "")}
+    settings = {
+        "topic": _topic(topic, conversation.summary),
+        "moderation": "open",
+        "description": conversation.summary.get("conversation-description", ""),
+    }
     extra = {k: v for k, v in conversation.summary.items() if k not in _OWN_COLUMNS}
     total = len(pids) + len(sids) + len(times) + len(latest[0])
     done = 0
@@ -105,8 +123,9 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
             progress(done, total)
 
     with sessions.begin() as session:
-        row = create_conversation(session, settings, owner_id=owner_id,
-                                  created_ms=min(dated, default=now), extra=extra)
+        row = create_conversation(
+            session, settings, owner_id=owner_id, created_ms=min(dated, default=now), extra=extra
+        )
         cid = row.id
         row.next_pid = int(pids.max()) + 1 if len(pids) else 0
         row.next_sid = int(sids.max()) + 1 if len(sids) else 0
@@ -116,32 +135,46 @@ def import_conversation(sessions: sessionmaker[Session], conversation: Conversat
             progress(0, total)
 
         participants = [
-            {"conversation_id": cid, "pid": pid, "visitor": None, "xid": xids.get(pid),
-             "banned": False, "created_ms": int(at) if at is not None else now}
-            for pid, at in zip(pids.tolist(), arrival)
+            {
+                "conversation_id": cid,
+                "pid": pid,
+                "visitor": None,
+                "xid": xids.get(pid),
+                "banned": False,
+                "created_ms": int(at) if at is not None else now,
+            }
+            for pid, at in zip(pids.tolist(), arrival, strict=True)
         ]
         _insert(session, ParticipantRow, participants, report)
 
         statements = []
         seen_keys: set[str] = set()
-        for statement, sid, created in zip(conversation.statements, sids.tolist(),
-                                           statement_times):
+        for statement, sid, created in zip(
+            conversation.statements, sids.tolist(), statement_times, strict=True
+        ):
             key = text_key(statement.text)
             if key in seen_keys:
                 key = _repeat_key(key, sid)
             seen_keys.add(key)
             author = statement.author_id
-            statements.append({
-                "conversation_id": cid, "sid": sid, "text": statement.text, "text_key": key,
-                "author_pid": pid_of[author] if author is not None else None,
-                "status": int(statement.moderation), "is_seed": False,
-                "is_meta": bool(statement.is_meta),
-                "created_ms": created if created is not None else 0,
-            })
+            statements.append(
+                {
+                    "conversation_id": cid,
+                    "sid": sid,
+                    "text": statement.text,
+                    "text_key": key,
+                    "author_pid": pid_of[author] if author is not None else None,
+                    "status": int(statement.moderation),
+                    "is_seed": False,
+                    "is_meta": bool(statement.is_meta),
+                    "created_ms": created if created is not None else 0,
+                }
+            )
         _insert(session, StatementRow, statements, report)
 
-        _insert(session, VoteEventRow, _vote_rows(cid, event_pid, event_sid, event_vote, times),
-                report)
+        _insert(
+            session, VoteEventRow, _vote_rows(cid, event_pid, event_sid, event_vote, times), report
+        )
         _insert(session, LatestVoteRow, _vote_rows(cid, *latest), report)
         notify_change(session, cid)
     return cid
@@ -177,11 +210,14 @@ def _checked_xids(conversation: Conversation, pid_of: dict[str, int]) -> dict[in
         if not xid:
             continue
         if len(xid) > XID_MAX:
-            raise InputError(f"the xid of participant {participant} is {len(xid)} characters "
-                             f"long; the limit is {XID_MAX}")
+            raise InputError(
+                f"the xid of participant {participant} is {len(xid)} characters "
+                f"long; the limit is {XID_MAX}"
+            )
         if xid in owner:
-            raise InputError(f"participants {owner[xid]} and {participant} have the same xid "
-                             f"{xid!r}")
+            raise InputError(
+                f"participants {owner[xid]} and {participant} have the same xid {xid!r}"
+            )
         owner[xid] = participant
         if participant in pid_of:
             xids[pid_of[participant]] = xid
@@ -214,15 +250,17 @@ def _repeat_key(key: str, sid: int) -> str:
     return key[: 64 - len(suffix)] + suffix
 
 
-def _latest(pid: np.ndarray, sid: np.ndarray, vote: np.ndarray,
-            times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _latest(
+    pid: np.ndarray, sid: np.ndarray, vote: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each (pid, sid)'s vote that counts, by the math's rule, sorted by (pid, sid)."""
     keep = latest_index(VoteEvents(times, pid, sid, vote))
     return pid[keep], sid[keep], vote[keep], times[keep]
 
 
-def _arrivals(conversation: Conversation, event_index: np.ndarray,
-              times: np.ndarray) -> list[int | None]:
+def _arrivals(
+    conversation: Conversation, event_index: np.ndarray, times: np.ndarray
+) -> list[int | None]:
     """Each participant's first vote or comment time (None: neither is known)."""
     big = np.iinfo(np.int64).max
     first = np.full(len(conversation.participant_ids), big, dtype=np.int64)
@@ -235,15 +273,18 @@ def _arrivals(conversation: Conversation, event_index: np.ndarray,
     return [None if t == big else t for t in first.tolist()]
 
 
-def _vote_rows(cid: int, pid: np.ndarray, sid: np.ndarray, vote: np.ndarray,
-               times: np.ndarray) -> list[dict]:
+def _vote_rows(
+    cid: int, pid: np.ndarray, sid: np.ndarray, vote: np.ndarray, times: np.ndarray
+) -> list[dict]:
     return [
         {"conversation_id": cid, "pid": p, "sid": s, "vote": v, "created_ms": t}
-        for p, s, v, t in zip(pid.tolist(), sid.tolist(), vote.tolist(), times.tolist())
+        for p, s, v, t in zip(
+            pid.tolist(), sid.tolist(), vote.tolist(), times.tolist(), strict=True
+        )
     ]
 
 
-def _insert(session: Session, model: type, rows: list[dict], report: Callable[[int], None]) -> None:
+def _insert(session: Session, model: Any, rows: list[dict], report: Callable[[int], None]) -> None:
     """Bulk inserts, ``CHUNK`` rows at a time, in the order given (so vote event ids follow it).
 
     SQLite takes Core executemany inserts. On PostgreSQL, psycopg runs an executemany as one
@@ -254,6 +295,7 @@ def _insert(session: Session, model: type, rows: list[dict], report: Callable[[i
     if session.get_bind().dialect.name == "postgresql":
         columns = list(rows[0]) if rows else []
         driver = session.connection().connection.driver_connection
+        assert driver is not None  # an open connection has its driver's
         command = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
         with driver.cursor() as cursor:
             for chunk in _chunks(rows):
@@ -270,13 +312,15 @@ def _insert(session: Session, model: type, rows: list[dict], report: Callable[[i
 
 def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
     for start in range(0, len(rows), CHUNK):
-        yield rows[start:start + CHUNK]
+        yield rows[start : start + CHUNK]
 
 
 # -- export ---------------------------------------------------------------------------------
 
-def export_conversation(session: Session,
-                        conversation_id: int) -> tuple[Conversation, dict[str, int | None]]:
+
+def export_conversation(
+    session: Session, conversation_id: int
+) -> tuple[Conversation, dict[str, int | None]]:
     """The conversation as a Pol.is export would describe it, and each participant's group.
 
     Groups come from the latest math result (None: not clustered), or are all None before the
@@ -286,24 +330,41 @@ def export_conversation(session: Session,
     row = get_conversation(session, conversation_id)
     participants = session.execute(
         select(ParticipantRow.pid, ParticipantRow.xid)
-        .where(ParticipantRow.conversation_id == conversation_id).order_by(ParticipantRow.pid)).all()
+        .where(ParticipantRow.conversation_id == conversation_id)
+        .order_by(ParticipantRow.pid)
+    ).all()
     statements = session.execute(
-        select(StatementRow.sid, StatementRow.text, StatementRow.author_pid, StatementRow.created_ms,
-               StatementRow.status, StatementRow.is_meta)
-        .where(StatementRow.conversation_id == conversation_id).order_by(StatementRow.sid)).all()
+        select(
+            StatementRow.sid,
+            StatementRow.text,
+            StatementRow.author_pid,
+            StatementRow.created_ms,
+            StatementRow.status,
+            StatementRow.is_meta,
+        )
+        .where(StatementRow.conversation_id == conversation_id)
+        .order_by(StatementRow.sid)
+    ).all()
     events = session.execute(
         select(VoteEventRow.created_ms, VoteEventRow.pid, VoteEventRow.sid, VoteEventRow.vote)
-        .where(VoteEventRow.conversation_id == conversation_id).order_by(VoteEventRow.id)).all()
+        .where(VoteEventRow.conversation_id == conversation_id)
+        .order_by(VoteEventRow.id)
+    ).all()
 
     pids = np.array([p.pid for p in participants], dtype=np.int64)
     sids = np.array([s.sid for s in statements], dtype=np.int64)
     table = np.array([tuple(e) for e in events], dtype=np.int64).reshape(-1, 4)
-    votes = VoteEvents(table[:, 0], np.searchsorted(pids, table[:, 1]),
-                       np.searchsorted(sids, table[:, 2]), table[:, 3])
+    votes = VoteEvents(
+        table[:, 0],
+        np.searchsorted(pids, table[:, 1]),
+        np.searchsorted(sids, table[:, 2]),
+        table[:, 3],
+    )
 
     summary = {"topic": row.topic}
-    summary.update((k, v) for k, v in json.loads(row.extra or "{}").items()
-                   if k not in _OWN_COLUMNS)
+    summary.update(
+        (k, v) for k, v in json.loads(row.extra or "{}").items() if k not in _OWN_COLUMNS
+    )
     summary["conversation-description"] = row.description
     participant_ids = [str(p) for p in pids.tolist()]
     groups: dict[str, int | None] = dict.fromkeys(participant_ids)
@@ -320,10 +381,13 @@ def export_conversation(session: Session,
         summary=summary,
         statements=[
             ExportStatement(
-                id=str(s.sid), text=s.text,
+                id=str(s.sid),
+                text=s.text,
                 author_id=str(s.author_pid) if s.author_pid is not None else None,
-                created_ms=s.created_ms or None, moderation=Moderation(s.status),
-                is_meta=bool(s.is_meta))
+                created_ms=s.created_ms or None,
+                moderation=Moderation(s.status),
+                is_meta=bool(s.is_meta),
+            )
             for s in statements
         ],
         participant_ids=participant_ids,
@@ -334,8 +398,9 @@ def export_conversation(session: Session,
     return conversation, groups
 
 
-def write_conversation(session: Session, conversation_id: int,
-                       folder: str | os.PathLike[str]) -> None:
+def write_conversation(
+    session: Session, conversation_id: int, folder: str | os.PathLike[str]
+) -> None:
     """Write the conversation as the five Pol.is CSV files into ``folder``."""
     from polis_like.io import write_export
 

@@ -7,6 +7,7 @@ speaks SQLAlchemy Core and keeps each request to a few short statements.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, insert, select, text
@@ -37,17 +38,24 @@ class Who:
 
 
 _BY_XID = select(ParticipantRow.pid, ParticipantRow.banned).where(
-    ParticipantRow.conversation_id == bindparam("conversation_id"), ParticipantRow.xid == bindparam("key"))
+    ParticipantRow.conversation_id == bindparam("conversation_id"),
+    ParticipantRow.xid == bindparam("key"),
+)
 _BY_VISITOR = select(ParticipantRow.pid, ParticipantRow.banned).where(
     ParticipantRow.conversation_id == bindparam("conversation_id"),
-    ParticipantRow.visitor == bindparam("key"))
-_VOTED = select(LatestVoteRow.sid).where(LatestVoteRow.conversation_id == bindparam("conversation_id"),
-                                      LatestVoteRow.pid == bindparam("pid"))
-_STATUS = select(StatementRow.status).where(StatementRow.conversation_id == bindparam("conversation_id"),
-                                         StatementRow.sid == bindparam("sid"))
+    ParticipantRow.visitor == bindparam("key"),
+)
+_VOTED = select(LatestVoteRow.sid).where(
+    LatestVoteRow.conversation_id == bindparam("conversation_id"),
+    LatestVoteRow.pid == bindparam("pid"),
+)
+_STATUS = select(StatementRow.status).where(
+    StatementRow.conversation_id == bindparam("conversation_id"),
+    StatementRow.sid == bindparam("sid"),
+)
 _INSERT_EVENT = insert(VoteEventRow)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_UPSERTS = {}
+_UPSERTS: dict[str, Any] = {}
 
 
 def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[int, bool] | None:
@@ -60,16 +68,24 @@ def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[
 
 
 def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
-    """The participant's (pid, banned), making them a participant on their first vote or statement."""
+    """The participant's (pid, banned); they become a participant on their first vote or
+    statement."""
     found = find_participant(session, conversation_id, who)
     if found is not None:
         return found
     pid = next_id(session, conversation_id, "next_pid")
     try:
         with session.begin_nested():
-            session.execute(insert(ParticipantRow).values(
-                conversation_id=conversation_id, pid=pid, visitor=who.visitor, xid=who.xid,
-                banned=False, created_ms=now_ms()))
+            session.execute(
+                insert(ParticipantRow).values(
+                    conversation_id=conversation_id,
+                    pid=pid,
+                    visitor=who.visitor,
+                    xid=who.xid,
+                    banned=False,
+                    created_ms=now_ms(),
+                )
+            )
     except IntegrityError:  # the same visitor's other request got there first
         found = find_participant(session, conversation_id, who)
         if found is None:
@@ -89,12 +105,14 @@ def _upsert_latest(dialect: str):
             index_elements=["conversation_id", "pid", "sid"],
             set_={"vote": new.vote, "created_ms": new.created_ms},
             where=(new.created_ms > old.created_ms)
-            | ((new.created_ms == old.created_ms) & (new.vote > old.vote)))
+            | ((new.created_ms == old.created_ms) & (new.vote > old.vote)),
+        )
     return _UPSERTS[dialect]
 
 
-def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: int, *,
-              at: int | None = None) -> int:
+def cast_vote(
+    session: Session, conversation_id: int, pid: int, sid: int, vote: int, *, at: int | None = None
+) -> int:
     """Record a vote (replacing the participant's earlier vote on the statement); returns its time.
 
     On PostgreSQL, votes of one conversation take a transaction-scoped advisory lock before
@@ -103,8 +121,13 @@ def cast_vote(session: Session, conversation_id: int, pid: int, sid: int, vote: 
     writer, so there ids always commit in order.
     """
     at = now_ms() if at is None else at
-    values = {"conversation_id": conversation_id, "pid": pid, "sid": sid, "vote": vote,
-              "created_ms": at}
+    values = {
+        "conversation_id": conversation_id,
+        "pid": pid,
+        "sid": sid,
+        "vote": vote,
+        "created_ms": at,
+    }
     dialect = session.get_bind().dialect.name
     session.execute(_upsert_latest(dialect), values)
     if dialect == "postgresql":
@@ -141,8 +164,9 @@ def read_new_votes(session: Session, conversation_id: int, after: int) -> NewVot
         return NewVotes(VoteEvents.empty(), after, 0, 0, 0)
     events = VoteEvents(table[:, 4], table[:, 1], table[:, 2], table[:, 3])
     kept = events.take(latest_index(events))
-    return NewVotes(kept, int(table[-1, 0]), len(table), int(table[:, 1].max()) + 1,
-                    int(table[:, 2].max()) + 1)
+    return NewVotes(
+        kept, int(table[-1, 0]), len(table), int(table[:, 1].max()) + 1, int(table[:, 2].max()) + 1
+    )
 
 
 def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarray:
@@ -153,7 +177,8 @@ def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarr
         cursor.execute(
             "SELECT id, pid, sid, vote, created_ms FROM vote_events "
             f"WHERE conversation_id = {placeholder} AND id > {placeholder} ORDER BY id",
-            (conversation_id, after))
+            (conversation_id, after),
+        )
         chunks = []
         while True:
             rows = cursor.fetchmany(200_000)
@@ -167,9 +192,13 @@ def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarr
 
 def latest_vote(session: Session, conversation_id: int, pid: int, sid: int) -> int | None:
     """The participant's vote on the statement that counts (None: they have not voted on it)."""
-    return session.scalar(select(LatestVoteRow.vote).where(
-        LatestVoteRow.conversation_id == conversation_id, LatestVoteRow.pid == pid,
-        LatestVoteRow.sid == sid))
+    return session.scalar(
+        select(LatestVoteRow.vote).where(
+            LatestVoteRow.conversation_id == conversation_id,
+            LatestVoteRow.pid == pid,
+            LatestVoteRow.sid == sid,
+        )
+    )
 
 
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:
@@ -185,7 +214,9 @@ def statement_status(session: Session, conversation_id: int, sid: int) -> int:
     return status
 
 
-def choose_next(candidates: np.ndarray, priority: np.ndarray, rng: np.random.Generator) -> int | None:
+def choose_next(
+    candidates: np.ndarray, priority: np.ndarray, rng: np.random.Generator
+) -> int | None:
     """Draw one of ``candidates`` (sids) at random, weighted by routing priority.
 
     ``priority`` is indexed by sid; sids beyond it (newer than the last math result) weigh

@@ -29,8 +29,10 @@ def visible(session: Session, conversation_id: int, revision: int, moderation: s
     if cached and cached[0] == revision and cached[1] == moderation:
         return cached[2]
     rows = conversations.visible_statements(session, conversation_id, moderation)
-    value = Visible(np.array([sid for sid, _, _ in rows], dtype=np.int64),
-                    {sid: (text, is_meta) for sid, text, is_meta in rows})
+    value = Visible(
+        np.array([sid for sid, _, _ in rows], dtype=np.int64),
+        {sid: (text, is_meta) for sid, text, is_meta in rows},
+    )
     with _lock:
         _visible[conversation_id] = (revision, moderation, value)
     return value

@@ -6,7 +6,8 @@ import functools
 import re
 import secrets
 
-from flask import current_app, g, request, session as cookie
+from flask import current_app, g, request
+from flask import session as cookie
 from sqlalchemy.orm import Session
 
 from polis_like.errors import Forbidden, InputError, Unauthorized
@@ -67,6 +68,7 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
 
 # -- staff ---------------------------------------------------------------------------------
 
+
 def current_account() -> AccountRow | None:
     """The signed-in admin or moderator: bearer token first, then the session cookie."""
     if "account" in g:
@@ -83,6 +85,14 @@ def current_account() -> AccountRow | None:
     elif "account" in cookie:
         account = accounts.get_account(db(), cookie["account"])
     g.account = account
+    return account
+
+
+def signed_in() -> AccountRow:
+    """The signed-in account of a route behind :func:`require` (401 without one)."""
+    account = current_account()
+    if account is None:
+        raise Unauthorized("sign in as a moderator or admin, or send a bearer token")
     return account
 
 
@@ -112,6 +122,7 @@ def is_staff() -> bool:
 
 
 # -- participants --------------------------------------------------------------------------
+
 
 def visitor(create: bool) -> str | None:
     """The random id in the participant's signed cookie; set on their first request."""

@@ -8,7 +8,7 @@ from polis_like.errors import InputError
 from polis_like.storage import conversations as store
 
 from . import shapes
-from .common import current_account, db, json_body, query_int, require
+from .common import db, json_body, query_int, require, signed_in
 
 blueprint = Blueprint("conversations", __name__)
 
@@ -22,8 +22,9 @@ def create_conversation():
     if not isinstance(seeds, list) or not all(isinstance(s, str) for s in seeds):
         raise InputError("seed_statements must be a list of strings")
     session = db()
-    conversation = store.create_conversation(session, settings, owner_id=current_account().id,
-                                             seeds=seeds)
+    conversation = store.create_conversation(
+        session, settings, owner_id=signed_in().id, seeds=seeds
+    )
     session.commit()
     response = jsonify(shapes.conversation_json(conversation))
     response.status_code = 201
@@ -42,7 +43,7 @@ def update_conversation(conversation_id: int):
     settings = store.check_settings(json_body(), creating=False)
     session = db()
     conversation = store.get_conversation(session, conversation_id)
-    store.update_settings(session, conversation, settings, current_account().id)
+    store.update_settings(session, conversation, settings, signed_in().id)
     session.commit()
     return jsonify(shapes.conversation_json(conversation))
 

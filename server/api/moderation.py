@@ -8,7 +8,7 @@ from polis_like.errors import InputError, NotFound
 from polis_like.storage import conversations as store
 
 from . import shapes
-from .common import current_account, db, identifier, is_staff, json_body, query_int, require
+from .common import db, identifier, is_staff, json_body, query_int, require, signed_in
 
 blueprint = Blueprint("moderation", __name__)
 
@@ -50,8 +50,9 @@ def moderate_one(conversation_id: int, sid: int):
         raise InputError(f"unknown field: {unknown[0]}")
     session = db()
     store.get_conversation(session, conversation_id)
-    [statement] = store.moderate(session, conversation_id, [sid], **_decision(body),
-                                 account_id=current_account().id)
+    [statement] = store.moderate(
+        session, conversation_id, [sid], **_decision(body), account_id=signed_in().id
+    )
     session.commit()
     return jsonify(shapes.statement_json(statement, moderator=True))
 
@@ -72,8 +73,9 @@ def moderate_many(conversation_id: int):
     sids = [identifier(i, "each statement id") for i in ids]
     session = db()
     store.get_conversation(session, conversation_id)
-    changed = store.moderate(session, conversation_id, sids, **_decision(body),
-                             account_id=current_account().id)
+    changed = store.moderate(
+        session, conversation_id, sids, **_decision(body), account_id=signed_in().id
+    )
     session.commit()
     return jsonify({"statements": [shapes.statement_json(s, moderator=True) for s in changed]})
 
@@ -93,7 +95,7 @@ def unban(conversation_id: int, pid: int):
 def _set_banned(conversation_id: int, pid: int, banned: bool):
     session = db()
     store.get_conversation(session, conversation_id)
-    participant = store.set_banned(session, conversation_id, pid, banned, current_account().id)
+    participant = store.set_banned(session, conversation_id, pid, banned, signed_in().id)
     session.commit()
     return jsonify({"participant": participant.pid, "banned": participant.banned})
 
@@ -106,6 +108,17 @@ def moderation_log(conversation_id: int):
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 100, low=1, high=1000)
     rows = store.moderation_log(session, conversation_id, offset=offset, limit=limit)
-    return jsonify({"entries": [
-        {"action": e.action, "statement": e.sid, "participant": e.pid, "account": e.account_id,
-         "created_ms": e.created_ms} for e in rows]})
+    return jsonify(
+        {
+            "entries": [
+                {
+                    "action": e.action,
+                    "statement": e.sid,
+                    "participant": e.pid,
+                    "account": e.account_id,
+                    "created_ms": e.created_ms,
+                }
+                for e in rows
+            ]
+        }
+    )

@@ -15,15 +15,26 @@ def _json(schema: dict, description: str = "OK") -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    text = {400: "Bad input (malformed JSON, wrong types, empty or oversized text)",
-            401: "Not signed in", 403: "Not allowed (closed conversation, banned, not staff)",
-            404: "No such conversation, statement or participant",
-            409: "Conflict with stored data (duplicate statement)", 503: "Try again later"}
+    text = {
+        400: "Bad input (malformed JSON, wrong types, empty or oversized text)",
+        401: "Not signed in",
+        403: "Not allowed (closed conversation, banned, not staff)",
+        404: "No such conversation, statement or participant",
+        409: "Conflict with stored data (duplicate statement)",
+        503: "Try again later",
+    }
     return {str(c): {**_json(_ref("Error"), text[c])} for c in codes}
 
 
-def _op(summary: str, responses: dict, *, body: dict | None = None, security: str | None = None,
-        parameters: list | None = None, tag: str = "participation") -> dict:
+def _op(
+    summary: str,
+    responses: dict,
+    *,
+    body: dict | None = None,
+    security: str | None = None,
+    parameters: list | None = None,
+    tag: str = "participation",
+) -> dict:
     op = {"summary": summary, "tags": [tag], "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
@@ -38,54 +49,125 @@ def _op(summary: str, responses: dict, *, body: dict | None = None, security: st
 CID = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "integer"}}
 PID = {"name": "pid", "in": "path", "required": True, "schema": {"type": "integer"}}
-XID = {"name": "xid", "in": "query", "required": False, "schema": {"type": "string"},
-       "description": "The participant's external id, when the conversation uses XIDs"}
-PAGE = [{"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}]
-NAME = {"name": "name", "in": "path", "required": True,
-        "schema": {"enum": ["votes", "comments", "participants-votes", "summary", "stats-history"]}}
+XID = {
+    "name": "xid",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The participant's external id, when the conversation uses XIDs",
+}
+PAGE = [
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+]
+NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"enum": ["votes", "comments", "participants-votes", "summary", "stats-history"]},
+}
 
 SCHEMAS = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "properties": {"status": {"type": "integer"},
-                                         "message": {"type": "string"}}}}},
-    "Settings": {"type": "object", "additionalProperties": False, "properties": {
-        "topic": {"type": "string", "maxLength": 500},
-        "description": {"type": "string", "maxLength": 10000},
-        "is_open": {"type": "boolean"},
-        "moderation": {"enum": ["strict", "open"]},
-        "write_enabled": {"type": "boolean"},
-        "map_enabled": {"type": "boolean"},
-        "xid_mode": {"enum": ["off", "optional", "required"]},
-        "seed_statements": {"type": "array", "items": {"type": "string"}}}},
-    "Conversation": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "topic": {"type": "string"},
-        "description": {"type": "string"}, "is_open": {"type": "boolean"},
-        "moderation": {"type": "string"}, "write_enabled": {"type": "boolean"},
-        "map_enabled": {"type": "boolean"}, "xid_mode": {"type": "string"},
-        "created_ms": {"type": "integer"}}},
-    "Statement": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "text": {"type": "string"}, "is_meta": {"type": "boolean"},
-        "is_seed": {"type": "boolean"}, "created_ms": {"type": "integer"},
-        "status": {"enum": ["pending", "accepted", "rejected"]},
-        "author": {"type": ["integer", "null"]}}},
-    "Next": {"type": "object", "required": ["statement", "remaining", "total"], "properties": {
-        "statement": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-            "id": {"type": "integer"}, "text": {"type": "string"},
-            "is_meta": {"type": "boolean"}}}]},
-        "remaining": {"type": "integer"}, "total": {"type": "integer"},
-        "voted": {"type": "integer"}, "participant": {"type": ["integer", "null"]},
-        "vote": {"type": "object"}}},
-    "Vote": {"type": "object", "required": ["statement_id", "vote"],
-             "additionalProperties": False, "properties": {
-                 "statement_id": {"type": "integer"}, "vote": {"enum": [1, 0, -1]},
-                 "xid": {"type": "string"}}},
-    "NewStatement": {"type": "object", "required": ["text"], "additionalProperties": False,
-                     "properties": {"text": {"type": "string", "minLength": 1,
-                                             "maxLength": 1000},
-                                    "xid": {"type": "string"}}},
-    "Decision": {"type": "object", "properties": {
-        "status": {"enum": ["pending", "accepted", "rejected"]}, "is_meta": {"type": "boolean"}}},
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Settings": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "topic": {"type": "string", "maxLength": 500},
+            "description": {"type": "string", "maxLength": 10000},
+            "is_open": {"type": "boolean"},
+            "moderation": {"enum": ["strict", "open"]},
+            "write_enabled": {"type": "boolean"},
+            "map_enabled": {"type": "boolean"},
+            "xid_mode": {"enum": ["off", "optional", "required"]},
+            "seed_statements": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Conversation": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "topic": {"type": "string"},
+            "description": {"type": "string"},
+            "is_open": {"type": "boolean"},
+            "moderation": {"type": "string"},
+            "write_enabled": {"type": "boolean"},
+            "map_enabled": {"type": "boolean"},
+            "xid_mode": {"type": "string"},
+            "created_ms": {"type": "integer"},
+        },
+    },
+    "Statement": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "text": {"type": "string"},
+            "is_meta": {"type": "boolean"},
+            "is_seed": {"type": "boolean"},
+            "created_ms": {"type": "integer"},
+            "status": {"enum": ["pending", "accepted", "rejected"]},
+            "author": {"type": ["integer", "null"]},
+        },
+    },
+    "Next": {
+        "type": "object",
+        "required": ["statement", "remaining", "total"],
+        "properties": {
+            "statement": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "text": {"type": "string"},
+                            "is_meta": {"type": "boolean"},
+                        },
+                    },
+                ]
+            },
+            "remaining": {"type": "integer"},
+            "total": {"type": "integer"},
+            "voted": {"type": "integer"},
+            "participant": {"type": ["integer", "null"]},
+            "vote": {"type": "object"},
+        },
+    },
+    "Vote": {
+        "type": "object",
+        "required": ["statement_id", "vote"],
+        "additionalProperties": False,
+        "properties": {
+            "statement_id": {"type": "integer"},
+            "vote": {"enum": [1, 0, -1]},
+            "xid": {"type": "string"},
+        },
+    },
+    "NewStatement": {
+        "type": "object",
+        "required": ["text"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "xid": {"type": "string"},
+        },
+    },
+    "Decision": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["pending", "accepted", "rejected"]},
+            "is_meta": {"type": "boolean"},
+        },
+    },
     # The results document and its parts, generated from their one declaration (docs/api.md).
     **json_schema(ResultsDocument),
 }
@@ -95,119 +177,251 @@ def document() -> dict:
     staff = "moderator"
     paths = {
         "/api/v1/conversations": {
-            "get": _op("List conversations", {"200": _json({"type": "object"}), **_errors(401)},
-                       security=staff, parameters=PAGE, tag="conversations"),
-            "post": _op("Create a conversation", {
-                "201": {**_json(_ref("Conversation"), "Created"),
-                        "headers": {"Location": {"schema": {"type": "string"}}}},
-                **_errors(400, 401, 403)}, body=_ref("Settings"), security="admin",
-                tag="conversations"),
+            "get": _op(
+                "List conversations",
+                {"200": _json({"type": "object"}), **_errors(401)},
+                security=staff,
+                parameters=PAGE,
+                tag="conversations",
+            ),
+            "post": _op(
+                "Create a conversation",
+                {
+                    "201": {
+                        **_json(_ref("Conversation"), "Created"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(400, 401, 403),
+                },
+                body=_ref("Settings"),
+                security="admin",
+                tag="conversations",
+            ),
         },
         "/api/v1/conversations/{conversation_id}": {
-            "get": _op("A conversation's settings", {"200": _json(_ref("Conversation")),
-                                                     **_errors(404)},
-                       parameters=[CID], tag="conversations"),
-            "patch": _op("Change settings (open/close, moderation mode...)",
-                         {"200": _json(_ref("Conversation")), **_errors(400, 401, 403, 404)},
-                         body=_ref("Settings"), security="admin", parameters=[CID],
-                         tag="conversations"),
+            "get": _op(
+                "A conversation's settings",
+                {"200": _json(_ref("Conversation")), **_errors(404)},
+                parameters=[CID],
+                tag="conversations",
+            ),
+            "patch": _op(
+                "Change settings (open/close, moderation mode...)",
+                {"200": _json(_ref("Conversation")), **_errors(400, 401, 403, 404)},
+                body=_ref("Settings"),
+                security="admin",
+                parameters=[CID],
+                tag="conversations",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/next": {
-            "get": _op("The next statement for this participant, drawn by routing priority",
-                       {"200": _json(_ref("Next")), **_errors(400, 403, 404)},
-                       parameters=[CID, XID]),
+            "get": _op(
+                "The next statement for this participant, drawn by routing priority",
+                {"200": _json(_ref("Next")), **_errors(400, 403, 404)},
+                parameters=[CID, XID],
+            ),
         },
         "/api/v1/conversations/{conversation_id}/votes": {
-            "post": _op("Vote (replacing an earlier vote); answers with the next statement",
-                        {"200": _json(_ref("Next")), **_errors(400, 403, 404)},
-                        body=_ref("Vote"), parameters=[CID]),
+            "post": _op(
+                "Vote (replacing an earlier vote); answers with the next statement",
+                {"200": _json(_ref("Next")), **_errors(400, 403, 404)},
+                body=_ref("Vote"),
+                parameters=[CID],
+            ),
         },
         "/api/v1/conversations/{conversation_id}/statements": {
-            "get": _op("Statements, a page at a time (moderators: any status, ?status=, ?q=)",
-                       {"200": _json({"type": "object"}), **_errors(400, 404)},
-                       parameters=[CID, *PAGE,
-                                   {"name": "status", "in": "query", "schema": {"type": "string"}},
-                                   {"name": "q", "in": "query", "schema": {"type": "string"}}]),
-            "post": _op("Submit a statement (pending under strict moderation)",
-                        {"201": _json(_ref("Statement"), "Created"),
-                         **_errors(400, 403, 404, 409)},
-                        body=_ref("NewStatement"), parameters=[CID]),
+            "get": _op(
+                "Statements, a page at a time (moderators: any status, ?status=, ?q=)",
+                {"200": _json({"type": "object"}), **_errors(400, 404)},
+                parameters=[
+                    CID,
+                    *PAGE,
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                ],
+            ),
+            "post": _op(
+                "Submit a statement (pending under strict moderation)",
+                {"201": _json(_ref("Statement"), "Created"), **_errors(400, 403, 404, 409)},
+                body=_ref("NewStatement"),
+                parameters=[CID],
+            ),
         },
         "/api/v1/conversations/{conversation_id}/statements/{sid}": {
-            "get": _op("One statement", {"200": _json(_ref("Statement")), **_errors(404)},
-                       parameters=[CID, SID]),
-            "patch": _op("Moderate one statement", {"200": _json(_ref("Statement")),
-                                                    **_errors(400, 401, 403, 404)},
-                         body=_ref("Decision"), security=staff, parameters=[CID, SID],
-                         tag="moderation"),
+            "get": _op(
+                "One statement",
+                {"200": _json(_ref("Statement")), **_errors(404)},
+                parameters=[CID, SID],
+            ),
+            "patch": _op(
+                "Moderate one statement",
+                {"200": _json(_ref("Statement")), **_errors(400, 401, 403, 404)},
+                body=_ref("Decision"),
+                security=staff,
+                parameters=[CID, SID],
+                tag="moderation",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/moderation": {
-            "post": _op("Moderate many statements at once (all or none)",
-                        {"200": _json({"type": "object"}), **_errors(400, 401, 403, 404)},
-                        body={"allOf": [_ref("Decision"), {"type": "object", "properties": {
-                            "statement_ids": {"type": "array", "items": {"type": "integer"}}}}]},
-                        security=staff, parameters=[CID], tag="moderation"),
+            "post": _op(
+                "Moderate many statements at once (all or none)",
+                {"200": _json({"type": "object"}), **_errors(400, 401, 403, 404)},
+                body={
+                    "allOf": [
+                        _ref("Decision"),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "statement_ids": {"type": "array", "items": {"type": "integer"}}
+                            },
+                        },
+                    ]
+                },
+                security=staff,
+                parameters=[CID],
+                tag="moderation",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/moderation/log": {
-            "get": _op("Who moderated what, newest first", {"200": _json({"type": "object"}),
-                                                           **_errors(401, 404)},
-                       security=staff, parameters=[CID, *PAGE], tag="moderation"),
+            "get": _op(
+                "Who moderated what, newest first",
+                {"200": _json({"type": "object"}), **_errors(401, 404)},
+                security=staff,
+                parameters=[CID, *PAGE],
+                tag="moderation",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/participants/{pid}/ban": {
-            "put": _op("Ban a participant", {"200": _json({"type": "object"}),
-                                             **_errors(401, 403, 404)},
-                       security=staff, parameters=[CID, PID], tag="moderation"),
-            "delete": _op("Lift a ban", {"200": _json({"type": "object"}),
-                                         **_errors(401, 403, 404)},
-                          security=staff, parameters=[CID, PID], tag="moderation"),
+            "put": _op(
+                "Ban a participant",
+                {"200": _json({"type": "object"}), **_errors(401, 403, 404)},
+                security=staff,
+                parameters=[CID, PID],
+                tag="moderation",
+            ),
+            "delete": _op(
+                "Lift a ban",
+                {"200": _json({"type": "object"}), **_errors(401, 403, 404)},
+                security=staff,
+                parameters=[CID, PID],
+                tag="moderation",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/me": {
-            "get": _op("Where this participant stands: votes, group, position",
-                       {"200": _json({"type": "object"}), **_errors(400, 403, 404)},
-                       parameters=[CID, XID]),
+            "get": _op(
+                "Where this participant stands: votes, group, position",
+                {"200": _json({"type": "object"}), **_errors(400, 403, 404)},
+                parameters=[CID, XID],
+            ),
         },
         "/api/v1/conversations/{conversation_id}/results": {
-            "get": _op("The latest math result; ETag is its tick (304 on If-None-Match)",
-                       {"200": _json(_ref("ResultsDocument")), "304": {"description": "Not modified"},
-                        **_errors(403, 404)}, parameters=[CID], tag="results"),
+            "get": _op(
+                "The latest math result; ETag is its tick (304 on If-None-Match)",
+                {
+                    "200": _json(_ref("ResultsDocument")),
+                    "304": {"description": "Not modified"},
+                    **_errors(403, 404),
+                },
+                parameters=[CID],
+                tag="results",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/events": {
-            "get": _op("Server-sent events: `results` (tick, participation) after each update",
-                       {"200": {"description": "text/event-stream",
-                                "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                        **_errors(403, 404, 503)}, parameters=[CID], tag="results"),
+            "get": _op(
+                "Server-sent events: `results` (tick, participation) after each update",
+                {
+                    "200": {
+                        "description": "text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(403, 404, 503),
+                },
+                parameters=[CID],
+                tag="results",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/export/{name}.csv": {
-            "get": _op("One file of the Pol.is export", {
-                "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
-                **_errors(401, 404)}, security=staff, parameters=[CID, NAME], tag="transfer"),
+            "get": _op(
+                "One file of the Pol.is export",
+                {
+                    "200": {
+                        "description": "CSV",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 404),
+                },
+                security=staff,
+                parameters=[CID, NAME],
+                tag="transfer",
+            ),
         },
         "/api/v1/conversations/{conversation_id}/export.zip": {
-            "get": _op("The whole Pol.is export as a zip", {
-                "200": {"description": "zip", "content": {"application/zip": {"schema": {
-                    "type": "string", "format": "binary"}}}},
-                **_errors(401, 404)}, security=staff, parameters=[CID], tag="transfer"),
+            "get": _op(
+                "The whole Pol.is export as a zip",
+                {
+                    "200": {
+                        "description": "zip",
+                        "content": {
+                            "application/zip": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors(401, 404),
+                },
+                security=staff,
+                parameters=[CID],
+                tag="transfer",
+            ),
         },
         "/api/v1/conversations/import": {
-            "post": {**_op("Import a Pol.is export (.zip in the body, or multipart field 'file')",
-                           {"201": _json(_ref("Conversation"), "Created"),
-                            **_errors(400, 401, 403)}, security="admin", tag="transfer",
-                           parameters=[{"name": "topic", "in": "query", "required": False,
-                                        "schema": {"type": "string"},
-                                        "description": "The topic (default: the export's)"}]),
-                     "requestBody": {"required": True, "content": {
-                         "application/zip": {"schema": {"type": "string", "format": "binary"}},
-                         "multipart/form-data": {"schema": {"type": "object", "properties": {
-                             "file": {"type": "string", "format": "binary"},
-                             "topic": {"type": "string"}}}}}}},
+            "post": {
+                **_op(
+                    "Import a Pol.is export (.zip in the body, or multipart field 'file')",
+                    {"201": _json(_ref("Conversation"), "Created"), **_errors(400, 401, 403)},
+                    security="admin",
+                    tag="transfer",
+                    parameters=[
+                        {
+                            "name": "topic",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "The topic (default: the export's)",
+                        }
+                    ],
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "topic": {"type": "string"},
+                                },
+                            }
+                        },
+                    },
+                },
+            },
         },
         "/api/v1/session": {
-            "get": _op("Who is signed in", {"200": _json({"type": "object"}), **_errors(401)},
-                       tag="session"),
-            "post": _op("Sign in (sets the session cookie)", {
-                "200": _json({"type": "object"}), **_errors(400, 401)},
-                body={"type": "object", "required": ["name", "password"], "properties": {
-                    "name": {"type": "string"}, "password": {"type": "string"}}}, tag="session"),
+            "get": _op(
+                "Who is signed in",
+                {"200": _json({"type": "object"}), **_errors(401)},
+                tag="session",
+            ),
+            "post": _op(
+                "Sign in (sets the session cookie)",
+                {"200": _json({"type": "object"}), **_errors(400, 401)},
+                body={
+                    "type": "object",
+                    "required": ["name", "password"],
+                    "properties": {"name": {"type": "string"}, "password": {"type": "string"}},
+                },
+                tag="session",
+            ),
             "delete": _op("Sign out", {"204": {"description": "Signed out"}}, tag="session"),
         },
         "/api/v1/openapi.json": {
@@ -216,11 +430,18 @@ def document() -> dict:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "polis-like API", "version": __version__,
-                 "description": "Deliberation at scale. Participants are identified by a signed "
-                                "cookie (or an xid); staff by a session cookie or a bearer token."},
+        "info": {
+            "title": "polis-like API",
+            "version": __version__,
+            "description": "Deliberation at scale. Participants are identified by a signed "
+            "cookie (or an xid); staff by a session cookie or a bearer token.",
+        },
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "cookie": {"type": "apiKey", "in": "cookie", "name": "polis_like"}}},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "polis_like"},
+            },
+        },
     }

@@ -7,12 +7,11 @@ import threading
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from polis_like.errors import Forbidden, InputError, NotFound
+from polis_like.errors import Forbidden, InputError
 from polis_like.storage import conversations as store
 from polis_like.storage import results, votes
 
-from . import cache
-from . import shapes
+from . import cache, shapes
 from .common import db, identifier, integer, is_staff, json_body, query_int, who
 
 blueprint = Blueprint("participation", __name__)
@@ -51,8 +50,13 @@ def _next_payload(conversation, tick: int, pid: int | None) -> dict:
     if sid is not None:
         text, is_meta = shown.texts[sid]
         statement = {"id": sid, "text": text, "is_meta": is_meta}
-    return {"statement": statement, "remaining": int(len(candidates)),
-            "total": int(len(shown.sids)), "voted": int(len(voted)), "participant": pid}
+    return {
+        "statement": statement,
+        "remaining": len(candidates),
+        "total": len(shown.sids),
+        "voted": len(voted),
+        "participant": pid,
+    }
 
 
 @blueprint.get("/conversations/<id:conversation_id>/next")
@@ -118,8 +122,9 @@ def submit_statement(conversation_id: int):
     document["status"] = store.STATUS_OF[statement.status]
     response = jsonify(document)
     response.status_code = 201
-    response.headers["Location"] = url_for("api.moderation.get_statement",
-                                           conversation_id=conversation_id, sid=statement.sid)
+    response.headers["Location"] = url_for(
+        "api.moderation.get_statement", conversation_id=conversation_id, sid=statement.sid
+    )
     return response
 
 
@@ -128,13 +133,13 @@ def me(conversation_id: int):
     """Where this participant stands: their votes, group and position in the latest result."""
     conversation, tick = _conversation(conversation_id)
     found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
-    document = {"participant": None, "votes": 0, "tick": tick, "group": None, "x": None,
-                "y": None}
+    document = {"participant": None, "votes": 0, "tick": tick, "group": None, "x": None, "y": None}
     if found is None:
         return jsonify(document)
     pid = found[0]
-    document.update(participant=pid, banned=found[1],
-                    votes=int(len(votes.voted_sids(db(), conversation_id, pid))))
+    document.update(
+        participant=pid, banned=found[1], votes=len(votes.voted_sids(db(), conversation_id, pid))
+    )
     if tick and conversation.map_enabled:
         positions = results.positions_at(db(), conversation_id, tick)
         place = positions.of(pid) if positions is not None else None
@@ -163,7 +168,14 @@ def list_statements(conversation_id: int):
         statuses = [store.STATUS_NAMES[status_name]]
     elif not staff:
         statuses = list(store.visible_statuses(conversation.moderation))
-    rows, total = store.list_statements(db(), conversation_id, statuses=statuses, query=text,
-                                        offset=offset, limit=limit)
-    return jsonify({"statements": [shapes.statement_json(s, moderator=staff) for s in rows],
-                    "total": total, "offset": offset, "limit": limit})
+    rows, total = store.list_statements(
+        db(), conversation_id, statuses=statuses, query=text, offset=offset, limit=limit
+    )
+    return jsonify(
+        {
+            "statements": [shapes.statement_json(s, moderator=staff) for s in rows],
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+        }
+    )

@@ -49,8 +49,11 @@ def results(conversation_id: int):
     tick, text = stored.latest_text(session, conversation_id)
     if text is None:
         raise NotFound("no result yet: the worker has not computed this conversation")
-    return Response(text, mimetype="application/json",
-                    headers={"ETag": f'"{conversation_id}-{tick}"', "Cache-Control": "no-cache"})
+    return Response(
+        text,
+        mimetype="application/json",
+        headers={"ETag": f'"{conversation_id}-{tick}"', "Cache-Control": "no-cache"},
+    )
 
 
 class Broadcaster:
@@ -77,8 +80,9 @@ class Broadcaster:
                 raise Unavailable("too many open event streams; try again shortly")
             self.streams[conversation_id] = self.streams.get(conversation_id, 0) + 1
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="results-broadcaster",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="results-broadcaster", daemon=True
+                )
                 self._thread.start()
 
     def close(self, conversation_id: int) -> None:
@@ -100,11 +104,15 @@ class Broadcaster:
             while not self._stopped.is_set():
                 try:
                     self._poll()
-                except Exception as error:  # noqa: BLE001 - keep serving; the database may come back
+                except Exception as error:
                     failing = True
                     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                    self._log.warning("poll", "results broadcaster cannot read the results: "
-                                      "%s: %s", type(error).__name__, first)
+                    self._log.warning(
+                        "poll",
+                        "results broadcaster cannot read the results: %s: %s",
+                        type(error).__name__,
+                        first,
+                    )
                     self._stopped.wait(1.0)
                     continue
                 if failing:
@@ -148,11 +156,18 @@ class Broadcaster:
         if key not in self.summaries:
             with self.sessions() as session:
                 document = stored.read_document(session, conversation_id, tick)
-            self.summaries[key] = {"tick": tick, "computed_ms": None, "k": None,
-                                   "participation": None}
+            self.summaries[key] = {
+                "tick": tick,
+                "computed_ms": None,
+                "k": None,
+                "participation": None,
+            }
             if document is not None:
-                self.summaries[key].update(computed_ms=document.computed_ms, k=document.k,
-                                           participation=stored.to_plain(document.participation))
+                self.summaries[key].update(
+                    computed_ms=document.computed_ms,
+                    k=document.k,
+                    participation=stored.to_plain(document.participation),
+                )
             if len(self.summaries) > 1000:
                 self.summaries.pop(next(iter(self.summaries)))
         return self.summaries[key]
@@ -163,10 +178,11 @@ def _broadcaster() -> Broadcaster:
     with _lock:
         if "polis_like.broadcaster" not in app.extensions:
             app.extensions["polis_like.broadcaster"] = Broadcaster(
-                app.extensions["polis_like.engine"], app.extensions["polis_like.sessions"],
-                log_every_s=app.config["LOG_EVERY_S"])
+                app.extensions["polis_like.engine"],
+                app.extensions["polis_like.sessions"],
+                log_every_s=app.config["LOG_EVERY_S"],
+            )
     return app.extensions["polis_like.broadcaster"]
-
 
 
 def _event(name: str, data: dict, event_id: int | None = None) -> str:
@@ -193,11 +209,13 @@ def events(conversation_id: int):
                 yield _event("results", broadcaster.summary(conversation_id, tick), tick)
             ends = time.monotonic() + config["STREAM_MAX_S"]
             with broadcaster.condition:  # what an earlier stream left here may be stale
-                broadcaster.ticks[conversation_id] = max(broadcaster.ticks.get(conversation_id, 0),
-                                                         tick)
+                broadcaster.ticks[conversation_id] = max(
+                    broadcaster.ticks.get(conversation_id, 0), tick
+                )
             while time.monotonic() < ends:
-                now = broadcaster.wait(conversation_id, seen,
-                                       min(config["STREAM_PING_S"], ends - time.monotonic()))
+                now = broadcaster.wait(
+                    conversation_id, seen, min(config["STREAM_PING_S"], ends - time.monotonic())
+                )
                 if now > seen:
                     seen = now
                     yield _event("results", broadcaster.summary(conversation_id, now), now)
@@ -206,5 +224,8 @@ def events(conversation_id: int):
         finally:
             broadcaster.close(conversation_id)
 
-    return Response(stream(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream(),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, session as cookie
+from flask import Blueprint, jsonify
+from flask import session as cookie
 
 from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts

@@ -18,7 +18,7 @@ from polis_like.storage.transfer import import_export, write_conversation
 
 from ..limits import check_text, require_media
 from . import shapes
-from .common import current_account, db, require
+from .common import db, require, signed_in
 
 blueprint = Blueprint("transfer", __name__)
 
@@ -49,12 +49,14 @@ def _attachment(filename: str) -> dict[str, str]:
 def export_file(conversation_id: int, name: str):
     store.get_conversation(db(), conversation_id)
     if name not in NAMES:
-        raise NotFound(f"no export file {name}.csv; the files are "
-                             f"{', '.join(f'{n}.csv' for n in NAMES)}")
+        raise NotFound(
+            f"no export file {name}.csv; the files are {', '.join(f'{n}.csv' for n in NAMES)}"
+        )
     filename = f"{name}.csv"
     data = _export_files(conversation_id)[filename]
-    return Response(data, mimetype="text/csv",
-                    headers=_attachment(f"conversation-{conversation_id}-{filename}"))
+    return Response(
+        data, mimetype="text/csv", headers=_attachment(f"conversation-{conversation_id}-{filename}")
+    )
 
 
 @blueprint.get("/conversations/<id:conversation_id>/export.zip")
@@ -65,8 +67,11 @@ def export_zip(conversation_id: int):
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
-    return Response(buffer.getvalue(), mimetype="application/zip",
-                    headers=_attachment(f"conversation-{conversation_id}.zip"))
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/zip",
+        headers=_attachment(f"conversation-{conversation_id}.zip"),
+    )
 
 
 @blueprint.post("/conversations/import")
@@ -88,7 +93,7 @@ def import_conversation():
         filename = "upload.zip"
     if topic is not None and not topic.strip():
         topic = None
-    owner_id = current_account().id
+    owner_id = signed_in().id
     with tempfile.TemporaryDirectory(prefix="polis-like-import-") as folder:
         path = os.path.join(folder, filename)
         if upload is not None:
@@ -99,18 +104,20 @@ def import_conversation():
         if os.path.getsize(path) == 0:
             raise InputError("the upload is empty; send the export as a .zip")
         try:
-            conversation_id = import_export(current_app.extensions["polis_like.sessions"], path,
-                                            topic=topic, owner_id=owner_id)
+            conversation_id = import_export(
+                current_app.extensions["polis_like.sessions"], path, topic=topic, owner_id=owner_id
+            )
         except InputError as error:
             # Name the upload and the file inside it, not where it was saved.
             if error.path is not None and error.path.startswith(folder + os.sep):
-                error.path = error.path[len(folder) + 1:]
+                error.path = error.path[len(folder) + 1 :]
                 error.args = (str(error),)
             raise
     with current_app.extensions["polis_like.sessions"]() as session:
         document = shapes.conversation_json(store.get_conversation(session, conversation_id))
     response = jsonify(document)
     response.status_code = 201
-    response.headers["Location"] = url_for("api.conversations.get_conversation",
-                                           conversation_id=conversation_id)
+    response.headers["Location"] = url_for(
+        "api.conversations.get_conversation", conversation_id=conversation_id
+    )
     return response
