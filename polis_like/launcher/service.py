@@ -12,8 +12,6 @@ import sys
 import threading
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from ..errors import InputError
 from ..settings import Settings, instance_folder
 from ..storage.db import database_url, session_factory
@@ -110,22 +108,21 @@ def demo_setup(url: str, instance: Path) -> tuple[int, str | None]:
     Returns the demo conversation's id and the admin password (kept in the instance folder
     for the demo, mode 0600).
     """
-    from ..storage import accounts
-    from ..storage.models import AccountRow, ConversationRow
+    from ..storage import accounts, conversations
     from ..storage.transfer import import_export
 
     engine = ensure_current(url)
     sessions = session_factory(engine)
     password_file = Path(instance) / ADMIN_PASSWORD_FILE
     with sessions() as session:
-        if session.scalar(select(AccountRow.id).where(AccountRow.name == "admin")) is None:
+        if accounts.find_account(session, "admin") is None:
             _, password, _ = accounts.create_account(session, "admin", role="admin")
             session.commit()
             password_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as file:
                 file.write(password + "\n")
-        first = session.scalar(select(func.min(ConversationRow.id)))
+        first = conversations.first_conversation_id(session)
     if first is None:
         first = import_export(sessions, DEMO)
     saved = password_file.read_text().strip() if password_file.exists() else None

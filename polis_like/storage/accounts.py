@@ -60,7 +60,7 @@ def create_account(
         raise InputError("an account name needs 1 to 80 characters")
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
-    if session.scalar(select(AccountRow.id).where(AccountRow.name == name)) is not None:
+    if find_account(session, name) is not None:
         raise InputError(f"there is already an account named {name!r}")
     password = password or secrets.token_urlsafe(12)
     if len(password) < 8:
@@ -93,6 +93,11 @@ def authenticate(session: Session, name: str, password: str) -> AccountRow | Non
         verify_password(password, _dummy_hash())  # the same cost as a wrong password
         return None
     return account if verify_password(password, account.password_hash) else None
+
+
+def find_account(session: Session, name: str) -> AccountRow | None:
+    """The account named ``name``, if there is one."""
+    return session.scalar(select(AccountRow).where(AccountRow.name == name))
 
 
 def get_account(session: Session, account_id: object) -> AccountRow | None:

@@ -188,6 +188,11 @@ def bump_revision(session: Session, conversation_id: int) -> None:
     notify_change(session, conversation_id)
 
 
+def first_conversation_id(session: Session) -> int | None:
+    """The oldest conversation's id (None when there is none)."""
+    return session.scalar(select(func.min(ConversationRow.id)))
+
+
 def list_conversations(session: Session, *, offset: int, limit: int) -> list[ConversationRow]:
     """One page of conversations, newest first."""
     return list(
