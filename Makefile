@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run lint test bench-fidelity bench-scale bench-latency clean
+VENDOR_UPLOT ?= 1.6.32
+VENDOR_AXE   ?= 4.11.0
+
+.PHONY: help install run lint test vendor translations bench-fidelity bench-scale bench-latency clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,3 +48,22 @@ bench-latency: $(STAMP) ## Time from a vote to its results event, SQLite and Pos
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache build *.egg-info
+
+vendor: ## Refresh the vendored front-end files from the npm registry (pinned above)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd "$$tmp" && npm pack --silent uplot@$(VENDOR_UPLOT) axe-core@$(VENDOR_AXE) >/dev/null; \
+	tar xzf uplot-$(VENDOR_UPLOT).tgz; mv package uplot; \
+	tar xzf axe-core-$(VENDOR_AXE).tgz; mv package axe; \
+	cd "$(CURDIR)"; \
+	mkdir -p static/vendor/uplot tests/vendor/axe-core; \
+	cp "$$tmp/uplot/dist/uPlot.esm.js" "$$tmp/uplot/dist/uPlot.min.css" "$$tmp/uplot/LICENSE" static/vendor/uplot/; \
+	cp "$$tmp/axe/axe.min.js" "$$tmp/axe/LICENSE" tests/vendor/axe-core/; \
+	printf 'uPlot %s from the npm registry (MIT, see LICENSE); `make vendor` refreshes it.\n' $(VENDOR_UPLOT) > static/vendor/uplot/VERSION; \
+	printf 'axe-core %s from the npm registry (MPL-2.0, see LICENSE); used by the browser tests only.\n' $(VENDOR_AXE) > tests/vendor/axe-core/VERSION; \
+	echo "vendored uPlot $(VENDOR_UPLOT) and axe-core $(VENDOR_AXE)"
+
+translations: $(STAMP) ## Extract the pages' strings, update each catalogue, compile them
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location \
+		--sort-output --project polis-like -o server/translations/messages.pot .
+	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d server/translations

@@ -9,7 +9,7 @@ from flask import Flask, Response, g
 from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
-from . import errors, limits
+from . import errors, i18n, limits
 
 
 def _defaults(settings: Settings) -> dict:
@@ -69,9 +69,12 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
 
     errors.register(app)
     limits.init_app(app)  # before the blueprints: their routes use its ``id`` converter
+    i18n.init_app(app)
     from .api import blueprint as api
     from .pages import blueprint as pages
+    from .web import blueprint as web
 
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(web)
     return app

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+)
 from sqlalchemy import exc
 from werkzeug.exceptions import HTTPException
 
@@ -21,8 +30,31 @@ from polis_like.throttle import ThrottledLog
 log = logging.getLogger("polis_like.server")
 
 
+def _wants_page() -> bool:
+    """Whether the request is for a page (an HTML error) rather than the API (JSON)."""
+    return has_request_context() and not (
+        request.path.startswith("/api/") or request.path == "/healthz"
+    )
+
+
+def _page(status: int, message: str) -> Response:
+    from flask_babel import gettext as _
+
+    headings = {404: _("Not found"), 403: _("Not allowed"), 503: _("Please try again shortly")}
+    html = render_template(
+        "error.html",
+        status=status,
+        heading=headings.get(status, _("Something went wrong")),
+        message=message,
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
 def error_response(status: int, message: str, *, retry_after_s: int = 5):
-    response = jsonify({"error": {"status": status, "message": message}})
+    if _wants_page():
+        response = _page(status, message)
+    else:
+        response = jsonify({"error": {"status": status, "message": message}})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="polis-like"'

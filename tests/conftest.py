@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,3 +179,95 @@ def staff(sessions):
             headers[role] = {"Authorization": f"Bearer {token}"}
         session.commit()
     return headers
+
+
+# -- the real service: gunicorn and a worker as processes ------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service(database_url, sessions, tmp_path):
+    """A running web server (1 process, 4 threads: room for one stream) and worker, with an
+    admin account (``token``) on the test's database."""
+    from polis_like.storage.accounts import create_account
+
+    with sessions() as session:
+        _, _, token = create_account(session, "admin", password="password-1")
+        session.commit()
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY="http-test",
+        POLIS_LIKE_INSTANCE=str(tmp_path),
+    )
+    command = [sys.executable, "-m", "polis_like.launcher.cli"]
+    processes = [
+        subprocess.Popen(
+            command + ["serve", "--port", str(port), "--workers", "1", "--threads", "4"],
+            env=env,
+            stderr=subprocess.PIPE,
+        ),
+        subprocess.Popen(command + ["worker"], env=env, stderr=subprocess.PIPE),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            probe.request("GET", "/healthz")
+            probe.getresponse().read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                pytest.fail(
+                    "the web server did not start: "
+                    + processes[0].stderr.read1().decode(errors="replace")
+                )
+            time.sleep(0.2)
+        finally:
+            probe.close()
+    yield {"base": base, "port": port, "token": token}
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+# -- a real browser: Debian's Chromium driven by Playwright ------------------------------------
+
+#: Chromium's flags here: no sandbox (root in CI), and no calls home (the network is closed).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+#: Screenshots of every page the browser tests visit, kept as CI artefacts.
+SCREENSHOTS = Path(__file__).parent.parent / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium for the session (``apt-get install chromium``; .ci/run does)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("the browser tests need Chromium: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

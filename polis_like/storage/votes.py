@@ -201,6 +201,16 @@ def latest_vote(session: Session, conversation_id: int, pid: int, sid: int) -> i
     )
 
 
+def participant_votes(session: Session, conversation_id: int, pid: int) -> list[tuple[int, int]]:
+    """(sid, vote) of each statement the participant voted on, the vote that counts, by time."""
+    rows = session.execute(
+        select(LatestVoteRow.sid, LatestVoteRow.vote)
+        .where(LatestVoteRow.conversation_id == conversation_id, LatestVoteRow.pid == pid)
+        .order_by(LatestVoteRow.created_ms, LatestVoteRow.sid)
+    ).all()
+    return [(row.sid, row.vote) for row in rows]
+
+
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:
     """The statements this participant has voted on."""
     rows = session.execute(_VOTED, {"conversation_id": conversation_id, "pid": pid}).scalars().all()

@@ -21,6 +21,7 @@ class Visible:
 _lock = threading.Lock()
 _visible: dict[int, tuple[int, str, Visible]] = {}
 _priority: dict[int, tuple[int, np.ndarray]] = {}
+_documents: dict[int, tuple[int, results.ResultsDocument | None]] = {}
 
 
 def visible(session: Session, conversation_id: int, revision: int, moderation: str) -> Visible:
@@ -47,3 +48,14 @@ def priority(session: Session, conversation_id: int, tick: int) -> np.ndarray:
     with _lock:
         _priority[conversation_id] = (tick, values)
     return values
+
+
+def document(session: Session, conversation_id: int, tick: int) -> results.ResultsDocument | None:
+    """The results document of ``tick`` (parsed once per tick and process)."""
+    cached = _documents.get(conversation_id)
+    if cached and cached[0] == tick:
+        return cached[1]
+    value = results.read_document(session, conversation_id, tick) if tick > 0 else None
+    with _lock:
+        _documents[conversation_id] = (tick, value)
+    return value

@@ -39,7 +39,8 @@ def _rng() -> np.random.Generator:
     return np.random.default_rng([seed, counter[0]])
 
 
-def _next_payload(conversation, tick: int, pid: int | None) -> dict:
+def next_payload(conversation, tick: int, pid: int | None) -> dict:
+    """The next statement for a participant (drawn by routing priority) and where they are."""
     session = db()
     shown = cache.visible(session, conversation.id, conversation.revision, conversation.moderation)
     voted = votes.voted_sids(session, conversation.id, pid) if pid is not None else np.empty(0, int)
@@ -63,7 +64,7 @@ def _next_payload(conversation, tick: int, pid: int | None) -> dict:
 def next_statement(conversation_id: int):
     conversation, tick = _conversation(conversation_id)
     found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
-    return jsonify(_next_payload(conversation, tick, found[0] if found else None))
+    return jsonify(next_payload(conversation, tick, found[0] if found else None))
 
 
 def _participant(conversation, body: dict) -> int:
@@ -95,7 +96,7 @@ def vote(conversation_id: int):
         raise Forbidden(f"statement {sid} is not open for voting")
     pid = _participant(conversation, body)
     votes.cast_vote(session, conversation_id, pid, sid, value)
-    payload = _next_payload(conversation, tick, pid)  # in the same transaction: one round trip less
+    payload = next_payload(conversation, tick, pid)  # in the same transaction: one round trip less
     session.commit()
     payload["vote"] = {"statement_id": sid, "vote": value}
     return jsonify(payload)

@@ -1,0 +1,228 @@
+// The participant page: vote on one statement at a time, by button or key; write a statement;
+// change one's votes. The page is complete without this script; it only makes it live.
+
+const root = document.getElementById("participant");
+const text = JSON.parse(document.getElementById("texts").textContent);
+const conversation = root.dataset.conversation;
+const xid = root.dataset.xid;
+const apiBase = root.dataset.api;
+
+function apiUrl(path) {
+  const url = new URL(`${apiBase}/conversations/${conversation}${path}`, window.location.href);
+  if (xid) url.searchParams.set("xid", xid);
+  return url;
+}
+
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+}
+
+async function send(path, body) {
+  const response = await fetch(apiUrl(path), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function errorMessage(result) {
+  if (result.data && result.data.error) return result.data.error.message;
+  return text.network;
+}
+
+// -- voting --------------------------------------------------------------------------------
+
+const statement = document.getElementById("statement");
+const statementBox = document.getElementById("statement-box");
+const done = document.getElementById("done");
+const progress = document.getElementById("progress");
+const voteError = document.getElementById("vote-error");
+
+function showNext(payload) {
+  if (payload.statement) {
+    statement.textContent = payload.statement.text;
+    statement.dataset.id = String(payload.statement.id);
+    statementBox.hidden = false;
+    done.hidden = true;
+    progress.textContent = fill(text.progress, { n: payload.voted + 1, total: payload.total });
+    statement.focus();
+  } else {
+    statementBox.hidden = true;
+    done.hidden = false;
+    progress.textContent = text.finished;
+    done.focus();
+  }
+}
+
+let voting = false;
+
+async function castVote(value) {
+  if (voting || !statement || statementBox.hidden) return;
+  voting = true;
+  voteError.hidden = true;
+  const buttons = statementBox.querySelectorAll("button.vote");
+  buttons.forEach((button) => { button.disabled = true; });
+  const sid = Number(statement.dataset.id);
+  const result = await send("/votes", { statement_id: sid, vote: value }).catch(() => ({}));
+  buttons.forEach((button) => { button.disabled = false; });
+  voting = false;
+  if (!result.ok) {
+    voteError.textContent = errorMessage(result);
+    voteError.hidden = false;
+    return;
+  }
+  rememberVote(sid, statement.textContent, value);
+  showNext(result.data);
+}
+
+function shortcutsOn() {
+  const box = document.getElementById("shortcuts-on");
+  return Boolean(box && box.checked);
+}
+
+function onKey(event) {
+  if (!shortcutsOn() || event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable]")) return;
+  const value = { a: 1, d: -1, p: 0 }[event.key.toLowerCase()];
+  if (value === undefined) return;
+  event.preventDefault();
+  castVote(value);
+}
+
+// The switch is remembered in this browser; storage may be refused (an embedded page, a
+// private window), and then the switch simply starts on.
+function storedSwitch() {
+  try {
+    return window.localStorage.getItem("polis-like:shortcuts");
+  } catch {
+    return null;
+  }
+}
+
+function storeSwitch(on) {
+  try {
+    window.localStorage.setItem("polis-like:shortcuts", on ? "on" : "off");
+  } catch {
+    // not remembered; it still works for this page
+  }
+}
+
+function setUpShortcuts() {
+  const box = document.getElementById("shortcuts-on");
+  if (!box) return;
+  box.checked = storedSwitch() !== "off";
+  box.addEventListener("change", () => storeSwitch(box.checked));
+  document.addEventListener("keydown", onKey);
+}
+
+// -- one's own votes -------------------------------------------------------------------------
+
+function voteName(value) {
+  return { 1: text.agree, "-1": text.disagree, 0: text.pass }[String(value)];
+}
+
+function rememberVote(sid, statementText, value) {
+  const section = document.getElementById("mine");
+  const list = section?.querySelector("ul");
+  if (!list) return;
+  let item = list.querySelector(`li[data-id="${sid}"]`);
+  if (!item) {
+    item = document.getElementById("mine-item").content.firstElementChild.cloneNode(true);
+    item.dataset.id = String(sid);
+    item.querySelector(".mine-text").textContent = statementText;
+    list.append(item);
+    document.getElementById("mine-count").textContent = String(list.children.length);
+    section.hidden = false;
+  }
+  item.querySelector(".mine-vote").textContent = voteName(value);
+  item.querySelectorAll("button[data-vote]").forEach((button) => {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.vote) === value));
+  });
+}
+
+async function changeVote(event) {
+  const button = event.target.closest("button[data-vote]");
+  if (!button) return;
+  const item = button.closest("li");
+  const sid = Number(item.dataset.id);
+  const value = Number(button.dataset.vote);
+  const result = await send("/votes", { statement_id: sid, vote: value }).catch(() => ({}));
+  const status = document.getElementById("progress");
+  if (!result.ok) {
+    status.textContent = errorMessage(result);
+    return;
+  }
+  rememberVote(sid, item.querySelector(".mine-text").textContent, value);
+  status.textContent = fill(text.changed, { vote: voteName(value) });
+}
+
+// -- writing a statement -------------------------------------------------------------------
+
+function setUpWriting() {
+  const form = document.getElementById("write-form");
+  if (!form) return;
+  const area = document.getElementById("write-text");
+  const count = document.getElementById("write-count");
+  const message = document.getElementById("write-message");
+  const limit = Number(area.getAttribute("maxlength"));
+  const update = () => {
+    count.textContent = fill(text.left, { n: limit - area.value.length });
+  };
+  area.addEventListener("input", update);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.className = "";
+    if (!area.value.trim()) {
+      message.textContent = text.empty;
+      message.className = "error";
+      area.setAttribute("aria-invalid", "true");
+      area.focus();
+      return;
+    }
+    const result = await send("/statements", { text: area.value }).catch(() => ({}));
+    if (!result.ok) {
+      message.textContent = result.status === 409 ? text.duplicate : errorMessage(result);
+      message.className = "error";
+      area.setAttribute("aria-invalid", "true");
+      area.focus();
+      return;
+    }
+    area.removeAttribute("aria-invalid");
+    area.value = "";
+    update();
+    message.textContent = result.data.status === "pending" ? text.pending : text.shown;
+  });
+}
+
+// -- embedding ----------------------------------------------------------------------------
+
+function reportHeight() {
+  if (!document.body.classList.contains("embed") || window.parent === window) return;
+  const sendHeight = () => {
+    window.parent.postMessage(
+      { type: "polis-like:height", conversation, height: document.documentElement.scrollHeight },
+      "*",
+    );
+  };
+  new ResizeObserver(sendHeight).observe(document.body);
+  sendHeight();
+}
+
+reportHeight();
+if (root.dataset.state === "open") {
+  statementBox.querySelectorAll("button.vote").forEach((button) => {
+    button.addEventListener("click", () => castVote(Number(button.dataset.vote)));
+  });
+  setUpShortcuts();
+  setUpWriting();
+}
+document.getElementById("my-votes")?.addEventListener("click", changeVote);
