@@ -7,8 +7,8 @@ else the browser's best match, else English.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, g, request, url_for
 from flask_babel import Babel
