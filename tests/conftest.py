@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -271,3 +273,34 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def create_conversation(service, topic: str, seeds: list[str], **settings) -> int:
+    """A conversation made by the admin through the API; its id."""
+    body = json.dumps({"topic": topic, "seed_statements": seeds, **settings}).encode()
+    request = Request(
+        f"{service['base']}/api/v1/conversations",
+        data=body,
+        headers={"Authorization": f"Bearer {service['token']}", "Content-Type": "application/json"},
+    )
+    with urlopen(request, timeout=30) as response:
+        return json.load(response)["id"]
+
+
+@pytest.fixture
+def page(chromium, service):
+    """A new browser (its own cookies) on the service, recording every request it makes."""
+    context = chromium.new_context(viewport={"width": 1000, "height": 900})
+    context_page = context.new_page()
+    context_page.requests = []
+    context_page.errors = []
+    context_page.on("request", lambda request: context_page.requests.append(request.url))
+    context_page.on("pageerror", lambda error: context_page.errors.append(str(error)))
+    yield context_page
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    """Keep a full-page screenshot as a test artefact (test-artifacts/screenshots)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

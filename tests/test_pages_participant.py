@@ -4,50 +4,18 @@
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.request import Request, urlopen
 
-import pytest
-from conftest import SCREENSHOTS
+from conftest import create_conversation as create
+from conftest import shoot
 from playwright.sync_api import expect
 
 from polis_like.storage import votes
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 HOSTILE = '<img src=x onerror="window.hacked=1"><script>window.hacked=2</script> & "quotes"'
-
-
-def create(service, topic: str, seeds: list[str], **settings) -> int:
-    """A conversation made by the admin through the API; its id."""
-    body = json.dumps({"topic": topic, "seed_statements": seeds, **settings}).encode()
-    request = Request(
-        f"{service['base']}/api/v1/conversations",
-        data=body,
-        headers={"Authorization": f"Bearer {service['token']}", "Content-Type": "application/json"},
-    )
-    with urlopen(request, timeout=30) as response:
-        return json.load(response)["id"]
-
-
-@pytest.fixture
-def page(chromium, service):
-    """A new browser (its own cookies) on the service, recording every request it makes."""
-    context = chromium.new_context(viewport={"width": 1000, "height": 900})
-    context_page = context.new_page()
-    context_page.requests = []
-    context_page.errors = []
-    context_page.on("request", lambda request: context_page.requests.append(request.url))
-    context_page.on("pageerror", lambda error: context_page.errors.append(str(error)))
-    yield context_page
-    context.close()
-
-
-def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_participant_votes_by_mouse_and_by_keyboard(page, service, sessions):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, url_for
 
 #: The top-level static/ folder: plain CSS and ES modules, and vendored files under vendor/.
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -21,6 +21,12 @@ _POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors {ancestors}"
 )
+
+
+@blueprint.app_context_processor
+def page_context() -> dict:
+    """What every page's template may use: the API's base URL, for its scripts."""
+    return {"api_base": url_for("api.openapi").rsplit("/", 1)[0]}
 
 
 @blueprint.after_request

@@ -82,11 +82,4 @@ def participant(conversation_id: int):
         vote_choices=[(1, names[1]), (-1, names[-1]), (0, names[0])],
         statement_max=STATEMENT_MAX,
         js_texts=_script_texts(),
-        api_base=_api_base(),
     )
-
-
-def _api_base() -> str:
-    from flask import url_for
-
-    return url_for("api.openapi").rsplit("/", 1)[0]

@@ -1,41 +1,24 @@
 // The participant page: vote on one statement at a time, by button or key; write a statement;
 // change one's votes. The page is complete without this script; it only makes it live.
 
+import { errorText, request } from "./api.js";
+
 const root = document.getElementById("participant");
 const text = JSON.parse(document.getElementById("texts").textContent);
 const conversation = root.dataset.conversation;
 const xid = root.dataset.xid;
-const apiBase = root.dataset.api;
-
-function apiUrl(path) {
-  const url = new URL(`${apiBase}/conversations/${conversation}${path}`, window.location.href);
-  if (xid) url.searchParams.set("xid", xid);
-  return url;
-}
 
 function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 }
 
-async function send(path, body) {
-  const response = await fetch(apiUrl(path), {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
-  });
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  return { ok: response.ok, status: response.status, data };
+// A participant's POST: the xid (when the link had one) goes along as a query parameter.
+function send(path, body) {
+  return request("POST", `/conversations/${conversation}${path}`, { body, params: { xid } });
 }
 
 function errorMessage(result) {
-  if (result.data && result.data.error) return result.data.error.message;
-  return text.network;
+  return errorText(result, text.network);
 }
 
 // -- voting --------------------------------------------------------------------------------
@@ -71,7 +54,7 @@ async function castVote(value) {
   const buttons = statementBox.querySelectorAll("button.vote");
   buttons.forEach((button) => { button.disabled = true; });
   const sid = Number(statement.dataset.id);
-  const result = await send("/votes", { statement_id: sid, vote: value }).catch(() => ({}));
+  const result = await send("/votes", { statement_id: sid, vote: value });
   buttons.forEach((button) => { button.disabled = false; });
   voting = false;
   if (!result.ok) {
@@ -155,7 +138,7 @@ async function changeVote(event) {
   const item = button.closest("li");
   const sid = Number(item.dataset.id);
   const value = Number(button.dataset.vote);
-  const result = await send("/votes", { statement_id: sid, vote: value }).catch(() => ({}));
+  const result = await send("/votes", { statement_id: sid, vote: value });
   const status = document.getElementById("progress");
   if (!result.ok) {
     status.textContent = errorMessage(result);
@@ -188,7 +171,7 @@ function setUpWriting() {
       area.focus();
       return;
     }
-    const result = await send("/statements", { text: area.value }).catch(() => ({}));
+    const result = await send("/statements", { text: area.value });
     if (!result.ok) {
       message.textContent = result.status === 409 ? text.duplicate : errorMessage(result);
       message.className = "error";

@@ -1,0 +1,75 @@
+// Calls to the JSON API from the pages, and the event stream with its reconnection.
+
+export const apiBase = document.body.dataset.api || "/api/v1";
+
+// The URL of an API path (relative to /api/v1), with query parameters.
+export function apiUrl(path, params = {}) {
+  const url = new URL(`${apiBase}${path}`, window.location.href);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+  }
+  return url;
+}
+
+// { ok, status, data, etag } of a request; data is the JSON body (or null).
+export async function request(method, path, { body, params, etag } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (etag) headers["If-None-Match"] = etag;
+  let response;
+  try {
+    response = await fetch(apiUrl(path, params), {
+      method,
+      credentials: "same-origin",
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { ok: false, status: 0, data: null, etag: null };
+  }
+  let data = null;
+  if (response.status !== 204 && response.status !== 304) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  return { ok: response.ok, status: response.status, data, etag: response.headers.get("ETag") };
+}
+
+// The error message of a failed request, or `fallback` when the server gave none.
+export function errorText(result, fallback) {
+  return (result.data && result.data.error && result.data.error.message) || fallback;
+}
+
+// Listen to a conversation's event stream; `onResults(summary)` on each new result. The
+// browser's EventSource gives up after a 503 (too many streams), so reconnect ourselves, with
+// a growing pause. `onState("live" | "reconnecting")` says how the stream is doing.
+export function listen(conversation, onResults, onState = () => {}) {
+  let source = null;
+  let pause = 1000;
+  let closed = false;
+  const open = () => {
+    if (closed) return;
+    source = new EventSource(apiUrl(`/conversations/${conversation}/events`));
+    source.addEventListener("open", () => {
+      pause = 1000;
+      onState("live");
+    });
+    source.addEventListener("results", (event) => onResults(JSON.parse(event.data)));
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) {
+        onState("reconnecting");
+        source.close();
+        window.setTimeout(open, pause);
+        pause = Math.min(pause * 2, 30000);
+      }
+    });
+  };
+  open();
+  return () => {
+    closed = true;
+    if (source) source.close();
+  };
+}
