@@ -101,15 +101,12 @@ def current_tick(session: Session, conversation_id: int) -> int:
 
 def current_ticks(session: Session, conversation_ids: Iterable[int]) -> dict[int, int]:
     """The latest tick of each of ``conversation_ids``."""
-    return dict(
-        session.execute(
-            select(JobRow.conversation_id, JobRow.tick).where(
-                JobRow.conversation_id.in_(list(conversation_ids))
-            )
+    rows = session.execute(
+        select(JobRow.conversation_id, JobRow.tick).where(
+            JobRow.conversation_id.in_(list(conversation_ids))
         )
-        .tuples()
-        .all()
     )
+    return {conversation_id: tick for conversation_id, tick in rows}
 
 
 def publish(
