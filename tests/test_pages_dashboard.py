@@ -222,3 +222,28 @@ def test_axe_finds_no_accessibility_violation_on_the_dashboard(chromium, service
     )
     assert [v["id"] for v in result["violations"]] == [], result["violations"]
     context.close()
+
+
+def test_the_freshness_ticks_and_warns_when_the_worker_is_behind_or_down(page, service, uberx):
+    cid, _ = uberx
+    health = {"body": '{"database": "ok", "worker": {"lag_s": 42.0, "ok": false}}', "status": 200}
+    # /healthz answers as it does when the worker falls behind, then when the service is down.
+    page.route(
+        "**/healthz",
+        lambda route: route.fulfill(
+            status=health["status"], body=health["body"], content_type="application/json"
+        ),
+    )
+    page.goto(f"{service['base']}/c/{cid}/dashboard")
+    warning = page.locator("#worker-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_have_text(
+        "The results are running behind: the worker is 42 s behind the votes."
+    )
+    first = page.locator("#freshness").text_content()
+    expect(page.locator("#freshness")).not_to_have_text(first, timeout=5000)  # it ticks
+    assert re.fullmatch(r"updated \d+ s ago", page.locator("#freshness").text_content())
+    health.update(status=503, body='{"database": "unavailable", "worker": null}')
+    expect(warning).to_contain_text("cannot be reached", timeout=15_000)
+    health.update(status=200, body='{"database": "ok", "worker": {"lag_s": 0.0, "ok": true}}')
+    expect(warning).to_be_hidden(timeout=15_000)

@@ -118,8 +118,9 @@ export function renderGroupsTable(shown, summary, texts) {
     const head = element("th", { scope: "row" });
     head.append(shapeIcon(group.shape, group.name), ` ${format(texts.group, group)}`);
     const centre = summary.groups[group.id] && summary.groups[group.id].centre;
-    row.append(head, element("td", {}, String(group.size)),
-      element("td", {}, centre ? `${centre[0].toFixed(2)}, ${centre[1].toFixed(2)}` : "–"));
+    const place = element("td");
+    place.append(centre ? element("span", { dir: "ltr" }, `${centre[0].toFixed(2)}, ${centre[1].toFixed(2)}`) : "–");
+    row.append(head, element("td", {}, String(group.size)), place);
     return row;
   }));
 }
