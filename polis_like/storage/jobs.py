@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from . import history
 from .db import now_ms
 from .models import ConversationRow, JobRow, ResultRow, StateRow, VoteEventRow
 from .notify import notify_result
@@ -124,7 +125,9 @@ def publish(
     """Publish the next result while ``owner`` still holds the lease; returns its tick.
 
     ``document(tick, computed_ms)`` builds the results document. A success clears the last
-    error and the failure count. Returns None (and writes nothing) when the lease was lost.
+    error and the failure count, and adds the tick's participation counts to the series of
+    :mod:`.history` (kept for every tick). Returns None (and writes nothing) when the lease
+    was lost.
     """
     now = time.time()
     tick = session.execute(
@@ -147,6 +150,7 @@ def publish(
     if tick is None:
         return None
     computed = now_ms()
+    built = document(tick, computed)
     session.execute(
         insert(ResultRow).values(
             conversation_id=conversation_id,
@@ -154,7 +158,7 @@ def publish(
             high_water=high_water,
             computed_ms=computed,
             duration_ms=duration_ms,
-            result=document(tick, computed).to_json(),
+            result=built.to_json(),
             positions=positions,
         )
     )
@@ -163,6 +167,7 @@ def publish(
             ResultRow.conversation_id == conversation_id, ResultRow.tick <= tick - KEEP_RESULTS
         )
     )
+    history.record(session, conversation_id, tick, computed, built.participation)
     notify_result(session, conversation_id)
     return tick
 

@@ -202,6 +202,23 @@ class ResultRow(Base):
     positions: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ParticipationRow(Base):
+    """The participation counts of one published result: the dashboard's series over time."""
+
+    __tablename__ = "participation_history"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tick: Mapped[int] = mapped_column(Integer, primary_key=True)
+    computed_ms: Mapped[int] = mapped_column(BigInteger)
+    participants: Mapped[int] = mapped_column(Integer)
+    votes: Mapped[int] = mapped_column(Integer)
+    statements: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+
+
 class StateRow(Base):
     """The worker's saved math state of a conversation, to resume from after a restart."""
 

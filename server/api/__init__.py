@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from . import conversations, moderation, participation, results, session, transfer
+from . import conversations, moderation, participation, results, session, transfer, watching
 from .openapi import document
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-for module in (conversations, participation, moderation, results, session, transfer):
+for module in (conversations, participation, moderation, results, session, transfer, watching):
     blueprint.register_blueprint(module.blueprint)
 
 

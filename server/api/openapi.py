@@ -56,6 +56,15 @@ XID = {
     "schema": {"type": "string"},
     "description": "The participant's external id, when the conversation uses XIDs",
 }
+INCLUDE = {
+    "name": "include",
+    "in": "query",
+    "required": False,
+    "schema": {"enum": ["texts"]},
+    "description": "`texts` adds `texts`, an object of statement texts by id (staff: every "
+    "statement; others: the statements participants may see); the ETag then also names the "
+    "conversation's revision",
+}
 PAGE = [
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
@@ -166,6 +175,18 @@ SCHEMAS = {
         "properties": {
             "status": {"enum": ["pending", "accepted", "rejected"]},
             "is_meta": {"type": "boolean"},
+        },
+    },
+    "ParticipationPoint": {
+        "type": "object",
+        "properties": {
+            "tick": {"type": "integer"},
+            "computed_ms": {"type": "integer"},
+            **{
+                name: {"type": "integer"}
+                for name in ("participants", "votes", "statements", "accepted", "pending")
+                + ("rejected",)
+            },
         },
     },
     # The results document and its parts, generated from their one declaration (docs/api.md).
@@ -319,6 +340,46 @@ def document() -> dict:
                 "The latest math result; ETag is its tick (304 on If-None-Match)",
                 {
                     "200": _json(_ref("ResultsDocument")),
+                    "304": {"description": "Not modified"},
+                    **_errors(400, 403, 404),
+                },
+                parameters=[CID, INCLUDE],
+                tag="results",
+            ),
+        },
+        "/api/v1/conversations/{conversation_id}/positions": {
+            "get": _op(
+                "Every participant's place on the map, binary; ETag is the tick",
+                {
+                    "200": {
+                        "description": "little-endian columns: n float32 x, n float32 y, "
+                        "n int16 group (-1: none), by pid; x and y NaN when not placed; "
+                        "n is the body's length / 10 (also in X-Participants)",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    "304": {"description": "Not modified"},
+                    **_errors(403, 404),
+                },
+                parameters=[CID],
+                tag="results",
+            ),
+        },
+        "/api/v1/conversations/{conversation_id}/participation": {
+            "get": _op(
+                "Participation at every published tick, oldest first; ETag is the tick",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "series": {"type": "array", "items": _ref("ParticipationPoint")}
+                            },
+                        }
+                    ),
                     "304": {"description": "Not modified"},
                     **_errors(403, 404),
                 },

@@ -16,7 +16,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from polis_like.errors import Forbidden, NotFound, Unavailable
+from polis_like.errors import Forbidden, InputError, NotFound, Unavailable
 from polis_like.storage import conversations as store
 from polis_like.storage import jobs
 from polis_like.storage import results as stored
@@ -24,6 +24,7 @@ from polis_like.storage.notify import RESULTS, Waiter
 from polis_like.throttle import ThrottledLog
 
 from .common import db, is_staff
+from .texts import texts_etag, with_texts
 
 log = logging.getLogger("polis_like.server")
 _lock = threading.Lock()
@@ -31,7 +32,7 @@ _lock = threading.Lock()
 blueprint = Blueprint("results", __name__)
 
 
-def _visible_tick(session, conversation_id: int) -> int:
+def visible_tick(session, conversation_id: int) -> int:
     """The latest tick of a conversation whose results this request may see."""
     conversation = store.get_conversation(session, conversation_id)
     if not conversation.map_enabled and not is_staff():
@@ -41,18 +42,32 @@ def _visible_tick(session, conversation_id: int) -> int:
 
 @blueprint.get("/conversations/<id:conversation_id>/results")
 def results(conversation_id: int):
+    """The latest document; ``?include=texts`` adds the statement texts (see watching.py)."""
+    include = request.args.get("include")
+    if include not in (None, "texts"):
+        raise InputError("include must be 'texts'")
     session = db()
-    tick = _visible_tick(session, conversation_id)
-    etag = f'"{conversation_id}-{tick}"'
+    tick = visible_tick(session, conversation_id)
+    staff = is_staff()
+
+    def etag_of(tick: int) -> str:
+        if include is None:
+            return f'"{conversation_id}-{tick}"'
+        revision = store.get_conversation(session, conversation_id).revision
+        return texts_etag(conversation_id, tick, revision, staff)
+
+    etag = etag_of(tick)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return Response(status=304, headers={"ETag": etag})
     tick, text = stored.latest_text(session, conversation_id)
     if text is None:
         raise NotFound("no result yet: the worker has not computed this conversation")
+    if include == "texts":
+        text = with_texts(session, conversation_id, text, staff)
     return Response(
         text,
         mimetype="application/json",
-        headers={"ETag": f'"{conversation_id}-{tick}"', "Cache-Control": "no-cache"},
+        headers={"ETag": etag_of(tick), "Cache-Control": "no-cache"},
     )
 
 
@@ -194,7 +209,7 @@ def _event(name: str, data: dict, event_id: int | None = None) -> str:
 def events(conversation_id: int):
     """``results`` events (tick, participation counts) after every update, then keep-alives."""
     session = db()
-    tick = _visible_tick(session, conversation_id)
+    tick = visible_tick(session, conversation_id)
     session.close()
     broadcaster = _broadcaster()
     config = current_app.config

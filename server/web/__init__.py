@@ -42,4 +42,5 @@ def page_headers(response: Response) -> Response:
     return response
 
 
-from . import participant  # noqa: E402, F401 - registers its routes on the blueprint
+# Each page module registers its routes on the blueprint.
+from . import dashboard, participant  # noqa: E402, F401
