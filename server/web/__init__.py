@@ -42,4 +42,7 @@ def page_headers(response: Response) -> Response:
     return response
 
 
-from . import participant  # noqa: E402, F401 - registers its routes on the blueprint
+from . import (  # noqa: E402
+    participant,  # noqa: F401 - registers its routes on the blueprint
+    staff,  # noqa: F401 - the sign-in page and the staff pages' helpers
+)
