@@ -43,6 +43,7 @@ def page_headers(response: Response) -> Response:
 
 
 from . import (  # noqa: E402
+    moderate,  # noqa: F401 - the moderation page
     participant,  # noqa: F401 - registers its routes on the blueprint
     staff,  # noqa: F401 - the sign-in page and the staff pages' helpers
 )
