@@ -200,7 +200,7 @@ def test_a_moderator_bans_and_unbans_an_author(page, service):
     assert status == 201
     open_moderation(page, service, cid)
     item = page.locator(f"#item-{written['id']}")
-    item.get_by_role("button", name="Ban author").click()
+    item.get_by_role("button", name="Ban author", exact=True).click()
     expect(page.locator("#status")).to_have_text(
         f"The author of statement #{written['id']} is banned."
     )
@@ -208,8 +208,9 @@ def test_a_moderator_bans_and_unbans_an_author(page, service):
     assert author.call("POST", f"/api/v1/conversations/{cid}/votes", vote)[0] == 403
     expect(page.locator("#log tr").first).to_contain_text("banned a participant")
     item.get_by_role("button", name="Unban author").click()
-    expect(item.get_by_role("button", name="Ban author")).to_be_visible()
-    assert author.call("POST", f"/api/v1/conversations/{cid}/votes", vote)[0] == 200
+    expect(item.get_by_role("button", name="Ban author", exact=True)).to_be_visible()
+    answer = author.call("POST", f"/api/v1/conversations/{cid}/votes", vote)
+    assert answer[0] == 200, answer
 
 
 def test_pages_of_a_long_queue_and_the_export_links(page, service, sessions):
@@ -243,9 +244,13 @@ def test_on_a_phone_the_moderation_page_does_not_scroll_sideways(chromium, servi
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     open_moderation(page, service, cid)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 320
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
     shoot(page, f"moderate-phone-{cid}")
+    page.goto(f"{service['base']}/c/{cid}/moderate?lang=ar")  # right to left
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("#count-pending")).to_have_text("2")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    shoot(page, f"moderate-phone-ar-{cid}")
     assert all(url.startswith(service["base"]) for url in requests)
     context.close()
 
