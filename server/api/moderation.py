@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from polis_like.errors import InputError, NotFound
 from polis_like.storage import conversations as store
+from polis_like.storage import queue
 
 from . import shapes
 from .common import db, identifier, is_staff, json_body, query_int, require, signed_in
@@ -107,7 +108,7 @@ def moderation_log(conversation_id: int):
     store.get_conversation(session, conversation_id)
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 100, low=1, high=1000)
-    rows = store.moderation_log(session, conversation_id, offset=offset, limit=limit)
+    rows = queue.named_log(session, conversation_id, offset=offset, limit=limit)
     return jsonify(
         {
             "entries": [
@@ -116,9 +117,66 @@ def moderation_log(conversation_id: int):
                     "statement": e.sid,
                     "participant": e.pid,
                     "account": e.account_id,
+                    "account_name": e.account_name,
                     "created_ms": e.created_ms,
                 }
                 for e in rows
             ]
         }
     )
+
+
+@blueprint.get("/conversations/<id:conversation_id>/moderation/queue")
+@require("moderator")
+def moderation_queue(conversation_id: int):
+    """A page of statements of one status (``?status=``, pending by default; ``?q=`` searches)
+    with the counts of each status, the near-duplicates of each and whether its author is
+    banned: what the moderation page shows, in one request."""
+    session = db()
+    store.get_conversation(session, conversation_id)
+    offset = query_int("offset", 0, low=0, high=10**9)
+    limit = query_int("limit", 50, low=1, high=500)
+    status = request.args.get("status", "pending")
+    if status not in store.STATUS_NAMES:
+        raise InputError("status must be pending, accepted or rejected")
+    text = (request.args.get("q") or "").strip()[:200] or None
+    return jsonify(
+        queue_document(
+            session, conversation_id, status=status, query=text, offset=offset, limit=limit
+        )
+    )
+
+
+def queue_document(
+    session, conversation_id: int, *, status: str, query: str | None, offset: int, limit: int
+) -> dict:
+    """The moderation queue's page as JSON (the page renders the same document)."""
+    rows, total = store.list_statements(
+        session,
+        conversation_id,
+        statuses=[store.STATUS_NAMES[status]],
+        query=query,
+        offset=offset,
+        limit=limit,
+    )
+    near = queue.near_duplicates(session, conversation_id, [s.sid for s in rows])
+    banned = queue.banned_among(
+        session, conversation_id, [s.author_pid for s in rows if s.author_pid is not None]
+    )
+    statements = []
+    for statement in rows:
+        document = shapes.statement_json(statement, moderator=True)
+        document["author_banned"] = statement.author_pid in banned
+        document["near_duplicates"] = [
+            {"id": n.sid, "text": n.text, "status": n.status} for n in near.get(statement.sid, [])
+        ]
+        statements.append(document)
+    return {
+        "statements": statements,
+        "counts": queue.status_counts(session, conversation_id, query=query),
+        "status": status,
+        "q": query or "",
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+    }

@@ -189,6 +189,50 @@ SCHEMAS = {
             },
         },
     },
+    "ModerationQueue": {
+        "type": "object",
+        "required": ["statements", "counts", "status", "q", "total", "offset", "limit"],
+        "properties": {
+            "statements": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        _ref("Statement"),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "author_banned": {"type": "boolean"},
+                                "near_duplicates": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "integer"},
+                                            "text": {"type": "string"},
+                                            "status": {"enum": ["pending", "accepted", "rejected"]},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    ]
+                },
+            },
+            "counts": {
+                "type": "object",
+                "properties": {
+                    "pending": {"type": "integer"},
+                    "accepted": {"type": "integer"},
+                    "rejected": {"type": "integer"},
+                },
+            },
+            "status": {"enum": ["pending", "accepted", "rejected"]},
+            "q": {"type": "string"},
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "limit": {"type": "integer"},
+        },
+    },
     # The results document and its parts, generated from their one declaration (docs/api.md).
     **json_schema(ResultsDocument),
 }
@@ -305,10 +349,25 @@ def document() -> dict:
         },
         "/api/v1/conversations/{conversation_id}/moderation/log": {
             "get": _op(
-                "Who moderated what, newest first",
+                "Who moderated what, newest first (with each account's name)",
                 {"200": _json({"type": "object"}), **_errors(401, 404)},
                 security=staff,
                 parameters=[CID, *PAGE],
+                tag="moderation",
+            ),
+        },
+        "/api/v1/conversations/{conversation_id}/moderation/queue": {
+            "get": _op(
+                "The moderation queue: a page of one status (pending by default) with the "
+                "counts per status, near-duplicates and whether each author is banned",
+                {"200": _json(_ref("ModerationQueue")), **_errors(400, 401, 404)},
+                security=staff,
+                parameters=[
+                    CID,
+                    *PAGE,
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                ],
                 tag="moderation",
             ),
         },
@@ -389,7 +448,8 @@ def document() -> dict:
         },
         "/api/v1/conversations/{conversation_id}/events": {
             "get": _op(
-                "Server-sent events: `results` (tick, participation) after each update",
+                "Server-sent events: `results` (tick, participation) after each update; "
+                "staff streams also `statements` (pending count) when statements change",
                 {
                     "200": {
                         "description": "text/event-stream",

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from polis_like.errors import Forbidden, InputError, NotFound, Unavailable
 from polis_like.storage import conversations as store
-from polis_like.storage import jobs
+from polis_like.storage import jobs, queue
 from polis_like.storage import results as stored
 from polis_like.storage.notify import RESULTS, Waiter
 from polis_like.throttle import ThrottledLog
@@ -83,6 +83,8 @@ class Broadcaster:
         self.sessions = sessions
         self.condition = threading.Condition()
         self.ticks: dict[int, int] = {}
+        #: Each watched conversation's revision and pending count, for staff streams.
+        self.revisions: dict[int, tuple[int, int]] = {}
         self.streams: dict[int, int] = {}
         self.summaries: dict[tuple[int, int], dict] = {}
         self._thread: threading.Thread | None = None
@@ -145,8 +147,17 @@ class Broadcaster:
             return
         with self.sessions() as session:
             ticks = jobs.current_ticks(session, watched)
+            revisions = {}
+            for conversation_id, revision in queue.queue_states(session, watched).items():
+                known = self.revisions.get(conversation_id)
+                if known is None or known[0] != revision:
+                    revisions[conversation_id] = (
+                        revision,
+                        queue.pending_count(session, conversation_id),
+                    )
         with self.condition:
-            changed = False
+            changed = bool(revisions)
+            self.revisions.update(revisions)
             for conversation_id, tick in ticks.items():
                 if self.ticks.get(conversation_id) != tick:
                     self.ticks[conversation_id] = tick
@@ -164,6 +175,27 @@ class Broadcaster:
                     break
                 self.condition.wait(left)
             return self.ticks.get(conversation_id, seen)
+
+    def wait_any(
+        self, conversation_id: int, seen: tuple[int, int], timeout: float
+    ) -> tuple[int, int]:
+        """(tick, revision) once either passes ``seen``, or ``seen`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                now = (
+                    self.ticks.get(conversation_id, seen[0]),
+                    self.revisions.get(conversation_id, (seen[1], 0))[0],
+                )
+                left = deadline - time.monotonic()
+                if now[0] > seen[0] or now[1] != seen[1] or left <= 0:
+                    return now
+                self.condition.wait(left)
+
+    def pending(self, conversation_id: int) -> int:
+        """The number of pending statements at the conversation's last known revision."""
+        with self.condition:
+            return self.revisions.get(conversation_id, (0, 0))[1]
 
     def summary(self, conversation_id: int, tick: int) -> dict:
         """The ``results`` event's data for this tick (read once per process)."""
@@ -207,9 +239,14 @@ def _event(name: str, data: dict, event_id: int | None = None) -> str:
 
 @blueprint.get("/conversations/<id:conversation_id>/events")
 def events(conversation_id: int):
-    """``results`` events (tick, participation counts) after every update, then keep-alives."""
+    """``results`` events (tick, participation counts) after every update, then keep-alives;
+    staff streams also get ``statements`` events (the pending count) when the conversation's
+    revision moves: a new statement, a decision, a ban."""
     session = db()
     tick = visible_tick(session, conversation_id)
+    staff = is_staff()
+    revision = queue.queue_states(session, [conversation_id])[conversation_id]
+    pending = queue.pending_count(session, conversation_id) if staff else 0
     session.close()
     broadcaster = _broadcaster()
     config = current_app.config
@@ -218,24 +255,30 @@ def events(conversation_id: int):
 
     def stream():
         try:
-            seen = tick
+            seen = (tick, revision)
             yield "retry: 2000\n\n"
             if tick and last_seen != str(tick):
                 yield _event("results", broadcaster.summary(conversation_id, tick), tick)
+            if staff:
+                yield _event("statements", {"pending": pending, "revision": revision})
             ends = time.monotonic() + config["STREAM_MAX_S"]
             with broadcaster.condition:  # what an earlier stream left here may be stale
                 broadcaster.ticks[conversation_id] = max(
                     broadcaster.ticks.get(conversation_id, 0), tick
                 )
             while time.monotonic() < ends:
-                now = broadcaster.wait(
+                now = broadcaster.wait_any(
                     conversation_id, seen, min(config["STREAM_PING_S"], ends - time.monotonic())
                 )
-                if now > seen:
-                    seen = now
-                    yield _event("results", broadcaster.summary(conversation_id, now), now)
-                else:
+                if now == seen:
                     yield ": keep-alive\n\n"
+                    continue
+                if now[0] > seen[0]:
+                    yield _event("results", broadcaster.summary(conversation_id, now[0]), now[0])
+                if now[1] != seen[1] and staff:
+                    data = {"pending": broadcaster.pending(conversation_id), "revision": now[1]}
+                    yield _event("statements", data)
+                seen = now
         finally:
             broadcaster.close(conversation_id)
 

@@ -45,8 +45,9 @@ export function errorText(result, fallback) {
 
 // Listen to a conversation's event stream; `onResults(summary)` on each new result. The
 // browser's EventSource gives up after a 503 (too many streams), so reconnect ourselves, with
-// a growing pause. `onState("live" | "reconnecting")` says how the stream is doing.
-export function listen(conversation, onResults, onState = () => {}) {
+// a growing pause. `onState("live" | "reconnecting")` says how the stream is doing; `others`
+// maps other event names (staff streams send `statements`) to their handlers.
+export function listen(conversation, onResults, onState = () => {}, others = {}) {
   let source = null;
   let pause = 1000;
   let closed = false;
@@ -58,6 +59,9 @@ export function listen(conversation, onResults, onState = () => {}) {
       onState("live");
     });
     source.addEventListener("results", (event) => onResults(JSON.parse(event.data)));
+    for (const [name, handler] of Object.entries(others)) {
+      source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
+    }
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
         onState("reconnecting");

@@ -1,0 +1,77 @@
+"""What the staff pages share: the sign-in requirement and the sign-in page, ``/signin``.
+
+A staff page sends a visitor who is not signed in to ``/signin?next=<the page>``; a signed-in
+account without the page's role gets 403. ``next`` is only ever a path on this site, so the
+sign-in page cannot be used to send someone elsewhere after they sign in.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from polis_like.errors import Forbidden
+
+from ..api.common import current_account
+from . import blueprint
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` when it is a relative path on this site, else the site's root.
+
+    Refuses absolute and scheme-relative URLs (``//evil``, ``/\\evil``, which browsers read as
+    another host), anything with a scheme, and control characters.
+    """
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def staff_page(role: str = "moderator"):
+    """Page decorator: sign-in first (a redirect back here afterwards), then the role."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            account = current_account()
+            if account is None:
+                target = request.full_path.rstrip("?")
+                return redirect(url_for("web.signin", next=target))
+            if role == "admin" and account.role != "admin":
+                raise Forbidden(_("This page needs an admin account."))
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def render_staff(template: str, **context) -> str:
+    """A staff page's template with the signed-in account, for the header's sign-out."""
+    return render_template(template, staff_account=current_account(), **context)
+
+
+def _signin_texts() -> dict[str, str]:
+    """The strings the sign-in script shows, in the page's language."""
+    return {
+        "missing": _("Enter your account name and password."),
+        "wrong": _("Wrong account name or password."),
+        "network": _("That did not work; check your connection and try again."),
+        "signing": _("Signing in…"),
+    }
+
+
+@blueprint.get("/signin")
+def signin():
+    """The staff sign-in form (name and password; password managers and paste work)."""
+    return render_staff(
+        "signin.html", next=safe_next(request.args.get("next")), js_texts=_signin_texts()
+    )
