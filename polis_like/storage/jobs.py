@@ -163,7 +163,9 @@ def publish(
     )
     session.execute(
         delete(ResultRow).where(
-            ResultRow.conversation_id == conversation_id, ResultRow.tick <= tick - KEEP_RESULTS
+            ResultRow.conversation_id == conversation_id,
+            ResultRow.tick <= tick - KEEP_RESULTS,
+            ResultRow.pinned.is_(False),  # a tick shown in a report stays (storage.reports)
         )
     )
     notify_result(session, conversation_id)
