@@ -43,3 +43,5 @@ def page_headers(response: Response) -> Response:
 
 
 from . import participant  # noqa: E402, F401 - registers its routes on the blueprint
+
+from . import report  # noqa: E402, F401  # isort: skip
