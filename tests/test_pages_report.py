@@ -205,6 +205,20 @@ def test_hostile_html_in_the_topic_and_statements_stays_inert_in_the_report(
     shoot(page, "report-hostile")
 
 
+def test_before_the_first_result_the_report_says_so_and_a_tick_is_not_found(client, staff):
+    # the app alone, without a worker: the conversation stays without a result
+    created = client.post(
+        "/api/v1/conversations", json={"topic": "Nothing yet"}, headers=staff["admin"]
+    )
+    cid = created.get_json()["id"]
+    response = client.get(f"/c/{cid}/report")
+    assert response.status_code == 200
+    assert "There is no result to report yet" in response.get_data(as_text=True)
+    response = client.get(f"/c/{cid}/report/1")
+    assert response.status_code == 404
+    assert f'href="/c/{cid}/report"' in response.get_data(as_text=True)
+
+
 def test_the_report_of_a_conversation_without_a_map_is_for_staff_only(page, service, sessions):
     cid = create(service, "Private map", ["one", "two"], map_enabled=False)
     response = page.goto(f"{service['base']}/c/{cid}/report")

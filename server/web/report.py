@@ -189,8 +189,7 @@ def _render(session, conversation, tick: int, *, latest: bool):
     document = reports.pinned_document(session, conversation.id, tick) if tick else None
     session.commit()
     if document is None:
-        current = jobs.current_tick(session, conversation.id)
-        if latest or not current:
+        if latest:  # no result yet
             return render_template("report.html", conversation=conversation, document=None)
         return (
             render_template(
