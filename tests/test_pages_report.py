@@ -97,6 +97,15 @@ def test_the_report_reads_without_scripts_with_groups_their_statements_and_conse
     first = shown[0]
     expect(consensus.first).to_contain_text(texts[first.statement])
     expect(consensus.first).to_contain_text(f"{first.n_success} of {first.n_trials}")
+    informed = sorted(
+        (s.group_informed_consensus or 0.0, -int(sid))
+        for sid, s in document.statements.items()
+        if int(sid) in texts and not s.moderated_out
+    )[-1]
+    assert informed[0] >= 0.5**document.k  # uberx has statements every group agrees with
+    top = reader.locator("#informed-table tbody tr").first
+    expect(top.locator("th")).to_contain_text(texts[-informed[1]])
+    expect(top.locator("td").first).to_have_text(f"{round(100 * informed[0])}%")
     expect(reader.locator("#map-table tbody tr")).to_have_count(document.k)
     assert reader.locator("figure.map svg circle").count() > document.k
     assert reader.locator("script").count() == 0

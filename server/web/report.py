@@ -123,7 +123,9 @@ def _consensus(document: ResultsDocument, shown: dict[int, str]) -> dict[str, li
 def _informed(document: ResultsDocument, shown: dict[int, str]) -> list[dict]:
     """The statements every group tends to agree with (group-informed consensus)."""
     scored = [(document.statements[str(sid)].group_informed_consensus or 0.0, sid) for sid in shown]
-    best = sorted((item for item in scored if item[0] > 0), key=lambda item: (-item[0], item[1]))
+    # kept only when the groups' geometric mean chance of agreeing is at least one half
+    floor = 0.5 ** max(len(document.groups), 1)
+    best = sorted((item for item in scored if item[0] >= floor), key=lambda i: (-i[0], i[1]))
     return [
         {
             "sid": sid,
