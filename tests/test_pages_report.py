@@ -113,6 +113,26 @@ def test_the_report_reads_without_scripts_with_groups_their_statements_and_conse
     shoot(reader, "report-uberx")
 
 
+def test_a_statement_rejected_after_the_result_leaves_its_report(reader, service, sessions, uberx):
+    tick = wait_for_tick(sessions, uberx)
+    document = _document(sessions, uberx, tick)
+    texts = _texts(sessions, uberx)
+    sid = next(m.statement for m in document.consensus["agree"] if m.statement in texts)
+    permalink = f"{service['base']}/c/{uberx}/report/{tick}"
+    reader.goto(permalink)
+    expect(reader.locator("main")).to_contain_text(texts[sid])
+    rejected = reader.request.patch(
+        f"{service['base']}/api/v1/conversations/{uberx}/statements/{sid}",
+        data={"status": "rejected"},
+        headers={"Authorization": f"Bearer {service['token']}"},
+    )
+    assert rejected.ok, rejected.text()
+    reader.goto(permalink)  # the same tick, in which the statement was not moderated out
+    expect(reader.locator("#facts dd").first).to_have_text(str(tick))
+    expect(reader.locator("main")).not_to_contain_text(texts[sid])
+    expect(reader.locator("main")).not_to_contain_text(f"#{sid} ")
+
+
 def _vote_round(sessions, cid: int, round_: int) -> None:
     """A new participant votes on a few statements (the worker then publishes a new tick)."""
     with sessions() as session:
