@@ -1,7 +1,7 @@
 """Pinned results: a tick shown in a report is kept when newer results prune the old ones
 
 Revision ID: 0003_pinned_results
-Revises: 0001
+Revises: 0002_participation_history
 Create Date: 2026-11-30 13:55:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_pinned_results"
-down_revision = "0001"
+down_revision = "0002_participation_history"
 branch_labels = None
 depends_on = None
 
