@@ -164,7 +164,9 @@ def publish(
     )
     session.execute(
         delete(ResultRow).where(
-            ResultRow.conversation_id == conversation_id, ResultRow.tick <= tick - KEEP_RESULTS
+            ResultRow.conversation_id == conversation_id,
+            ResultRow.tick <= tick - KEEP_RESULTS,
+            ResultRow.pinned.is_(False),  # a tick shown in a report stays (storage.reports)
         )
     )
     history.record(session, conversation_id, tick, computed, built.participation)

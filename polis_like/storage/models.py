@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -200,6 +201,8 @@ class ResultRow(Base):
     result: Mapped[str] = mapped_column(Text)
     #: Per-participant position and group (npz), for "where do I stand".
     positions: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Shown in a report (``/c/<id>/report/<tick>``): kept for good, past ``KEEP_RESULTS``.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ParticipationRow(Base):
