@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from . import conversations, moderation, participation, results, session, transfer
+from . import accounts, conversations, moderation, participation, results, session, transfer
 from .openapi import document
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-for module in (conversations, participation, moderation, results, session, transfer):
+for module in (accounts, conversations, participation, moderation, results, session, transfer):
     blueprint.register_blueprint(module.blueprint)
 
 

@@ -83,7 +83,8 @@ def current_account() -> AccountRow | None:
         if account is None:
             raise Unauthorized("unknown or revoked token")
     elif "account" in cookie:
-        account = accounts.get_account(db(), cookie["account"])
+        # A cookie of an older epoch was ended by a sign-out or a new password.
+        account = accounts.session_account(db(), cookie["account"], cookie.get("epoch"))
     g.account = account
     return account
 

@@ -27,6 +27,7 @@ def sign_in():
     if account is None:
         raise Unauthorized("wrong name or password")
     cookie["account"] = account.id
+    cookie["epoch"] = account.session_epoch
     cookie.permanent = True
     return jsonify(_account_json(account))
 
@@ -41,5 +42,14 @@ def whoami():
 
 @blueprint.delete("/session")
 def sign_out():
+    """End the session: the account's epoch moves on, so this cookie (and any copy of it, and
+    the account's other session cookies) no longer signs anyone in. Bearer tokens stay."""
+    if "account" in cookie:
+        session = db()
+        account = accounts.session_account(session, cookie["account"], cookie.get("epoch"))
+        if account is not None:
+            accounts.end_sessions(account)
+            session.commit()
     cookie.pop("account", None)
+    cookie.pop("epoch", None)
     return "", 204
