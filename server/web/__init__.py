@@ -42,4 +42,4 @@ def page_headers(response: Response) -> Response:
     return response
 
 
-from . import participant  # noqa: E402, F401 - registers its routes on the blueprint
+from . import admin, participant  # noqa: E402, F401 - each registers its routes on the blueprint
