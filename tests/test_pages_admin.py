@@ -274,3 +274,40 @@ def test_axe_finds_no_accessibility_violation(chromium, service):
         )
         assert [v["id"] for v in result["violations"]] == [], result["violations"]
     context.close()
+
+
+def test_the_forms_work_from_the_keyboard_and_a_password_is_copied(chromium, service):
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=service["base"])
+    page = context.new_page()
+    admin_page(page, service)
+    page.get_by_label("Name", exact=True).focus()
+    page.keyboard.type("Kim")
+    page.keyboard.press("Enter")
+    expect(page.locator("#secret")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Copy Password")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("Copied.")
+    password = page.locator("#secret code").first.text_content()
+    assert page.evaluate("navigator.clipboard.readText()") == password
+    page.get_by_label("Topic", exact=True).first.focus()
+    page.keyboard.type("Typed only")
+    page.keyboard.press("Enter")  # Enter in a text field submits its form
+    expect(page.locator("#conversations .conversation h3").first).to_be_focused()
+    expect(page.locator("#status")).to_have_text("Created “Typed only” (seed statements: 0).")
+    shoot(page, "admin-keyboard-1200")
+    context.close()
+
+
+def test_the_page_reads_right_to_left_in_arabic(chromium, service):
+    create(service, "نقل عام", ["one"])
+    context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale="ar")
+    page = context.new_page()
+    admin_page(page, service)
+    page.goto(f"{service['base']}/admin?lang=ar")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("#create-title").text_content() == "إنشاء محادثة"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1200
+    shoot(page, "admin-arabic")
+    context.close()
