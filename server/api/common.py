@@ -89,6 +89,15 @@ def current_account() -> AccountRow | None:
     return account
 
 
+def start_session(account: AccountRow) -> None:
+    """Sign ``account`` in with the session cookie. The cookie carries the account's session
+    epoch: set it only through here, or :func:`current_account` will not take the cookie."""
+    cookie["account"] = account.id
+    cookie["epoch"] = account.session_epoch
+    cookie.permanent = True
+    g.account = account
+
+
 def signed_in() -> AccountRow:
     """The signed-in account of a route behind :func:`require` (401 without one)."""
     account = current_account()

@@ -8,7 +8,7 @@ from flask import session as cookie
 from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts
 
-from .common import current_account, db, json_body
+from .common import current_account, db, json_body, start_session
 
 blueprint = Blueprint("session", __name__)
 
@@ -26,9 +26,7 @@ def sign_in():
     account = accounts.authenticate(db(), name, password)
     if account is None:
         raise Unauthorized("wrong name or password")
-    cookie["account"] = account.id
-    cookie["epoch"] = account.session_epoch
-    cookie.permanent = True
+    start_session(account)
     return jsonify(_account_json(account))
 
 
