@@ -1,14 +1,14 @@
 """Accounts carry a session epoch, so that sign-out and a new password end old session cookies
 
 Revision ID: 0004_account_sessions
-Revises: 0001
+Revises: 0003_pinned_results
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_account_sessions"
-down_revision = "0001"
+down_revision = "0003_pinned_results"
 branch_labels = None
 depends_on = None
 
