@@ -6,14 +6,18 @@ import functools
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from polis_like.errors import InputError
+from polis_like.errors import Conflict, Forbidden, InputError, NotFound
 
 from .db import now_ms
 from .models import ROLES, AccountRow, TokenRow
+
+#: The shortest password accepted (a generated one is 16 characters).
+PASSWORD_MIN = 8
 
 _N, _R, _P = 2**14, 8, 1  # scrypt cost: ~50 ms and 16 MB per check
 
@@ -61,10 +65,9 @@ def create_account(
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
     if find_account(session, name) is not None:
-        raise InputError(f"there is already an account named {name!r}")
-    password = password or secrets.token_urlsafe(12)
-    if len(password) < 8:
-        raise InputError("a password needs at least 8 characters")
+        raise Conflict(f"there is already an account named {name!r}")
+    password = password or generate_password()
+    check_password(password)
     account = AccountRow(
         name=name, role=role, password_hash=hash_password(password), created_ms=now_ms()
     )
@@ -81,10 +84,105 @@ def new_token(session: Session, account: AccountRow) -> str:
     return token
 
 
+def generate_password() -> str:
+    """A random password of 16 URL-safe characters (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def check_password(password: str) -> None:
+    """400 unless ``password`` is long enough (and not absurdly long: scrypt reads it all)."""
+    if not PASSWORD_MIN <= len(password) <= 1000:
+        raise InputError(f"a password needs at least {PASSWORD_MIN} characters (and at most 1000)")
+
+
 def set_password(session: Session, account: AccountRow, password: str) -> None:
-    if len(password) < 8:
-        raise InputError("a password needs at least 8 characters")
+    """A new password; it also ends the account's session cookies (see :func:`end_sessions`)."""
+    check_password(password)
     account.password_hash = hash_password(password)
+    end_sessions(account)
+
+
+def end_sessions(account: AccountRow) -> None:
+    """Invalidate every session cookie of ``account``: each carries the epoch it was issued in,
+    and a cookie of an older epoch no longer signs anyone in."""
+    account.session_epoch = (account.session_epoch or 0) + 1
+
+
+def session_account(session: Session, account_id: object, epoch: object) -> AccountRow | None:
+    """The account of a session cookie, if the cookie is of the account's current epoch."""
+    account = get_account(session, account_id)
+    if account is None or isinstance(epoch, bool) or not isinstance(epoch, int):
+        return None
+    return account if epoch == account.session_epoch else None
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account as the admin page lists it: no hashes, how many tokens it holds."""
+
+    id: int
+    name: str
+    role: str
+    created_ms: int
+    tokens: int
+
+
+def list_accounts(session: Session) -> list[AccountSummary]:
+    """Every account by name, with its number of bearer tokens."""
+    counts = (
+        select(TokenRow.account_id, func.count().label("n"))
+        .group_by(TokenRow.account_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(AccountRow, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.account_id == AccountRow.id)
+        .order_by(AccountRow.name)
+    )
+    return [
+        AccountSummary(account.id, account.name, account.role, account.created_ms, int(n))
+        for account, n in rows
+    ]
+
+
+def account_by_id(session: Session, account_id: int) -> AccountRow:
+    """The account ``account_id``, else a 404."""
+    account = session.get(AccountRow, account_id)
+    if account is None:
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+def token_count(session: Session, account: AccountRow) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(TokenRow).where(TokenRow.account_id == account.id)
+        )
+        or 0
+    )
+
+
+def revoke_tokens(session: Session, account: AccountRow) -> int:
+    """Delete every bearer token of ``account``; how many there were."""
+    result = session.execute(delete(TokenRow).where(TokenRow.account_id == account.id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_account(session: Session, account: AccountRow, *, by: AccountRow) -> None:
+    """Delete ``account`` and its tokens. Never oneself (403) nor the last admin (409): the
+    service would then have nobody to manage it but the command line."""
+    if account.id == by.id:
+        raise Forbidden("you cannot delete your own account")
+    if account.role == "admin":
+        admins = session.scalar(
+            select(func.count()).select_from(AccountRow).where(AccountRow.role == "admin")
+        )
+        if (admins or 0) <= 1:
+            raise Conflict("this is the last admin account")
+    # Foreign keys say CASCADE / SET NULL; deleting tokens here does not rely on SQLite's pragma.
+    revoke_tokens(session, account)
+    session.delete(account)
+    session.flush()
 
 
 def authenticate(session: Session, name: str, password: str) -> AccountRow | None:

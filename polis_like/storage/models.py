@@ -62,6 +62,9 @@ class AccountRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    #: Carried by the account's session cookies; raising it (sign-out, a new password) ends
+    #: every session cookie issued before, wherever it was copied to.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (CheckConstraint("role IN ('admin', 'moderator')", name="role"),)
 
 

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from . import conversations, moderation, participation, results, session, transfer, watching
+from . import (
+    accounts,
+    conversations,
+    moderation,
+    participation,
+    results,
+    session,
+    transfer,
+    watching,
+)
 from .openapi import document
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-for module in (conversations, participation, moderation, results, session, transfer, watching):
+for module in (
+    accounts,
+    conversations,
+    participation,
+    moderation,
+    results,
+    session,
+    transfer,
+    watching,
+):
     blueprint.register_blueprint(module.blueprint)
 
 

@@ -83,9 +83,19 @@ def current_account() -> AccountRow | None:
         if account is None:
             raise Unauthorized("unknown or revoked token")
     elif "account" in cookie:
-        account = accounts.get_account(db(), cookie["account"])
+        # A cookie of an older epoch was ended by a sign-out or a new password.
+        account = accounts.session_account(db(), cookie["account"], cookie.get("epoch"))
     g.account = account
     return account
+
+
+def start_session(account: AccountRow) -> None:
+    """Sign ``account`` in with the session cookie. The cookie carries the account's session
+    epoch: set it only through here, or :func:`current_account` will not take the cookie."""
+    cookie["account"] = account.id
+    cookie["epoch"] = account.session_epoch
+    cookie.permanent = True
+    g.account = account
 
 
 def signed_in() -> AccountRow:

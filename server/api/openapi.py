@@ -238,6 +238,91 @@ SCHEMAS = {
 }
 
 
+AID = {"name": "account_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ACCOUNT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "role": {"enum": ["admin", "moderator"]},
+        "created_ms": {"type": "integer"},
+        "tokens": {"type": "integer", "description": "How many bearer tokens it holds"},
+    },
+}
+SHOWN_ONCE = {"type": "object", "description": "Stored hashed: this is the only time it shows"}
+
+
+def _account_paths() -> dict:
+    """The accounts API (admins only)."""
+    new_password = {
+        "type": "object",
+        "properties": {"password": {"type": "string", "minLength": 8, "maxLength": 1000}},
+    }
+    return {
+        "/api/v1/accounts": {
+            "get": _op(
+                "Every account, by name",
+                {"200": _json({"type": "object"}), **_errors(401, 403)},
+                security="admin",
+                tag="accounts",
+            ),
+            "post": _op(
+                "Create a moderator or admin; returns its password (generated unless given) "
+                "and a bearer token, shown once",
+                {"201": _json(SHOWN_ONCE, "Created"), **_errors(400, 401, 403, 409)},
+                body={
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 80},
+                        "role": {"enum": ["moderator", "admin"]},
+                        "password": {"type": "string", "minLength": 8, "maxLength": 1000},
+                    },
+                },
+                security="admin",
+                tag="accounts",
+            ),
+        },
+        "/api/v1/accounts/{account_id}": {
+            "delete": _op(
+                "Delete an account and its tokens (not oneself: 403; not the last admin: 409)",
+                {"204": {"description": "Deleted"}, **_errors(401, 403, 404, 409)},
+                security="admin",
+                parameters=[AID],
+                tag="accounts",
+            ),
+        },
+        "/api/v1/accounts/{account_id}/password": {
+            "post": _op(
+                "Set a new password (generated unless given), shown once; ends the account's "
+                "session cookies",
+                {"200": _json(SHOWN_ONCE), **_errors(400, 401, 403, 404)},
+                body=new_password,
+                security="admin",
+                parameters=[AID],
+                tag="accounts",
+            ),
+        },
+        "/api/v1/accounts/{account_id}/tokens": {
+            "post": _op(
+                "Issue a new bearer token, shown once (the body is `{}`)",
+                {"201": _json(SHOWN_ONCE, "Created"), **_errors(400, 401, 403, 404)},
+                body={"type": "object"},
+                security="admin",
+                parameters=[AID],
+                tag="accounts",
+            ),
+            "delete": _op(
+                "Revoke every bearer token of the account",
+                {"200": _json({"type": "object"}), **_errors(401, 403, 404)},
+                security="admin",
+                parameters=[AID],
+                tag="accounts",
+            ),
+        },
+    }
+
+
 def document() -> dict:
     staff = "moderator"
     paths = {
@@ -543,8 +628,13 @@ def document() -> dict:
                 },
                 tag="session",
             ),
-            "delete": _op("Sign out", {"204": {"description": "Signed out"}}, tag="session"),
+            "delete": _op(
+                "Sign out: ends this session cookie and every other of the account",
+                {"204": {"description": "Signed out"}},
+                tag="session",
+            ),
         },
+        **_account_paths(),
         "/api/v1/openapi.json": {
             "get": _op("This document", {"200": _json({"type": "object"})}, tag="meta"),
         },

@@ -8,7 +8,7 @@ from flask import session as cookie
 from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts
 
-from .common import current_account, db, json_body
+from .common import current_account, db, json_body, start_session
 
 blueprint = Blueprint("session", __name__)
 
@@ -26,8 +26,7 @@ def sign_in():
     account = accounts.authenticate(db(), name, password)
     if account is None:
         raise Unauthorized("wrong name or password")
-    cookie["account"] = account.id
-    cookie.permanent = True
+    start_session(account)
     return jsonify(_account_json(account))
 
 
@@ -41,5 +40,14 @@ def whoami():
 
 @blueprint.delete("/session")
 def sign_out():
+    """End the session: the account's epoch moves on, so this cookie (and any copy of it, and
+    the account's other session cookies) no longer signs anyone in. Bearer tokens stay."""
+    if "account" in cookie:
+        session = db()
+        account = accounts.session_account(session, cookie["account"], cookie.get("epoch"))
+        if account is not None:
+            accounts.end_sessions(account)
+            session.commit()
     cookie.pop("account", None)
+    cookie.pop("epoch", None)
     return "", 204

@@ -43,4 +43,4 @@ def page_headers(response: Response) -> Response:
 
 
 # Each page module registers its routes on the blueprint.
-from . import dashboard, moderate, participant, report, staff  # noqa: E402, F401
+from . import admin, dashboard, moderate, participant, report, staff  # noqa: E402, F401

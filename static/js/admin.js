@@ -1,0 +1,30 @@
+// The admin pages: each part sets itself up when its form is on the page.
+
+import { request } from "./api.js";
+import { setUpAccounts } from "./admin-accounts.js";
+import { setUpCreate, setUpImport, setUpSettings } from "./admin-conversations.js";
+
+const parts = [
+  ["create-form", setUpCreate],
+  ["import-form", setUpImport],
+  ["settings-form", setUpSettings],
+  ["account-form", setUpAccounts],
+];
+for (const [id, setUp] of parts) {
+  const form = document.getElementById(id);
+  if (form) setUp(form);
+}
+
+// Sign-out ends the session on the server (every copy of the cookie), then back to sign-in.
+const signOut = document.getElementById("sign-out");
+if (signOut) {
+  signOut.addEventListener("click", async () => {
+    signOut.disabled = true;
+    await request("DELETE", "/session");
+    window.location.assign("/admin");
+  });
+}
+
+// After a reload that names a new conversation (?created=), focus it.
+const created = document.querySelector(".conversation.created h3");
+if (created) created.focus();
