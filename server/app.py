@@ -10,6 +10,7 @@ from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
 from . import errors, i18n, limits
+from .cookies import SessionCookies
 
 
 def _defaults(settings: Settings) -> dict:
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         JSON_SORT_KEYS=False,
         ROUTING_SEED=None,
     )
+    app.session_interface = SessionCookies()
     app.config.update(config or {})
     app.config["DATABASE_URL"] = database_url(app.config["DATABASE_URL"])
     if not app.config.get("SECRET_KEY"):

@@ -294,14 +294,19 @@ def test_run_restarts_a_worker_that_dies_and_keeps_the_web_server():
         )
     )
     thread.start()
-    time.sleep(2.0)
+    deadline = time.monotonic() + 60  # a loaded machine starts Python slowly
+    while len(workers) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) >= 4, "the worker was not restarted three times"
     assert web[0].poll() is None  # still serving
     stop.set()
     thread.join(20)
     assert result["status"] is None and result["restarts"] >= 3
     assert len(workers) == result["restarts"] + 1
     assert web[0].poll() is not None  # stopped on the way out
-    assert all(worker.poll() == 3 for worker in workers)
+    # Every worker but the newest died by itself; the newest may have been stopped on the way out.
+    assert all(worker.poll() == 3 for worker in workers[:-1])
+    assert workers[-1].poll() is not None
 
 
 def test_run_ends_with_the_web_servers_status_when_it_ends():

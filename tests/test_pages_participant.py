@@ -196,3 +196,16 @@ def test_axe_finds_no_accessibility_violation(chromium, service):
     )
     assert [v["id"] for v in result["violations"]] == [], result["violations"]
     context.close()
+
+
+def test_over_https_the_cookie_goes_with_an_embedded_page_on_another_site(app, client, staff):
+    cid = client.post(
+        "/api/v1/conversations",
+        json={"topic": "t", "seed_statements": ["one"]},
+        headers=staff["admin"],
+    ).json["id"]
+    secure = app.test_client().get(f"/c/{cid}?embed=1", base_url="https://polis.example")
+    cookie = secure.headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+    plain = app.test_client().get(f"/c/{cid}", base_url="http://localhost")
+    assert "SameSite=Lax" in plain.headers["Set-Cookie"]

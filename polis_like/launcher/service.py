@@ -152,13 +152,14 @@ def run_all(settings: Settings) -> int:
     )
     print(
         f"""
-polis-like is running (Ctrl-C stops it).
-  API:                 {base}/api/v1/conversations/{conversation_id}
-  next statement:      {base}/api/v1/conversations/{conversation_id}/next
-  results:             {base}/api/v1/conversations/{conversation_id}/results
-  live events:         {base}/api/v1/conversations/{conversation_id}/events
+polis-like is running (Ctrl-C stops it). Open:
+  vote:                {base}/c/{conversation_id}
+  dashboard:           {base}/c/{conversation_id}/dashboard
+  report:              {base}/c/{conversation_id}/report
+  moderate:            {base}/c/{conversation_id}/moderate
+  admin:               {base}/admin
+  staff sign-in:       {base}/signin with {sign_in}
   API description:     {base}/api/v1/openapi.json
-  admin sign-in:       POST {base}/api/v1/session with {sign_in}
 """,
         flush=True,
     )
