@@ -188,6 +188,26 @@ def bump_revision(session: Session, conversation_id: int) -> None:
     notify_change(session, conversation_id)
 
 
+def sizes(session: Session, conversation_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(statements, participants) of each conversation: rows, not id counters (an import keeps
+    the export's ids, which need not be dense)."""
+    statements = dict(
+        session.execute(
+            select(StatementRow.conversation_id, func.count())
+            .where(StatementRow.conversation_id.in_(conversation_ids))
+            .group_by(StatementRow.conversation_id)
+        ).all()
+    )
+    participants = dict(
+        session.execute(
+            select(ParticipantRow.conversation_id, func.count())
+            .where(ParticipantRow.conversation_id.in_(conversation_ids))
+            .group_by(ParticipantRow.conversation_id)
+        ).all()
+    )
+    return {c: (statements.get(c, 0), participants.get(c, 0)) for c in conversation_ids}
+
+
 def first_conversation_id(session: Session) -> int | None:
     """The oldest conversation's id (None when there is none)."""
     return session.scalar(select(func.min(ConversationRow.id)))

@@ -100,6 +100,7 @@ def admin():
         "admin.html",
         me=account,
         conversations=rows[:PER_PAGE],
+        sizes=store.sizes(session, [c.id for c in rows[:PER_PAGE]]),
         page=page,
         more=len(rows) > PER_PAGE,
         created=request.args.get("created", type=int),
