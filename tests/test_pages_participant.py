@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -209,3 +210,42 @@ def test_over_https_the_cookie_goes_with_an_embedded_page_on_another_site(app, c
     assert "SameSite=None" in cookie and "Secure" in cookie and "HttpOnly" in cookie
     plain = app.test_client().get(f"/c/{cid}", base_url="http://localhost")
     assert "SameSite=Lax" in plain.headers["Set-Cookie"]
+
+
+def test_where_one_stands_appears_without_a_reload_once_the_math_has_placed_them(
+    page, service, sessions
+):
+    from polis_like.storage import jobs
+    from polis_like.storage.results import read_document
+
+    seeds = [f"Statement number {n}" for n in range(8)]
+    cid = create(service, "Two camps", seeds)
+    with sessions() as session:  # two camps of twelve, voting opposite ways
+        for n in range(24):
+            pid, _ = votes.join(session, cid, votes.Who(visitor=f"camp-{n}"))
+            for sid in range(8):
+                votes.cast_vote(session, cid, pid, sid, 1 if (n % 2) == (sid % 2) else -1)
+        session.commit()
+    page.clock.install()  # Date.now moves only when the test says
+    page.goto(f"{service['base']}/c/{cid}")
+    for voted in range(1, 9):
+        sid = int(page.locator("#statement").get_attribute("data-id"))
+        page.keyboard.press("a" if sid % 2 == 0 else "d")  # with the first camp
+        if voted < 8:
+            expect(page.locator("#progress")).to_contain_text(f"{voted + 1} of 8")
+    expect(page.locator("#done")).to_be_visible()
+    assert page.locator("#standing").count() == 0  # no result with this participant yet
+    deadline = time.monotonic() + 120
+    while True:  # the service's worker takes the new votes in
+        with sessions() as session:
+            tick = jobs.current_tick(session, cid)
+            document = read_document(session, cid, tick) if tick else None
+        if document is not None and document.participation.votes >= 24 * 8 + 8:
+            break
+        assert time.monotonic() < deadline, "the worker did not take the votes in"
+        time.sleep(0.2)
+    page.clock.fast_forward("00:31")  # past the page's pause between refreshes
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#standing")).to_contain_text("You are in group", timeout=10_000)
+    expect(page.locator("#standing")).to_contain_text("Statement number 0")
+    shoot(page, f"participant-standing-{cid}")

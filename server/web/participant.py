@@ -25,7 +25,6 @@ def _script_texts() -> dict[str, str]:
     """The strings the page's script shows, in the page's language."""
     return {
         "progress": _("Statement {n} of {total}"),
-        "finished": _("You have voted on every statement there is for now."),
         "changed": _("Your vote is now: {vote}."),
         "left": _("{n} characters left"),
         "empty": _("Write your statement first."),

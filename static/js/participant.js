@@ -40,7 +40,7 @@ function showNext(payload) {
   } else {
     statementBox.hidden = true;
     done.hidden = false;
-    progress.textContent = text.finished;
+    progress.textContent = ""; // the focused end message says it
     done.focus();
   }
 }
@@ -64,6 +64,8 @@ async function castVote(value) {
   }
   rememberVote(sid, statement.textContent, value);
   showNext(result.data);
+  votesSinceRefresh += 1;
+  if (votesSinceRefresh >= 5 || !result.data.statement) refreshStanding();
 }
 
 function shortcutsOn() {
@@ -186,6 +188,38 @@ function setUpWriting() {
   });
 }
 
+// -- where one stands ----------------------------------------------------------------------
+
+// The server renders "where you stand" from the latest result. Rather than hold an event
+// stream (one server thread each), the page asks for itself again now and then: after a few
+// votes, and when it becomes visible, at most once per REFRESH_MS; only that section changes.
+const REFRESH_MS = 30000;
+let votesSinceRefresh = 0;
+let refreshedAt = Date.now();
+
+async function refreshStanding() {
+  if (Date.now() - refreshedAt < REFRESH_MS && votesSinceRefresh < 5) return;
+  votesSinceRefresh = 0;
+  refreshedAt = Date.now();
+  let html;
+  try {
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    html = await response.text();
+  } catch {
+    return;
+  }
+  const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("standing-slot");
+  const slot = document.getElementById("standing-slot");
+  if (fresh && slot && fresh.innerHTML !== slot.innerHTML) slot.replaceChildren(...fresh.childNodes);
+}
+
+function setUpStanding() {
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refreshStanding();
+  });
+}
+
 // -- embedding ----------------------------------------------------------------------------
 
 function reportHeight() {
@@ -207,5 +241,6 @@ if (root.dataset.state === "open") {
   });
   setUpShortcuts();
   setUpWriting();
+  setUpStanding();
 }
 document.getElementById("my-votes")?.addEventListener("click", changeVote);
