@@ -65,5 +65,6 @@ vendor: ## Refresh the vendored front-end files from the npm registry (pinned ab
 translations: $(STAMP) ## Extract the pages' strings, update each catalogue, compile them
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location \
 		--sort-output --project polis-like -o server/translations/messages.pot .
-	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations --no-fuzzy-matching \
+		--ignore-obsolete
 	$(BIN)/pybabel compile -d server/translations

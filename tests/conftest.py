@@ -304,3 +304,34 @@ def shoot(page, name: str) -> None:
     """Keep a full-page screenshot as a test artefact (test-artifacts/screenshots)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def bare_document(tick: int, computed_ms: int, statements: dict | None = None):
+    """A results document with no groups, as the workers' protocol would publish it: the
+    ``document`` argument of ``polis_like.storage.jobs.publish``."""
+    from polis_like.storage.results import VERSION, Participation, ResultsDocument
+
+    statements = statements or {}
+    return ResultsDocument(
+        version=VERSION,
+        tick=tick,
+        computed_ms=computed_ms,
+        duration_ms=1.0,
+        participation=Participation(
+            participants=0,
+            votes=0,
+            statements=len(statements),
+            accepted=len(statements),
+            pending=0,
+            rejected=0,
+        ),
+        n_participants=0,
+        n_in_conversation=0,
+        n_votes=0,
+        k=0,
+        groups=[],
+        base_clusters=[],
+        consensus={"agree": [], "disagree": []},
+        statements=statements,
+        silhouettes={},
+    )

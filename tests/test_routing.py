@@ -7,12 +7,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import bare_document
 
 from polis_like.storage import jobs
 from polis_like.storage.results import (
-    VERSION,
-    Participation,
-    ResultsDocument,
     StatementResult,
 )
 from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
@@ -37,31 +35,6 @@ def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
         for sid, priority in enumerate(priorities)
     }
 
-    def document(tick: int, computed_ms: int) -> ResultsDocument:
-        return ResultsDocument(
-            version=VERSION,
-            tick=tick,
-            computed_ms=computed_ms,
-            duration_ms=0.0,
-            participation=Participation(
-                participants=0,
-                votes=0,
-                statements=len(priorities),
-                accepted=len(priorities),
-                pending=0,
-                rejected=0,
-            ),
-            n_participants=0,
-            n_in_conversation=0,
-            n_votes=0,
-            k=0,
-            groups=[],
-            base_clusters=[],
-            consensus={"agree": [], "disagree": []},
-            statements=statements,
-            silhouettes={},
-        )
-
     with sessions.begin() as session:
         assert jobs.acquire(session, cid, "test", 60.0)
         tick = jobs.publish(
@@ -72,7 +45,7 @@ def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
             high_water=0,
             revision=-1,
             duration_ms=0.0,
-            document=document,
+            document=lambda tick, ms: bare_document(tick, ms, statements),
             positions=b"",
         )
     assert tick == 1

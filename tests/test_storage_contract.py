@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import bare_document
 from sqlalchemy import create_engine, select
 from test_worker import add_votes, new_conversation
 
@@ -52,7 +53,7 @@ def test_a_published_document_reads_back_as_the_same_typed_document(engine, sess
 def test_a_document_of_another_shape_is_refused_naming_the_field():
     with pytest.raises(DocumentError, match=r"\$\.tick is missing"):
         ResultsDocument.from_json('{"version": 1}')
-    document = json.loads(_empty_document(1, 0).to_json())
+    document = json.loads(bare_document(1, 0).to_json())
     with pytest.raises(DocumentError, match=r"^\$\.groups must be a list$"):
         ResultsDocument.from_json(json.dumps({**document, "groups": 3}))
     with pytest.raises(DocumentError, match=r"^\$\.participation\.votes must be an integer$"):
@@ -116,7 +117,7 @@ def test_a_success_clears_the_failures_and_their_back_off(sessions):
                 high_water=0,
                 revision=0,
                 duration_ms=1.0,
-                document=_empty_document,
+                document=bare_document,
                 positions=b"",
             )
             == 1
@@ -143,7 +144,7 @@ def test_a_worker_that_lost_its_lease_publishes_nothing(sessions):
                 high_water=5,
                 revision=0,
                 duration_ms=1.0,
-                document=_empty_document,
+                document=bare_document,
                 positions=b"",
             )
             is None
@@ -153,29 +154,6 @@ def test_a_worker_that_lost_its_lease_publishes_nothing(sessions):
         assert (
             session.scalar(select(ResultRow.tick).where(ResultRow.conversation_id == cid)) is None
         )
-
-
-def _empty_document(tick: int, computed_ms: int) -> ResultsDocument:
-    from polis_like.storage.results import Participation
-
-    return ResultsDocument(
-        version=VERSION,
-        tick=tick,
-        computed_ms=computed_ms,
-        duration_ms=1.0,
-        participation=Participation(
-            participants=0, votes=0, statements=0, accepted=0, pending=0, rejected=0
-        ),
-        n_participants=0,
-        n_in_conversation=0,
-        n_votes=0,
-        k=0,
-        groups=[],
-        base_clusters=[],
-        consensus={"agree": [], "disagree": []},
-        statements={},
-        silhouettes={},
-    )
 
 
 # -- reading consistently -----------------------------------------------------------------------

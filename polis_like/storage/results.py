@@ -310,9 +310,8 @@ def read_document(session: Session, conversation_id: int, tick: int) -> ResultsD
     return ResultsDocument.from_json(text) if text is not None else None
 
 
-def priorities(session: Session, conversation_id: int, tick: int) -> np.ndarray:
-    """Routing priority by sid in the result of ``tick`` (empty when there is none)."""
-    document = read_document(session, conversation_id, tick) if tick > 0 else None
+def priorities(document: ResultsDocument | None) -> np.ndarray:
+    """Routing priority by sid in a result (empty when there is none)."""
     if document is None:
         return np.empty(0)
     values = np.zeros(len(document.statements))

@@ -44,7 +44,8 @@ def priority(session: Session, conversation_id: int, tick: int) -> np.ndarray:
     cached = _priority.get(conversation_id)
     if cached and cached[0] == tick:
         return cached[1]
-    values = results.priorities(session, conversation_id, tick)
+    # From the parsed document the pages share: one read and parse per tick and process.
+    values = results.priorities(document(session, conversation_id, tick))
     with _lock:
         _priority[conversation_id] = (tick, values)
     return values

@@ -7,36 +7,22 @@ markup of a conversation or an account is written once, here in the templates.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from flask import redirect, render_template, request
+from flask import request
 from flask_babel import gettext as _
 
-from polis_like.errors import Forbidden
 from polis_like.storage import accounts as account_store
 from polis_like.storage import conversations as store
 from polis_like.storage.conversations import STATEMENT_MAX
-from polis_like.storage.models import AccountRow
 
-from ..api.common import current_account, db, query_int
+from ..api.common import db, query_int
 from ..api.transfer import NAMES as EXPORT_NAMES
 from . import blueprint
+from .staff import render_staff, staff_page
 
+#: Where signing out leads: back here, which asks to sign in again (and returns here after).
+SIGNED_OUT = "/admin"
 #: Conversations per page of the list.
 PER_PAGE = 20
-
-
-def _admin() -> AccountRow | None:
-    """The signed-in admin; None when nobody is signed in; 403 for a moderator."""
-    account = current_account()
-    if account is not None and account.role != "admin":
-        raise Forbidden(_("This page is for admins. Ask an admin to do what you need."))
-    return account
-
-
-def _to_sign_in():
-    """To the sign-in page, which comes back here after."""
-    return redirect("/signin?next=" + quote(request.full_path.rstrip("?"), safe="/"))
 
 
 def _script_texts() -> dict[str, str]:
@@ -89,16 +75,14 @@ def _settings_choices() -> dict:
 
 
 @blueprint.get("/admin")
+@staff_page("admin")
 def admin():
-    account = _admin()
-    if account is None:
-        return _to_sign_in()
     session = db()
     page = query_int("page", 1, low=1, high=10**6)
     rows = store.list_conversations(session, offset=(page - 1) * PER_PAGE, limit=PER_PAGE + 1)
-    return render_template(
+    return render_staff(
         "admin.html",
-        me=account,
+        sign_out_to=SIGNED_OUT,
         conversations=rows[:PER_PAGE],
         sizes=store.sizes(session, [c.id for c in rows[:PER_PAGE]]),
         page=page,
@@ -112,14 +96,12 @@ def admin():
 
 
 @blueprint.get("/admin/c/<id:conversation_id>")
+@staff_page("admin")
 def admin_conversation(conversation_id: int):
-    account = _admin()
-    if account is None:
-        return _to_sign_in()
     conversation = store.get_conversation(db(), conversation_id)
-    return render_template(
+    return render_staff(
         "admin_conversation.html",
-        me=account,
+        sign_out_to=SIGNED_OUT,
         conversation=conversation,
         choices=_settings_choices(),
         exports=EXPORT_NAMES,

@@ -46,7 +46,12 @@ def staff_page(role: str = "moderator"):
                 target = request.full_path.rstrip("?")
                 return redirect(url_for("web.signin", next=target))
             if role == "admin" and account.role != "admin":
-                raise Forbidden(_("This page needs an admin account."))
+                raise Forbidden(
+                    _(
+                        "This page is for admins: it needs an admin account. "
+                        "Ask an admin to do what you need."
+                    )
+                )
             return view(*args, **kwargs)
 
         return wrapped

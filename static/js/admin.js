@@ -1,6 +1,5 @@
 // The admin pages: each part sets itself up when its form is on the page.
 
-import { request } from "./api.js";
 import { setUpAccounts } from "./admin-accounts.js";
 import { setUpCreate, setUpImport, setUpSettings } from "./admin-conversations.js";
 
@@ -13,16 +12,6 @@ const parts = [
 for (const [id, setUp] of parts) {
   const form = document.getElementById(id);
   if (form) setUp(form);
-}
-
-// Sign-out ends the session on the server (every copy of the cookie), then back to sign-in.
-const signOut = document.getElementById("sign-out");
-if (signOut) {
-  signOut.addEventListener("click", async () => {
-    signOut.disabled = true;
-    await request("DELETE", "/session");
-    window.location.assign("/admin");
-  });
 }
 
 // After a reload that names a new conversation (?created=), focus it.
