@@ -83,6 +83,11 @@ def test_the_dashboard_shows_groups_statements_and_counts_of_a_real_conversation
     expect(page.locator("#map-overlay .hull")).to_have_count(document["k"])
     expect(page.locator("#map-overlay .group-label")).to_have_count(document["k"])
     expect(page.locator("#chart .uplot")).to_have_count(1)
+    # The map names the participants it places, not the rows of the vote matrix (an import
+    # keeps the export's sparse participant ids).
+    label = page.locator("#map").get_attribute("aria-label")
+    placed = int(re.match(r"Opinion map of (\d+) participants", label).group(1))
+    assert 0 < placed <= participation["participants"]
     page.get_by_role("button", name="Zoom in").click()
     expect(page.locator("#zoom-level")).to_have_text("Zoom: 1.5 times")
     page.locator("#map").focus()

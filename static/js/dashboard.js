@@ -89,7 +89,7 @@ async function refresh() {
         performance.measure("map-draw", { start: started, end: performance.now() });
         renderGroupsTable(shown, summary, texts);
         document.getElementById("map").setAttribute("aria-label",
-          `${format(texts.map, { n: positions.n, k: results.k })}. ${document.getElementById("map-help").textContent}`);
+          `${format(texts.map, { n: summary.placed, k: results.k })}. ${document.getElementById("map-help").textContent}`);
       }
       if (doc) document.getElementById("live-status").textContent = format(texts.new_result, { n: results.participation.participants, m: results.participation.votes });
     }

@@ -25,16 +25,18 @@ export function decodePositions(buffer) {
 // columns, so O(n) however many participants there are) and centre.
 export function summarise(data, k) {
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  let placed = 0;
   const { n, x, y, group } = data;
   for (let i = 0; i < n; i++) {
     const px = x[i], py = y[i];
     if (px !== px) continue; // NaN: not placed
+    placed++;
     if (px < x0) x0 = px;
     if (px > x1) x1 = px;
     if (py < y0) y0 = py;
     if (py > y1) y1 = py;
   }
-  if (x0 === Infinity) return { bounds: null, groups: [] };
+  if (x0 === Infinity) return { bounds: null, groups: [], placed };
   const columns = 64, width = (x1 - x0) || 1;
   const low = new Float32Array(k * columns).fill(Infinity);
   const high = new Float32Array(k * columns).fill(-Infinity);
@@ -62,7 +64,7 @@ export function summarise(data, k) {
       size: count[g],
     });
   }
-  return { bounds: [x0, x1, y0, y1], groups };
+  return { bounds: [x0, x1, y0, y1], groups, placed };
 }
 
 // Andrew's monotone chain: the convex hull of a few hundred points.
