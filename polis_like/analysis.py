@@ -18,7 +18,7 @@ def analyze(
     seed: int = 0,
     replay_votes: bool = False,
     window_s: float = 10.0,
-    projection_scale: str = "visible",
+    projection_scale: str = "polis",
     progress: Callable[[int, int], None] | None = None,
 ) -> MathResult:
     """The math's result for a whole conversation (static, or replayed in time order)."""
@@ -55,7 +55,7 @@ def analyze_export(
     seed: int = 0,
     replay: bool = False,
     window_s: float = 10.0,
-    projection_scale: str = "visible",
+    projection_scale: str = "polis",
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Conversation, MathResult]:
     """Read an export and analyse it."""

@@ -245,3 +245,34 @@ def test_umap_reducer_keeps_neighbours_together(load_conversation):
     assert trust(result) > 0.75
     assert trust(result) >= trust(linear) - 0.02
     assert result.k >= 2
+
+
+def test_a_cold_start_seeds_the_base_clusters_in_the_order_participants_first_voted():
+    # Four participants with four different vote rows (so four positions, each its own base
+    # cluster). Participant 3 voted first, then 1, 2 and 0: Pol.is's rows, and so its first
+    # distinct points and the base clusters' ids, follow that order, not the participant ids.
+    rows = {0: [1, 1, 1, -1], 1: [1, -1, -1, 1], 2: [-1, -1, 1, 1], 3: [-1, 1, -1, -1]}
+    first_vote = {3: 0, 1: 1, 2: 2, 0: 3}
+    cells = [
+        (1_000 * first_vote[p] + j, p, j, v)
+        for p, votes in rows.items()
+        for j, v in enumerate(votes)
+    ]
+    t, p, s, v = zip(*cells, strict=True)
+    result, _ = compute(VoteEvents(t, p, s, v))
+    assert result.base_cluster[[3, 1, 2, 0]].tolist() == [0, 1, 2, 3]
+
+
+def test_the_default_projection_scale_counts_moderated_out_statements_as_pol_is_does(
+    load_conversation,
+):
+    conversation = load_conversation("football-concussions")
+    inputs = engine_inputs(conversation)
+    assert conversation.moderated_out().any()
+    default, _ = compute(conversation.votes, **inputs)
+    polis, _ = compute(conversation.votes, **inputs, params=MathParams(projection_scale="polis"))
+    visible, _ = compute(
+        conversation.votes, **inputs, params=MathParams(projection_scale="visible")
+    )
+    np.testing.assert_array_equal(default.x, polis.x)
+    assert not np.allclose(default.x, visible.x, equal_nan=True)

@@ -176,12 +176,16 @@ def _picked(stats: GroupStats, eligible=None):
     return [(r.statement, r.direction, r.best_agree) for r in representative(stats, 0, eligible)]
 
 
-def test_best_agree_prefers_a_statement_with_ra_above_one_to_a_larger_pa_pat():
-    # s0: ra 0.9, pa*pat = 0.9 * 3 = 2.7;  s1: ra 1.2, pa*pat = 0.7 * 1.5 = 1.05.
-    # Both candidates (pat > 1.2816); s1 alone has ra > 1, so it wins.
-    # Neither passes (rat < 1.2816).
+def test_best_agree_depends_on_the_order_pol_is_meets_the_statements_in():
+    # s0: ra 0.9, pa*pat = 0.9 * 3 = 2.7;  s1: ra 1.2, pa*pat = 0.7 * 1.5 = 1.05, and
+    # ra*rat*pa*pat = 1.2 * 1.0 * 1.05 = 1.26. Both qualify first (pat > 1.2816); neither passes.
+    # Met s0 first: the best so far has ra <= 1, so s1 must beat it on pa*pat (1.05 < 2.7): s0.
+    # Met s1 first: the best so far has ra > 1, so s0 must beat it on ra*rat*pa*pat
+    # (0.9 * 0.5 * 2.7 = 1.215 < 1.26): s1. Pol.is's reduce keeps whichever it met first here.
     stats = _one_group(pa=[0.9, 0.7], pat=[3.0, 1.5], ra=[0.9, 1.2], rat=[0.5, 1.0])
-    assert _picked(stats) == [(1, "agree", True)]
+    assert _picked(stats) == [(0, "agree", True)]
+    reversed_order = representative(stats, 0, np.ones(2, bool), order=np.array([1, 0]))
+    assert [(r.statement, r.best_agree) for r in reversed_order] == [(1, True)]
 
 
 def test_best_agree_among_ra_above_one_takes_the_largest_ra_rat_pa_pat():
@@ -370,3 +374,10 @@ def test_priority_novelty_boost_falls_as_a_statement_is_seen():
 def test_a_meta_statement_has_priority_49_whatever_its_votes():
     t = Tallies(np.array([[3, 0]]), np.array([[1, 0]]), np.array([[5, 0]]))
     assert priority(t, np.array([1.0, 0.0]), np.array([True, True])).tolist() == [49.0, 49.0]
+
+
+def test_the_best_agree_is_labelled_disagree_when_its_disagree_test_is_stronger():
+    # Pol.is picks the best agree by its agree numbers but labels it by rat > rdt: s0 qualifies
+    # (pat 2 > 1.2816) with rat 0.5 < rdt 1.0, so it leads, labelled disagree, flagged best agree.
+    stats = _one_group(pa=[0.8], pat=[2.0], ra=[0.9], rat=[0.5], rdt=[1.0])
+    assert _picked(stats) == [(0, "disagree", True)]

@@ -317,9 +317,20 @@ class Worker:
                 tick=tick,
                 n_events=0,
             )
+        try:
+            state = MathState.from_bytes(saved.payload)
+        except ValueError as error:  # a state of an older version of the math: start over
+            log.warning("conversation %d: recomputing from every vote (%s)", conversation_id, error)
+            return _Memory(
+                state=MathState.initial(self.params),
+                high_water=0,
+                revision=-1,
+                tick=tick,
+                n_events=0,
+            )
         # revision -1: re-read moderation and bans, to be safe
         return _Memory(
-            state=MathState.from_bytes(saved.payload),
+            state=state,
             high_water=saved.high_water,
             revision=-1,
             tick=tick,

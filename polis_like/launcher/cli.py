@@ -105,10 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--projection-scale",
-        choices=("visible", "polis"),
-        default="visible",
-        help="count only the statements participants could see in the map's "
-        "scale (default), or also moderated-out ones, as Pol.is does",
+        choices=("polis", "visible"),
+        default="polis",
+        help="count moderated-out statements in the map's scale, as Pol.is does "
+        "(default), or only the statements participants could see",
     )
     analyze.add_argument(
         "--format",

@@ -12,9 +12,9 @@ from threadpoolctl import ThreadpoolController
 
 from ..conversation import VoteEvents
 from . import matrix, moments, pca, stats
-from .clustering import cluster
+from .clustering import Previous, cluster
 from .params import MathParams
-from .state import MathState
+from .state import NEVER, MathState
 from .umap_reducer import umap_positions
 
 
@@ -111,7 +111,8 @@ def update(
         matrix.latest_votes(events, *shape) if codes.nnz == 0 else matrix.merge_votes(codes, events)
     )
     touched = np.unique(events.participant)
-    return _run(state, codes, changes, time.perf_counter() - started, touched)
+    first = _first_votes(events, shape[0], state.participant_first_ms)
+    return _run(state, codes, first, changes, time.perf_counter() - started, touched)
 
 
 def recompute(state: MathState, events: VoteEvents, **changes) -> tuple[MathResult, MathState]:
@@ -123,7 +124,21 @@ def recompute(state: MathState, events: VoteEvents, **changes) -> tuple[MathResu
     started = time.perf_counter()
     shape = _shape(state, events, changes)
     codes = matrix.latest_votes(events, *shape)
-    return _run(state, codes, changes, time.perf_counter() - started, None)
+    first = _first_votes(events, shape[0], np.empty(0, np.int64))
+    return _run(state, codes, first, changes, time.perf_counter() - started, None)
+
+
+def _first_votes(events: VoteEvents, size: int, known: np.ndarray) -> np.ndarray:
+    """The time of each participant's first vote, ``events`` included (``NEVER``: none)."""
+    first = np.full(size, NEVER, np.int64)
+    first[: len(known)] = known
+    np.minimum.at(first, events.participant, events.timestamp_ms)
+    return first
+
+
+def first_vote_order(first_ms: np.ndarray) -> np.ndarray:
+    """Participants in the order of their first vote (Pol.is's row order); ties by index."""
+    return np.lexsort((np.arange(len(first_ms)), first_ms))
 
 
 def _shape(state: MathState, events: VoteEvents, changes: dict) -> tuple[int, int]:
@@ -158,6 +173,7 @@ def _mask(new: np.ndarray | None, old: np.ndarray, size: int, name: str) -> np.n
 def _run(
     state: MathState,
     codes: sp.csr_matrix,
+    first: np.ndarray,
     changes: dict,
     matrix_seconds: float,
     touched: np.ndarray | None,
@@ -170,7 +186,7 @@ def _run(
     nothing (a 1,000 x 1,000 eigenproblem took 10 s on two contended threads, 0.12 s on one).
     """
     with _blas().limit(limits=1, user_api="blas"):
-        return _pipeline(state, codes, changes, matrix_seconds, touched)
+        return _pipeline(state, codes, first, changes, matrix_seconds, touched)
 
 
 @functools.cache
@@ -182,6 +198,7 @@ def _blas() -> ThreadpoolController:
 def _pipeline(
     state: MathState,
     codes: sp.csr_matrix,
+    first: np.ndarray,
     changes: dict,
     matrix_seconds: float,
     touched: np.ndarray | None,
@@ -194,6 +211,7 @@ def _pipeline(
     banned = _mask(changes.get("banned"), state.banned, n_rows, "banned")
     timings = {"matrix": matrix_seconds}
     clock = _Clock(timings)
+    rows = first_vote_order(first)
 
     in_conv = matrix.in_conversation(
         codes,
@@ -201,6 +219,7 @@ def _pipeline(
         banned=banned,
         min_votes=params.min_votes,
         min_participants=params.min_participants,
+        order=rows,
     )
     clock.lap("in_conversation")
 
@@ -220,7 +239,7 @@ def _pipeline(
     voted = (matrix.vote_counts(codes) > 0) & ~banned
     positions[~voted] = np.nan
     statement_xy, extremity = pca.project_statements(fit)
-    clustered = np.flatnonzero(in_conv)
+    clustered = rows[in_conv[rows]]  # in the order they first voted
     if params.reducer == "umap":
         embedded = umap_positions(
             fit.centred(), pca.sparsity_scale(fit), np.flatnonzero(voted), params.random_state
@@ -232,15 +251,15 @@ def _pipeline(
     previous_base = np.full(n_rows, -1, np.int32)
     if state.base_labels is not None:
         previous_base[: len(state.base_labels)] = state.base_labels
-    groups = cluster(
-        positions[clustered],
-        params,
-        base_init=state.base_centres,
-        base_members=previous_base[clustered],
-        group_init=state.group_centres,
-        group_members=state.group_labels,
+    previous = Previous(
+        base_centres=state.base_centres,
+        base_ids=state.base_ids,
+        group_centres=state.group_centres,
+        group_labels=state.group_labels,
+        group_ids=state.group_ids,
         smoother=state.smoother,
     )
+    groups = cluster(positions[clustered], params, previous, previous_base[clustered])
     base_of = np.full(n_rows, -1, np.int32)
     base_of[clustered] = groups.base_labels
     group_of = np.full(n_rows, -1, np.int32)
@@ -252,9 +271,9 @@ def _pipeline(
     eligible = ~moderated_out
     group_stat = stats.group_stats(group_tallies)
     repness = [
-        stats.representative(group_stat, g, eligible, params.repness_count) for g in range(k)
+        stats.representative(group_stat, g, eligible, count=params.repness_count) for g in range(k)
     ]
-    consensus = stats.majority(everyone, eligible, params.consensus_count)
+    consensus = stats.majority(everyone, eligible, count=params.consensus_count)
     gic = np.where(eligible, stats.group_informed_consensus(group_tallies), np.nan)
     priority = stats.priority(group_tallies, extremity, meta)
     clock.lap("statistics")
@@ -299,6 +318,9 @@ def _pipeline(
         base_labels=base_of,
         group_labels=groups.group_labels,
         group_centres=groups.group_centres,
+        base_ids=groups.base_ids,
+        group_ids=groups.group_ids,
+        participant_first_ms=first,
         smoother=groups.smoother,
         n_updates=state.n_updates + 1,
     )

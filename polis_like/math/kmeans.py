@@ -1,10 +1,11 @@
 """Weighted k-means in the Pol.is manner: deterministic initialisation and warm starts.
 
-Pol.is initialises from the first k distinct points, or from the previous update's centres
-(re-centred on today's data, empty clusters dropped, then the point farthest from its centre
-split off until there are k again), and stops when no centre moves more than a threshold.
-The iterations run compiled (``_kmeans_kernels``) with Hamerly's distance bounds, so that after
-the first iterations only the points near a boundary are measured again.
+Pol.is initialises from the first k distinct points, or from the previous update's clusters
+(``clean-start-clusters``: each re-centred on its members, empty ones dropped, then the point
+farthest from its centre split off until there are k again), drops a cluster as soon as it has
+no point, and stops when the sorted centres stop moving. The iterations run compiled
+(``_kmeans_kernels``) with Hamerly's distance bounds, so that after the first iterations only
+the points near a boundary are measured again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from . import _kmeans_kernels as kernels
 class KMeansResult:
     """Centres of shape (k, 2), the label of each point and each cluster's total weight.
 
-    ``origin[c]`` is the previous cluster that cluster c was warm-started from (-1: none).
+    Clusters are in the order of their ``ids`` (Pol.is's cluster ids: a cold start numbers its
+    clusters 0, 1, ...; a warm start keeps the previous ids and gives a new cluster the next
+    one). ``origin[c]`` is the previous cluster (an index into ``init``) that cluster c
+    continues, -1 for a new one.
     """
 
     centres: np.ndarray
@@ -28,6 +32,7 @@ class KMeansResult:
     weights: np.ndarray
     n_iter: int
     origin: np.ndarray
+    ids: np.ndarray
 
 
 def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
@@ -52,78 +57,77 @@ def kmeans(
     weights: np.ndarray | None = None,
     init: np.ndarray | None = None,
     init_labels: np.ndarray | None = None,
+    init_ids: np.ndarray | None = None,
     max_iter: int = 100,
     threshold: float = 0.01,
 ) -> KMeansResult:
-    """Cluster ``points`` into at most ``k`` groups.
+    """Cluster ``points`` into at most ``k`` groups, as Pol.is's ``clusters/kmeans`` does.
 
     Parameters
     ----------
     points : ndarray of shape (n_points, 2)
+        In Pol.is's row order: it decides the cold start and the ties of a warm start.
     k : int
         Wanted number of clusters; fewer when there are fewer distinct points.
     weights : ndarray of shape (n_points,), optional
         Point weights (member counts when clustering base-cluster centres).
     init : ndarray of shape (n_init, 2), optional
-        Previous centres to warm-start from; otherwise the first k distinct points.
+        The previous update's centres, to warm-start from; otherwise the first k distinct
+        points (a cold start).
     init_labels : ndarray of shape (n_points,), optional
-        Each point's previous cluster (an index into ``init``; -1 for a newcomer). Each previous
-        cluster then restarts at its previous members' mean position today, as in Pol.is
-        (``clean-start-clusters``); without them, at the mean of today's points nearest to it.
+        Each point's previous cluster (an index into ``init``; -1 for a newcomer): the members
+        that Pol.is's ``clean-start-clusters`` re-centres each previous cluster on. Without
+        them, each point counts as a member of the previous centre nearest to it.
+    init_ids : ndarray of shape (n_init,), optional
+        The previous clusters' ids (default 0, 1, ...).
     max_iter : int
-        Iteration cap.
+        Pol.is's ``max-iters``: at most ``max_iter + 1`` assignment steps.
     threshold : float
-        Stop once no centre moved more than this.
+        Stop once the sorted centres moved less than this.
 
     Returns
     -------
-    KMeansResult, with clusters left empty at the end dropped and labels renumbered densely.
+    KMeansResult, its clusters sorted by id, labels numbered densely in that order.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     weights = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=np.float64)
-    seeds = first_distinct(points, k) if len(points) else np.empty((0, 2))
-    k = len(seeds)
-    if k == 0:
+    weights = np.ascontiguousarray(weights)
+    if len(points) == 0:
         return KMeansResult(
             np.empty((0, 2)),
-            np.full(len(points), -1, np.int32),
+            np.full(0, -1, np.int32),
             np.empty(0),
             0,
             np.empty(0, np.int64),
+            np.empty(0, np.int64),
         )
     if init is None or len(init) == 0:
-        centres, origin = seeds, np.full(k, -1, np.int64)
+        centres = first_distinct(points, k)
+        ids = np.arange(len(centres), dtype=np.int64)
+        origin = np.full(len(centres), -1, np.int64)
     else:
         previous = np.ascontiguousarray(init, dtype=np.float64)
         if init_labels is None or not (np.asarray(init_labels) >= 0).any():
             init_labels = kernels.assign(points, previous)
-        centres, origin = _warm_start(points, weights, previous, np.asarray(init_labels), k)
-    centres = np.ascontiguousarray(centres)
-    labels, n_iter = kernels.lloyd(points, weights, centres, max_iter, threshold)
-    return _drop_empty(centres, labels, weights, n_iter, origin)
-
-
-def _warm_start(
-    points: np.ndarray, weights: np.ndarray, previous: np.ndarray, members: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each previous cluster moved to its members' mean; empty ones dropped, identical ones
-    merged, then the farthest points split off until there are k. Returns the centres and the
-    previous cluster each came from (-1 for a split)."""
-    known = members >= 0
-    size = len(previous)
-    total = np.bincount(members[known], weights=weights[known], minlength=size)
-    sx = np.bincount(members[known], weights=weights[known] * points[known, 0], minlength=size)
-    sy = np.bincount(members[known], weights=weights[known] * points[known, 1], minlength=size)
-    origin = np.flatnonzero(total > 0)
-    centres = np.c_[sx[origin] / total[origin], sy[origin] / total[origin]]
-    _, first = np.unique(centres, axis=0, return_index=True)
-    kept = np.sort(first)[:k]
-    centres, origin = centres[kept], origin[kept]
-    if len(centres) < k:
-        extra = kernels.farthest_splits(points, np.ascontiguousarray(centres), k - len(centres))
-        centres = np.vstack([centres, extra])
-        origin = np.concatenate([origin, np.full(len(extra), -1, np.int64)])
-    return centres, origin
+        init_ids = np.arange(len(previous)) if init_ids is None else init_ids
+        possible = min(k, len(np.unique(points, axis=0)))
+        centres, _, ids, origin = kernels.clean_start(
+            points,
+            weights,
+            np.ascontiguousarray(init_labels, dtype=np.int32),
+            np.ascontiguousarray(init_ids, dtype=np.int64),
+            possible,
+        )
+    labels, centres, kept, n_iter = kernels.lloyd(points, weights, centres, max_iter, threshold)
+    ids, origin = ids[kept], origin[kept]
+    totals = np.bincount(labels, weights=weights, minlength=len(centres))
+    by_id = np.argsort(ids, kind="stable")
+    if (by_id != np.arange(len(ids))).any():
+        renumber = np.empty_like(by_id)
+        renumber[by_id] = np.arange(len(by_id))
+        labels = renumber[labels].astype(np.int32)
+        centres, totals, ids, origin = centres[by_id], totals[by_id], ids[by_id], origin[by_id]
+    return KMeansResult(centres, labels, totals, n_iter, origin, ids)
 
 
 def _sq_dists(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -131,27 +135,15 @@ def _sq_dists(block: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _drop_empty(centres, labels, weights, n_iter, origin) -> KMeansResult:
-    k = len(centres)
-    totals = np.bincount(labels, weights=weights, minlength=k)
-    counts = np.bincount(labels, minlength=k)
-    keep = counts > 0
-    if keep.all():
-        return KMeansResult(centres, labels, totals, n_iter, origin)
-    renumber = np.cumsum(keep) - 1
-    return KMeansResult(
-        centres[keep], renumber[labels].astype(np.int32), totals[keep], n_iter, origin[keep]
-    )
-
-
 def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     """Plain mean silhouette of ``points`` (a few hundred at most) under ``labels``.
 
-    A point alone in its cluster scores 0; with fewer than two clusters the score is -1.
+    A point alone in its cluster scores 0 (so a single point scores 0, as in Pol.is, which then
+    still records k = 2); several points in one cluster score -1.
     """
     groups = np.unique(labels)
     if len(groups) < 2:
-        return -1.0
+        return 0.0 if len(points) == 1 else -1.0
     dist = np.sqrt(_sq_dists(points, points))
     onehot = labels[:, None] == groups[None, :]
     sizes = onehot.sum(axis=0)

@@ -152,12 +152,14 @@ def in_conversation(
     banned: np.ndarray,
     min_votes: int,
     min_participants: int,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Who is clustered: Pol.is's rule, sticky.
 
     A participant is in once their vote count reaches ``min(min_votes, n voted statements)``;
-    while fewer than ``min_participants`` are in, the top voters are added; once in, always in
-    (until banned).
+    while fewer than ``min_participants`` are in, the top voters are added (among equal counts,
+    the earlier in ``order``, default index order: Pol.is's stable sort over its rows); once
+    in, always in (until banned).
 
     Returns
     -------
@@ -173,7 +175,8 @@ def in_conversation(
     missing = min(min_participants, int(eligible.sum())) - int(mask.sum())
     if missing > 0:
         # Top voters first; among equal counts, the earlier participant.
-        candidates = np.flatnonzero(eligible & ~mask)
+        order = np.arange(len(counts)) if order is None else order
+        candidates = order[(eligible & ~mask)[order]]
         top = candidates[np.argsort(-counts[candidates], kind="stable")[:missing]]
         mask[top] = True
     return mask

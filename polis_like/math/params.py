@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 Z_90 = 1.2816
 
 REDUCERS = ("pca", "umap")
-PROJECTION_SCALES = ("visible", "polis")
+PROJECTION_SCALES = ("polis", "visible")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,10 +21,10 @@ class MathParams:
         How participants are placed in 2-D before clustering.
     random_state : int
         Seed for every random choice (UMAP, and the ARPACK start vector).
-    projection_scale : {"visible", "polis"}
-        What the sparsity-aware projection's ``sqrt(n / |V_i|)`` counts: only the statements a
-        participant could see (the intent, default), or also the moderated-out statements that
-        have votes, counted as a 0 vote from everybody (what Pol.is computes).
+    projection_scale : {"polis", "visible"}
+        What the sparsity-aware projection's ``sqrt(n / |V_i|)`` counts: also the moderated-out
+        statements that have votes, counted as a 0 vote from everybody (what Pol.is computes,
+        default), or only the statements a participant could see (``"visible"``).
     n_base_clusters : int
         Number of base clusters (Pol.is: 100).
     max_groups : int
@@ -36,7 +36,10 @@ class MathParams:
     k_smoother_updates : int
         Updates in a row that a new best k must win before it is published (Pol.is: 4).
     kmeans_max_iter : int
-        Iteration cap of every k-means (Pol.is: 100; its group level runs 20 by accident).
+        Iteration cap of the base-cluster k-means (Pol.is: 100, so at most 101 steps).
+    group_kmeans_max_iter : int
+        Iteration cap of the group-level k-means (Pol.is: 20; its configured 100 never reaches
+        the k-means, so the default of 20 applies).
     kmeans_threshold : float
         k-means stops once no centre moves more than this (Pol.is: 0.01).
     repness_count : int
@@ -47,13 +50,14 @@ class MathParams:
 
     reducer: str = "pca"
     random_state: int = 0
-    projection_scale: str = "visible"
+    projection_scale: str = "polis"
     n_base_clusters: int = 100
     max_groups: int = 5
     min_votes: int = 7
     min_participants: int = 15
     k_smoother_updates: int = 4
     kmeans_max_iter: int = 100
+    group_kmeans_max_iter: int = 20
     kmeans_threshold: float = 0.01
     repness_count: int = 5
     consensus_count: int = 5
@@ -73,6 +77,7 @@ class MathParams:
             "min_participants",
             "k_smoother_updates",
             "kmeans_max_iter",
+            "group_kmeans_max_iter",
             "repness_count",
             "consensus_count",
         ):

@@ -15,7 +15,9 @@ from .matrix import empty_votes
 from .moments import Moments
 from .params import MathParams
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: "Has not voted yet", in the first-vote times.
+NEVER = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -24,7 +26,8 @@ class MathState:
 
     The vote matrix (latest votes) is the data; the rest is the path-dependent memory of the
     Pol.is math: sticky in-conversation membership, the k smoother, the warm starts of both
-    k-means levels and the PCA components whose signs later updates follow.
+    k-means levels, the PCA components whose signs later updates follow, and the order in which
+    participants first voted (Pol.is's row order, which decides its cold start and its ties).
     """
 
     params: MathParams
@@ -39,6 +42,11 @@ class MathState:
     #: Each participant's base cluster (-1: none), and each base cluster's group for every k.
     base_labels: np.ndarray | None = None
     group_labels: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Pol.is's cluster ids: of each base cluster, and of each group for every k.
+    base_ids: np.ndarray | None = None
+    group_ids: dict[int, np.ndarray] = field(default_factory=dict)
+    #: Time of each participant's first vote (``NEVER``: none yet).
+    participant_first_ms: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     smoother: Smoother = field(default_factory=Smoother)
     n_updates: int = 0
     #: Co-vote moments of ``codes`` (derived data: not serialised, rebuilt when missing).
@@ -55,6 +63,7 @@ class MathState:
             np.zeros(n_statements, bool),
             np.zeros(n_statements, bool),
             np.zeros(n_participants, bool),
+            participant_first_ms=np.full(n_participants, NEVER, np.int64),
         )
 
     @property
@@ -71,8 +80,9 @@ class MathState:
             "moderated_out": self.moderated_out,
             "meta": self.meta,
             "banned": self.banned,
+            "participant_first_ms": self.participant_first_ms,
         }
-        for name in ("in_conversation", "components", "base_centres", "base_labels"):
+        for name in ("in_conversation", "components", "base_centres", "base_labels", "base_ids"):
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
@@ -80,11 +90,17 @@ class MathState:
             arrays[f"group_centres_{k}"] = centres
         for k, labels in self.group_labels.items():
             arrays[f"group_labels_{k}"] = labels
+        for k, ids in self.group_ids.items():
+            arrays[f"group_ids_{k}"] = ids
         header = {
             "version": FORMAT_VERSION,
             "params": self.params.to_dict(),
             "shape": self.shape,
-            "smoother": [self.smoother.current, self.smoother.candidate, self.smoother.wins],
+            "smoother": [
+                self.smoother.last_k,
+                self.smoother.last_k_count,
+                self.smoother.smoothed_k,
+            ],
             "n_updates": self.n_updates,
         }
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -103,6 +119,7 @@ class MathState:
             # numpy and zipfile each fail in their own way on a damaged payload: one error here
             raise ValueError(f"not a math state: {error}") from error
         if header.get("version") != FORMAT_VERSION:
+            # a state of another version is not converted: the caller recomputes from the votes
             raise ValueError(f"unknown math state version {header.get('version')!r}")
         codes = sp.csr_matrix(
             (arrays["codes_data"], arrays["codes_indices"], arrays["codes_indptr"]),
@@ -128,6 +145,9 @@ class MathState:
             group_centres=by_k("group_centres_"),
             base_labels=arrays.get("base_labels"),
             group_labels=by_k("group_labels_"),
+            base_ids=arrays.get("base_ids"),
+            group_ids=by_k("group_ids_"),
+            participant_first_ms=arrays["participant_first_ms"],
             smoother=Smoother(*header["smoother"]),
             n_updates=header["n_updates"],
         )

@@ -136,56 +136,71 @@ class RepStatement:
 
 
 def representative(
-    stats: GroupStats, group: int, eligible: np.ndarray, count: int = 5
+    stats: GroupStats,
+    group: int,
+    eligible: np.ndarray,
+    order: np.ndarray | None = None,
+    count: int = 5,
 ) -> list[RepStatement]:
-    """A group's representative statements, chosen by Pol.is's rules.
+    """A group's representative statements, chosen by Pol.is's rules (``select-rep-comments``).
 
-    The "best agree" statement comes first; then the statements that pass both one-sided 90 %
-    tests for agree or for disagree, by ``repness * repness_test * p * p_test``; ``count`` in
-    all, agrees before disagrees. When none passes: the best agree, or the statement with the
-    largest ``max(rat, rdt)``.
+    The statements are met in ``order`` (default: index order, the statement ids' order, in
+    which Pol.is meets them). The "best agree" statement comes first; then the statements
+    that pass both one-sided 90 % tests for agree or for disagree, by
+    ``repness * repness_test * p * p_test``, ties in ``order``; ``count`` in all, then agrees
+    before disagrees. Each is labelled agree when ``rat > rdt``, else disagree (the best agree
+    too). When none passes: the best agree, or else the first statement with the largest
+    ``max(rat, rdt)``.
     """
     g = {name: getattr(stats, name)[group] for name in GroupStats.__dataclass_fields__}
+    order = np.arange(len(eligible)) if order is None else np.asarray(order)
+    order = order[eligible[order]]
     agree_side = g["rat"] > g["rdt"]
-    agree_metric = g["ra"] * g["rat"] * g["pa"] * g["pat"]
-    metric = np.where(agree_side, agree_metric, g["rd"] * g["rdt"] * g["pd"] * g["pdt"])
-    passes = eligible & (
-        ((g["rat"] > Z_90) & (g["pat"] > Z_90)) | ((g["rdt"] > Z_90) & (g["pdt"] > Z_90))
-    )
-    best = _best_agree(g, eligible)
-    chosen = [] if best is None else [best]
-    ranked = np.flatnonzero(passes)
-    ranked = ranked[np.lexsort((ranked, -metric[ranked]))]
-    chosen += [int(j) for j in ranked if j != best][: count - len(chosen)]
-    if not chosen and eligible.any():
-        candidates = np.flatnonzero(eligible)
-        chosen = [int(candidates[np.argmax(np.maximum(g["rat"], g["rdt"])[candidates])])]
-    # Agrees before disagrees, each keeping its rank; the best agree is an agree and leads.
-    chosen.sort(key=lambda j: (j != best, not agree_side[j] and j != best))
+    # Pol.is keeps the chosen repness test as a 32-bit float, and ranks by it.
+    test = np.where(agree_side, g["rat"], g["rdt"]).astype(np.float32).astype(np.float64)
+    metric = np.where(agree_side, g["ra"] * g["pa"] * g["pat"], g["rd"] * g["pd"] * g["pdt"]) * test
+    passes = ((g["rat"] > Z_90) & (g["pat"] > Z_90)) | ((g["rdt"] > Z_90) & (g["pdt"] > Z_90))
+    best = _best_agree(g, order)
+    sufficient = order[passes[order]]
+    if len(sufficient) == 0:
+        if best is not None:
+            chosen = [best]
+        elif len(order):
+            chosen = [int(order[np.argmax(test[order])])]  # the first largest max(rat, rdt)
+        else:
+            chosen = []
+    else:
+        ranked = sufficient[sufficient != best] if best is not None else sufficient
+        ranked = ranked[np.argsort(-metric[ranked], kind="stable")]
+        chosen = ([best] if best is not None else []) + [int(j) for j in ranked]
+        chosen = chosen[:count]
+        chosen.sort(key=lambda j: not agree_side[j])  # stable: agrees before disagrees
     return [
-        _rep_statement(g, j, "agree" if agree_side[j] else "disagree", False, metric[j])
-        if j != best
-        else _rep_statement(g, j, "agree", True, agree_metric[j])
+        _rep_statement(g, j, "agree" if agree_side[j] else "disagree", j == best, metric[j])
         for j in chosen
     ]
 
 
-def _best_agree(g: dict, eligible: np.ndarray) -> int | None:
-    """Pol.is's "best agree": among voted statements with ra > 1 the largest ra*rat*pa*pat,
-    failing that the largest pa*pat; a candidate needs pat > z90 or (ra > 1 and pa > 0.5)."""
-    candidate = (
-        eligible
-        & ((g["na"] + g["nd"]) > 0)
-        & ((g["pat"] > Z_90) | ((g["ra"] > 1.0) & (g["pa"] > 0.5)))
-    )
-    strong = candidate & (g["ra"] > 1.0)
-    if strong.any():
-        score = np.where(strong, g["ra"] * g["rat"] * g["pa"] * g["pat"], -np.inf)
-    elif candidate.any():
-        score = np.where(candidate, g["pa"] * g["pat"], -np.inf)
-    else:
-        return None
-    return int(np.argmax(score))
+def _best_agree(g: dict, order: np.ndarray) -> int | None:
+    """Pol.is's "best agree" (``beats-best-agr?``), met in ``order``.
+
+    A statement with no agree and no disagree never qualifies. The first to qualify needs
+    ``pat > z90`` or (``ra > 1`` and ``pa > 0.5``); after that, a statement takes the place of
+    the best so far when it beats it on ``ra * rat * pa * pat`` if the best so far has
+    ``ra > 1``, else on ``pa * pat``. So the winner can depend on the order.
+    """
+    voted = order[(g["na"][order] + g["nd"][order]) > 0]
+    ra, rat, pa, pat = (g[name][voted] for name in ("ra", "rat", "pa", "pat"))
+    strong, weak = ra * rat * pa * pat, pa * pat
+    first = (pat > Z_90) | ((ra > 1.0) & (pa > 0.5))
+    best = -1
+    for i in range(len(voted)):
+        if best < 0:
+            if first[i]:
+                best = i
+        elif strong[i] > strong[best] if ra[best] > 1.0 else weak[i] > weak[best]:
+            best = i
+    return None if best < 0 else int(voted[best])
 
 
 def _rep_statement(g: dict, j: int, direction: str, best: bool, metric: float) -> RepStatement:
@@ -216,21 +231,22 @@ class MajorityStatement:
 
 
 def majority(
-    tallies: Tallies, eligible: np.ndarray, count: int = 5
+    tallies: Tallies, eligible: np.ndarray, order: np.ndarray | None = None, count: int = 5
 ) -> dict[str, list[MajorityStatement]]:
     """Whole-population majority lists: ``{"agree": [...], "disagree": [...]}``.
 
-    A statement is listed for agree when ``pa > 0.5`` and ``pat > z90``, ranked by ``pa * pat``;
-    likewise for disagree.
+    A statement is listed for agree when ``pa > 0.5`` and ``pat > z90``, ranked by ``pa * pat``
+    (ties in ``order``, default index order); likewise for disagree.
     """
+    order = np.arange(len(eligible)) if order is None else np.asarray(order)
     total = tallies.total()
     ns = total.seen[0].astype(np.float64)
     lists = {}
     for name, n in (("agree", total.agree[0]), ("disagree", total.disagree[0])):
         p = (n + 1.0) / (ns + 2.0)
         test = prop_test(n.astype(np.float64), ns)
-        ok = np.flatnonzero(eligible & (p > 0.5) & (test > Z_90))
-        ranked = ok[np.lexsort((ok, -(p * test)[ok]))][:count]
+        ok = order[(eligible & (p > 0.5) & (test > Z_90))[order]]
+        ranked = ok[np.argsort(-(p * test)[ok], kind="stable")][:count]
         lists[name] = [
             MajorityStatement(int(j), int(n[j]), int(ns[j]), float(p[j]), float(test[j]))
             for j in ranked
