@@ -66,7 +66,7 @@ def prepare(case: Case, cache_dir: Path, votes_per_participant: int = 30, seed: 
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
     if case.fixture:
-        arrays = _fixture_arrays(FIXTURES / case.fixture)
+        arrays = export_arrays(FIXTURES / case.fixture)
     else:
         events, truth = synthetic.generate(
             case.n_participants, case.n_statements, votes_per_participant, seed=seed
@@ -89,8 +89,9 @@ def prepare(case: Case, cache_dir: Path, votes_per_participant: int = 30, seed: 
     return path
 
 
-def _fixture_arrays(folder: Path) -> dict[str, np.ndarray]:
-    """A Pol.is export as arrays: with ``polis_like.io.read_export`` if present, else read here."""
+def export_arrays(folder: Path) -> dict[str, np.ndarray]:
+    """A Pol.is export (folder or .zip) as arrays: with ``polis_like.io.read_export`` if present,
+    else read here."""
     try:
         from polis_like.io import read_export
     except ImportError:

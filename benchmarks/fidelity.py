@@ -1,16 +1,24 @@
-"""Fidelity benchmark: our opinion groups against the ones Pol.is itself computed, on real exports.
+"""Fidelity benchmark: our groups and statements against Pol.is's own math on the same votes.
 
     python benchmarks/fidelity.py                          # every fixture, static and replay
-    python benchmarks/fidelity.py --static --out fidelity.json
-    python benchmarks/fidelity.py --replay --window 60 path/to/export.zip
+    python benchmarks/fidelity.py --static --with-reddwarf --out fidelity.json
+    python benchmarks/fidelity.py --replay --window 60 path/to/export.zip --reference DIR
 
 For each conversation (every folder of tests/fixtures, and any export folder or .zip given as an
-argument) the groups come from ``polis_like.math.compute`` on all the votes at once (static) and
-from ``polis_like.math.replay.replay``, which feeds the votes in time batches through the
-incremental update (replay). They are compared with the ``group-id`` column of
-participants-votes.csv: the number of groups, the adjusted Rand index over the participants both
-cluster, and the overlap (Jaccard) of the two clustered sets. Prints a markdown table; ``--out``
-writes the full report as JSON.
+argument) our result comes from ``polis_like.math.compute`` on all the votes at once (static) or
+from ``polis_like.math.replay.replay`` in time batches of ``--window`` seconds (replay, 600 by
+default, as the reference was made). It is compared with two anchors, side by side:
+
+- **Pol.is math**: what Pol.is's own math computes from the same votes (``<name>.<mode>.json`` in
+  ``--reference``, by default tests/fixtures/polis-math): the number of groups, the adjusted
+  Rand index (ARI), the clustered sets, the majority (consensus) lists and the representative
+  statements of each matched group. This is the anchor the targets are set against.
+- **history**: the ``group-id`` column of participants-votes.csv, groups Pol.is stored years ago
+  under older rules (k and ARI only; no current code reproduces it).
+
+``--with-reddwarf`` adds red-dwarf 0.4.0 (static only; it has no incremental update), run in
+benchmarks/.venv-reddwarf (created on first use), against both anchors. Prints a markdown
+table; ``--out`` writes the full report as JSON.
 """
 
 from __future__ import annotations
@@ -21,31 +29,44 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
 from polis_like.conversation import Conversation  # noqa: E402
+from polis_like.fidelity import (  # noqa: E402
+    MODES,
+    Reference,
+    compare,
+    compare_groups,
+    labels_of,
+    reference_path,
+)
 from polis_like.io import read_export  # noqa: E402
 from polis_like.math import MathParams, compute  # noqa: E402
 from polis_like.math.params import PROJECTION_SCALES  # noqa: E402
-from polis_like.math.replay import DEFAULT_WINDOW_MS, replay  # noqa: E402
+from polis_like.math.replay import replay  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
-MODES = ("static", "replay")
+REFERENCE = FIXTURES / "polis-math"
+WINDOW_S = 600.0
 
-#: The targets: the same number of groups, ARI at least this, clustered sets at least this alike.
-TARGET_ARI = 0.9
-TARGET_JACCARD = 0.99
+#: The targets against Pol.is's math (the issue's): per conversation, the same k and at least
+#: this ARI; consensus lists identical (static); representative statements identical for at
+#: least this share of all groups (static).
+TARGET_ARI = {"static": 0.99, "replay": 0.95}
+TARGET_REPNESS_SHARE = 0.95
 
 
-def reference_groups(conversation: Conversation) -> np.ndarray:
-    """Pol.is's group of each participant, shape (n_participants,); -1 where it left one out."""
+def history_groups(conversation: Conversation) -> np.ndarray:
+    """The export's ``group-id`` of each participant, shape (n_participants,); -1 where none."""
     groups = conversation.reference_groups
     return np.array(
         [-1 if groups.get(pid) is None else groups[pid] for pid in conversation.participant_ids],
@@ -53,61 +74,26 @@ def reference_groups(conversation: Conversation) -> np.ndarray:
     )
 
 
-def compare(ours: np.ndarray, reference: np.ndarray) -> dict:
-    """How alike two groupings of the same participants are (-1 = not clustered).
-
-    Parameters
-    ----------
-    ours, reference : ndarray of shape (n_participants,)
-        Group labels; the label values themselves do not matter.
-
-    Returns
-    -------
-    dict with ``k`` and ``k_polis`` (numbers of groups), ``ari`` (adjusted Rand index over the
-    participants both cluster; NaN when there are none), ``jaccard`` (overlap of the clustered
-    sets), and the sizes ``clustered``, ``clustered_polis`` and ``clustered_both``.
-    """
-    ours = np.asarray(ours)
-    reference = np.asarray(reference)
-    if ours.shape != reference.shape:
-        raise ValueError(f"groupings differ in length: {ours.shape} and {reference.shape}")
-    mine, theirs = ours >= 0, reference >= 0
-    both = mine & theirs
-    either = int((mine | theirs).sum())
-    ari = adjusted_rand_score(reference[both], ours[both]) if both.any() else float("nan")
-    return {
-        "k": len(np.unique(ours[mine])),
-        "k_polis": len(np.unique(reference[theirs])),
-        "ari": float(ari),
-        "jaccard": int(both.sum()) / either if either else 1.0,
-        "clustered": int(mine.sum()),
-        "clustered_polis": int(theirs.sum()),
-        "clustered_both": int(both.sum()),
-    }
-
-
-def missed_targets(row: dict) -> list[str]:
-    """The targets a comparison misses, as short labels."""
+def missed_targets(row: dict, mode: str) -> list[str]:
+    """The targets a comparison with Pol.is's math misses, as short labels."""
     missed = []
     if row["k"] != row["k_polis"]:
         missed.append("k")
-    if not row["ari"] >= TARGET_ARI:  # NaN misses too
+    if not row["ari"] >= TARGET_ARI[mode]:  # NaN misses too
         missed.append("ARI")
-    if row["jaccard"] < TARGET_JACCARD:
-        missed.append("clustered set")
+    if mode == "static" and not row.get("consensus_same", True):
+        missed.append("consensus")
     return missed
 
 
 def run(
     conversation: Conversation,
     mode: str,
-    window_ms: int = DEFAULT_WINDOW_MS,
-    scale: str = "visible",
+    reference: Reference | None,
+    window_s: float = WINDOW_S,
+    scale: str = "polis",
 ) -> dict:
-    """Our groups for one conversation in one mode, compared with Pol.is's, with the math's time.
-
-    ``scale`` is ``MathParams.projection_scale``: "visible" (our default) or "polis".
-    """
+    """Our result for one conversation in one mode against both anchors, with the math's time."""
     inputs = dict(
         n_participants=len(conversation.participant_ids),
         n_statements=len(conversation.statements),
@@ -119,42 +105,103 @@ def run(
     if mode == "static":
         result, _ = compute(conversation.votes, **inputs)
     elif mode == "replay":
-        result, _ = replay(conversation.votes, window_ms=window_ms, **inputs)
+        result, _ = replay(conversation.votes, window_ms=int(window_s * 1000), **inputs)
     else:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    seconds = time.perf_counter() - started
-    row = compare(result.group, reference_groups(conversation))
-    row.update(
-        seconds=seconds,
-        best_k=result.best_k,
-        silhouettes={str(k): round(v, 4) for k, v in result.silhouettes.items()},
-    )
-    row["missed"] = missed_targets(row)
+    row: dict = {"seconds": time.perf_counter() - started, "k": result.k}
+    if reference is not None:
+        polis = compare(result, conversation, reference)
+        polis["missed"] = missed_targets(polis, mode)
+        row["polis_math"] = polis
+    row["history"] = compare_groups(result.group, history_groups(conversation))
     return row
 
 
+def reddwarf(path: Path, python: Path) -> np.ndarray:
+    """red-dwarf 0.4.0's group of each participant (-1: not clustered), run in its own venv."""
+    import cases
+
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "case.npz"
+        np.savez(data, **cases.export_arrays(path))
+        out = Path(folder) / "out.json"
+        argv = [str(python), str(HERE / "reddwarf_run.py"), str(data), str(out), "--labels"]
+        subprocess.run(argv, check=True, cwd=HERE, timeout=1800)
+        record = json.loads(out.read_text())
+    if record.get("status") != "ok":
+        raise RuntimeError(f"red-dwarf failed on {path}: {record}")
+    return np.asarray(record["labels"], dtype=np.int64)
+
+
 def markdown(report: dict) -> str:
-    """The report as a markdown table, one row per conversation and mode."""
+    """The report as a markdown table, one row per conversation, mode and engine."""
     lines = [
         (
-            "| conversation | voters | mode | scale | k ours / Pol.is | ARI | clustered alike "
-            "| clustered ours / Pol.is | time (s) | targets missed |"
+            "| conversation | voters | mode | engine | k ours / Pol.is math | ARI "
+            "| clustered alike | consensus | repness same | k / ARI vs history | time (s) "
+            "| targets missed |"
         ),
-        "| --- | ---: | --- | --- | :---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | --- | --- | :---: | ---: | ---: | :---: | ---: | ---: | ---: | --- |",
     ]
     for name, entry in report["conversations"].items():
         for key, row in entry.items():
-            if not isinstance(row, dict):
+            if not isinstance(row, dict) or "history" not in row:
                 continue
-            mode, scale = key.split("/")
+            mode, engine = key.split("/")
+            polis = row.get("polis_math")
+            history = row["history"]
+            if polis:
+                cells = (
+                    f"{polis['k']} / {polis['k_polis']} | {polis['ari']:.2f} "
+                    f"| {polis['jaccard']:.1%} "
+                    f"| {'same' if polis.get('consensus_same', False) else 'differ'} "
+                    f"| {polis['repness_same']}/{polis['repness_groups']}"
+                    if "repness_same" in polis
+                    else f"{polis['k']} / {polis['k_polis']} | {polis['ari']:.2f} "
+                    f"| {polis['jaccard']:.1%} | – | –"
+                )
+                missed = ", ".join(polis.get("missed", [])) or "-"
+            else:
+                cells, missed = f"{row['k']} / – | – | – | – | –", "(no reference)"
+            seconds = f"{row['seconds']:.2f}" if "seconds" in row else "–"
             lines.append(
-                f"| {name} | {entry['voters']:,} | {mode} | {scale} "
-                f"| {row['k']} / {row['k_polis']} "
-                f"| {row['ari']:.2f} | {row['jaccard']:.1%} "
-                f"| {row['clustered']:,} / {row['clustered_polis']:,} | {row['seconds']:.2f} "
-                f"| {', '.join(row['missed']) or '-'} |"
+                f"| {name} | {entry['voters']:,} | {mode} | {engine} | {cells} "
+                f"| {history['k']} / {history['ari']:.2f} | {seconds} | {missed} |"
+            )
+    totals = report.get("totals", {})
+    if totals:
+        lines.append("")
+        for mode, total in totals.items():
+            lines.append(
+                f"- {mode}: same k on {total['same_k']}/{total['conversations']}, "
+                f"ARI >= {TARGET_ARI[mode]} on {total['ari_ok']}/{total['conversations']}, "
+                f"consensus identical on {total['consensus_same']}/{total['conversations']}, "
+                f"representative statements identical for {total['repness_same']}/"
+                f"{total['repness_groups']} groups"
             )
     return "\n".join(lines)
+
+
+def totals(report: dict) -> dict:
+    """Per mode, over the conversations with a reference: how many meet each target."""
+    out = {}
+    for mode in MODES:
+        rows = [
+            entry[f"{mode}/polis-like"]["polis_math"]
+            for entry in report["conversations"].values()
+            if "polis_math" in entry.get(f"{mode}/polis-like", {})
+        ]
+        if not rows:
+            continue
+        out[mode] = {
+            "conversations": len(rows),
+            "same_k": sum(r["k"] == r["k_polis"] for r in rows),
+            "ari_ok": sum(r["ari"] >= TARGET_ARI[mode] for r in rows),
+            "consensus_same": sum(bool(r["consensus_same"]) for r in rows),
+            "repness_same": sum(r["repness_same"] for r in rows),
+            "repness_groups": sum(r["repness_groups"] for r in rows),
+        }
+    return out
 
 
 def machine_info() -> dict:
@@ -200,38 +247,57 @@ def main(argv: list[str] | None = None) -> None:
     """Compare every requested conversation and print the table."""
     args = _parser().parse_args(argv)
     modes = [m for m in MODES if getattr(args, m)] or list(MODES)
-    scales = list(PROJECTION_SCALES) if args.scale == "both" else [args.scale]
-    report = {
+    report: dict = {
         "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "machine": machine_info(),
-        "window_ms": int(args.window * 1000),
+        "window_s": args.window,
+        "scale": args.scale,
         "conversations": {},
     }
+    python = None
+    if args.with_reddwarf:
+        import scale
+
+        python = scale._reddwarf_venv()
     paths = export_paths(args.exports) if not args.only_given else list(args.exports)
     for path in paths:
         conversation = read_export(path)
-        if not conversation.reference_groups:
-            print(
-                f"[{path}] skipped: no participants-votes.csv, so no Pol.is groups", file=sys.stderr
-            )
-            continue
         name = path.name.removesuffix(".zip")
-        entry = {
+        entry: dict = {
             "path": str(path),
             "voters": len(np.unique(conversation.votes.participant)),
             "statements": len(conversation.statements),
         }
         for mode in modes:
-            for scale in scales:
-                row = run(conversation, mode, window_ms=int(args.window * 1000), scale=scale)
-                entry[f"{mode}/{scale}"] = row
+            file = reference_path(args.reference, name, mode)
+            reference = Reference.read(file) if file.exists() else None
+            if reference is not None and mode == "replay" and reference.window_s != args.window:
                 print(
-                    f"[{name}] {mode}, {scale} scale: k {row['k']}/{row['k_polis']} "
-                    f"ARI {row['ari']:.3f} alike {row['jaccard']:.3f} {row['seconds']:.1f}s",
+                    f"[{name}] the replay reference used {reference.window_s} s windows, "
+                    f"not {args.window} s: its figures compare unlike batches",
                     file=sys.stderr,
-                    flush=True,
                 )
+            row = run(conversation, mode, reference, window_s=args.window, scale=args.scale)
+            entry[f"{mode}/polis-like"] = row
+            polis = row.get("polis_math")
+            print(
+                f"[{name}] {mode}: k {row['k']}"
+                + (f"/{polis['k_polis']} ARI {polis['ari']:.3f}" if polis else " (no reference)")
+                + f" {row['seconds']:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if mode == "static" and python is not None:
+                labels = reddwarf(path, python)
+                rd: dict = {"k": len(np.unique(labels[labels >= 0]))}
+                if reference is not None:
+                    rd_polis = compare_groups(labels, labels_of(conversation, reference.groups))
+                    rd_polis["missed"] = missed_targets(rd_polis, mode)
+                    rd["polis_math"] = rd_polis
+                rd["history"] = compare_groups(labels, history_groups(conversation))
+                entry["static/red-dwarf 0.4.0"] = rd
         report["conversations"][name] = entry
+    report["totals"] = totals(report)
     report["machine"]["load_end"] = os.getloadavg()
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
@@ -241,10 +307,7 @@ def main(argv: list[str] | None = None) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "exports",
-        nargs="*",
-        type=Path,
-        help="more Pol.is exports (folders or .zip) with participants-votes.csv",
+        "exports", nargs="*", type=Path, help="more Pol.is exports (folders or .zip)"
     )
     parser.add_argument(
         "--only-given", action="store_true", help="compare only the exports given, not the fixtures"
@@ -254,16 +317,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--window",
         type=float,
-        default=DEFAULT_WINDOW_MS / 1000,
-        help="replay batch window in seconds (default: the replay's own; "
-        "larger is faster and coarser)",
+        default=WINDOW_S,
+        help="replay batch window in seconds (default: 600, as the reference was made)",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=REFERENCE,
+        help="the folder of Pol.is math references, <name>.<mode>.json "
+        "(default: tests/fixtures/polis-math)",
     )
     parser.add_argument(
         "--scale",
-        choices=(*PROJECTION_SCALES, "both"),
-        default="both",
-        help="the projection scale: only visible statements (our default), "
-        "Pol.is's (moderated-out statements counted), or both (default)",
+        choices=PROJECTION_SCALES,
+        default="polis",
+        help="the projection scale (default: polis, the math's default)",
+    )
+    parser.add_argument(
+        "--with-reddwarf",
+        action="store_true",
+        help="add red-dwarf 0.4.0 (static; creates benchmarks/.venv-reddwarf on first use)",
     )
     parser.add_argument("--out", type=Path, help="write the full report as JSON here")
     return parser

@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("case")
     parser.add_argument("out")
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--labels", action="store_true", help="also write each participant's group (-1: none)"
+    )
     args = parser.parse_args()
     try:
         warnings.simplefilter("ignore")  # pandas / pydantic deprecation chatter
@@ -92,6 +95,7 @@ def main() -> None:
         mod_out = [int(i) for i in np.flatnonzero(case["moderated_out"])]
         meta = [int(i) for i in np.flatnonzero(case["meta"])]
         truth = case.get("truth")
+        n_participants = int(case["n_participants"])
         del case
 
         warm = vote_records(_tiny_case())
@@ -123,6 +127,8 @@ def main() -> None:
                 "scikit-learn": version("scikit-learn"),
             },
         )
+        if args.labels:
+            record["labels"] = _labels(result.participants_df, n_participants).tolist()
         measure.emit(args.out, record)
     except MemoryError as exc:
         measure.fail(args.out, exc)
@@ -135,6 +141,15 @@ def _ari(truth: np.ndarray, participants) -> float:
     clustered = participants[participants["to_cluster"]]
     ids = clustered.index.to_numpy(dtype=np.int64)
     return float(adjusted_rand_score(truth[ids], clustered["cluster_id"].to_numpy(dtype=np.int64)))
+
+
+def _labels(participants, n_participants: int) -> np.ndarray:
+    """Each participant's group, indexed by participant (-1: not clustered)."""
+    labels = np.full(n_participants, -1, np.int64)
+    clustered = participants[participants["to_cluster"]]
+    ids = clustered.index.to_numpy(dtype=np.int64)
+    labels[ids] = clustered["cluster_id"].to_numpy(dtype=np.int64)
+    return labels
 
 
 def _tiny_case() -> dict[str, np.ndarray]:

@@ -61,25 +61,32 @@ def test_text_report_names_groups_statements_and_percentages():
     assert "Most agree with" in out.stdout
 
 
-def test_polis_projection_scale_reproduces_polis_groups_where_moderation_shaped_them():
+def _groups_against_polis_math(name: str, mode: str, *extra: str) -> tuple[int, int, float]:
+    """(our k, Pol.is math's k, ARI) of ``polis-like analyze`` on a fixture."""
     from sklearn.metrics import adjusted_rand_score
 
-    def groups(*extra):
-        doc = json.loads(run("analyze", str(FIXTURES / "bg2050-volunteers"), *extra).stdout)
-        return {p: v["group"] for p, v in doc["participants"].items() if v["group"] is not None}
+    doc = json.loads(run("analyze", str(FIXTURES / name), *extra).stdout)
+    reference = json.loads((FIXTURES / "polis-math" / f"{name}.{mode}.json").read_text())
+    ours = {p: v["group"] for p, v in doc["participants"].items() if v["group"] is not None}
+    assert set(ours) == set(reference["groups"])  # the same participants clustered
+    shared = sorted(ours)
+    ari = adjusted_rand_score([reference["groups"][p] for p in shared], [ours[p] for p in shared])
+    return doc["k"], reference["k"], ari
 
-    reference = {}
-    with open(FIXTURES / "bg2050-volunteers" / "participants-votes.csv", newline="") as f:
-        import csv
 
-        for row in csv.DictReader(f):
-            if row["group-id"]:
-                reference[row["participant"]] = int(row["group-id"])
-    polis = groups("--projection-scale", "polis")
-    shared = sorted(set(polis) & set(reference))
-    # the ARI of two empty groupings is 1.0: the comparison must cover Pol.is's participants
-    assert len(shared) >= 0.99 * len(reference) > 0
-    assert adjusted_rand_score([reference[p] for p in shared], [polis[p] for p in shared]) > 0.95
+def test_analyze_by_default_finds_the_groups_pol_is_s_math_finds():
+    # bg2050-volunteers has 55 of 371 statements rejected: the default (Pol.is's) projection
+    # scale counts them, as Pol.is does.
+    k, k_polis, ari = _groups_against_polis_math("bg2050-volunteers", "static")
+    assert (k, ari) == (k_polis, 1.0)
+
+
+def test_analyze_replay_batches_as_pol_is_s_replay_and_reaches_its_groups():
+    # brexit-consensus: 99 batches of 600 s; Pol.is's replay ends on k = 4 (its static k is 3).
+    k, k_polis, ari = _groups_against_polis_math(
+        "brexit-consensus", "replay", "--replay", "--window", "600"
+    )
+    assert (k, k_polis, ari) == (4, 4, 1.0)
 
 
 def test_timings_go_to_stderr_so_stdout_stays_reproducible():

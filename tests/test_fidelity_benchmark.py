@@ -1,83 +1,88 @@
-"""The helpers of the fidelity benchmark (benchmarks/fidelity.py)."""
+"""The fidelity comparisons (polis_like.fidelity) and the benchmark's table."""
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from polis_like.fidelity import Reference, compare_groups, matched_groups
+
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity.py"
-_SPEC = importlib.util.spec_from_file_location("fidelity", _PATH)
+_SPEC = importlib.util.spec_from_file_location("fidelity_benchmark", _PATH)
 fidelity = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(fidelity)
 
 
 def test_relabelled_groups_are_identical():
-    ours = np.array([0, 0, 1, 1, -1])
-    polis = np.array([5, 5, 2, 2, -1])
-    row = fidelity.compare(ours, polis)
+    row = compare_groups(np.array([0, 0, 1, 1, -1]), np.array([5, 5, 2, 2, -1]))
     assert row["ari"] == pytest.approx(1.0)
-    assert (row["k"], row["k_polis"]) == (2, 2)
-    assert row["jaccard"] == 1.0
-    assert fidelity.missed_targets(row) == []
+    assert (row["k"], row["k_polis"], row["jaccard"]) == (2, 2, 1.0)
+    assert fidelity.missed_targets(row, "static") == []
 
 
 def test_ari_counts_only_participants_both_cluster():
-    ours = np.array([0, 0, 1, 1, 1, -1])
-    polis = np.array([0, 0, 1, 1, -1, 0])
-    row = fidelity.compare(ours, polis)
+    row = compare_groups(np.array([0, 0, 1, 1, 1, -1]), np.array([0, 0, 1, 1, -1, 0]))
     assert row["ari"] == pytest.approx(1.0)
-    assert (row["clustered"], row["clustered_polis"], row["clustered_both"]) == (5, 5, 4)
+    assert (row["clustered"], row["clustered_polis"]) == (5, 5)
     assert row["jaccard"] == pytest.approx(4 / 6)
-    assert fidelity.missed_targets(row) == ["clustered set"]
 
 
 def test_a_different_k_and_a_poor_ari_are_both_reported():
-    ours = np.array([0, 1, 2, 0, 1, 2])
-    polis = np.array([0, 0, 0, 1, 1, 1])
-    row = fidelity.compare(ours, polis)
+    row = compare_groups(np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 1]))
     assert (row["k"], row["k_polis"]) == (3, 2)
-    assert row["ari"] < 0.9
-    assert fidelity.missed_targets(row) == ["k", "ARI"]
+    assert fidelity.missed_targets(row, "replay") == ["k", "ARI"]
 
 
 def test_nobody_clustered_by_both_gives_nan_ari_and_misses_the_target():
-    row = fidelity.compare(np.array([0, -1]), np.array([-1, 0]))
+    row = compare_groups(np.array([0, -1]), np.array([-1, 0]))
     assert math.isnan(row["ari"])
-    assert "ARI" in fidelity.missed_targets(row)
+    assert "ARI" in fidelity.missed_targets(row, "static")
 
 
 def test_groupings_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="groupings differ in length"):
-        fidelity.compare(np.zeros(3), np.zeros(4))
+        compare_groups(np.zeros(3), np.zeros(4))
 
 
-def test_reference_groups_follow_participant_order(load_conversation):
+def test_each_of_our_groups_is_matched_to_the_reference_group_most_of_its_members_are_in():
+    ours = np.array([0, 0, 0, 1, 1, -1])
+    theirs = np.array([7, 7, 3, 3, 3, 7])
+    assert matched_groups(ours, theirs, 2) == {0: 7, 1: 3}
+
+
+def test_a_file_that_is_not_a_reference_is_refused_by_name(tmp_path):
+    path = tmp_path / "x.static.json"
+    path.write_text(json.dumps({"mode": "static", "k": 2}))
+    with pytest.raises(ValueError, match=r"x\.static\.json: not a Pol\.is math reference"):
+        Reference.read(path)
+
+
+def test_history_groups_follow_participant_order(load_conversation):
     conversation = load_conversation("london.youth.policing")
-    reference = fidelity.reference_groups(conversation)
-    assert reference.shape == (len(conversation.participant_ids),)
-    for pid, group in zip(conversation.participant_ids, reference, strict=True):
+    history = fidelity.history_groups(conversation)
+    assert history.shape == (len(conversation.participant_ids),)
+    for pid, group in zip(conversation.participant_ids, history, strict=True):
         expected = conversation.reference_groups.get(pid)
         assert group == (-1 if expected is None else expected)
 
 
-def test_a_static_run_reports_every_column_of_the_table(load_conversation):
+def test_a_static_run_reports_both_anchors_in_one_row(load_conversation):
     conversation = load_conversation("london.youth.policing")
-    row = fidelity.run(conversation, "static")
-    assert row["k_polis"] == 3  # Pol.is's own groups in the export
-    assert row["clustered_polis"] == 24
-    assert row["missed"] == fidelity.missed_targets(row)
-    report = {"conversations": {"london": {"voters": 26, "static/visible": row}}}
-    header, rule, line = fidelity.markdown(report).split("\n")
-    assert line.count("|") == header.count("|") == rule.count("|") == 11
-    assert line.startswith("| london | 26 | static | visible |")
-    assert f"| {row['k']} / 3 | {row['ari']:.2f} |" in line
-    assert f"| {row['clustered']} / 24 |" in line
-
-
-def test_the_polis_scale_changes_the_map_where_statements_were_moderated_out(load_conversation):
-    conversation = load_conversation("bg2050-volunteers")  # 55 of 371 statements rejected
-    visible = fidelity.run(conversation, "static", scale="visible")
-    polis = fidelity.run(conversation, "static", scale="polis")
-    assert polis["ari"] > visible["ari"]
+    reference = Reference.read(fidelity.REFERENCE / "london.youth.policing.static.json")
+    row = fidelity.run(conversation, "static", reference)
+    polis = row["polis_math"]
+    assert (polis["k"], polis["k_polis"], polis["ari"]) == (2, 2, 1.0)
+    assert polis["consensus_same"] and polis["repness_same"] == 2
+    assert polis["missed"] == []
+    assert row["history"]["k_polis"] == 3  # the export's stored groups: history
+    report = {"conversations": {"london": {"voters": 26, "static/polis-like": row}}}
+    report["totals"] = fidelity.totals(report)
+    lines = fidelity.markdown(report).split("\n")
+    header, rule, line = lines[:3]
+    assert line.count("|") == header.count("|") == rule.count("|") == 13
+    assert line.startswith("| london | 26 | static | polis-like | 2 / 2 | 1.00 | 100.0% | same |")
+    assert "| 2/2 |" in line
+    assert lines[-1].startswith("- static: same k on 1/1, ARI >= 0.99 on 1/1")
