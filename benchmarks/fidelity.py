@@ -138,7 +138,7 @@ def markdown(report: dict) -> str:
     lines = [
         (
             "| conversation | voters | mode | engine | k ours / Pol.is math | ARI "
-            "| clustered alike | consensus | repness same | k / ARI vs history | time (s) "
+            "| clustered alike | consensus | repness same | history: k / ARI | time (s) "
             "| targets missed |"
         ),
         "| --- | ---: | --- | --- | :---: | ---: | ---: | :---: | ---: | ---: | ---: | --- |",
@@ -166,7 +166,7 @@ def markdown(report: dict) -> str:
             seconds = f"{row['seconds']:.2f}" if "seconds" in row else "–"
             lines.append(
                 f"| {name} | {entry['voters']:,} | {mode} | {engine} | {cells} "
-                f"| {history['k']} / {history['ari']:.2f} | {seconds} | {missed} |"
+                f"| {history['k_polis']} / {history['ari']:.2f} | {seconds} | {missed} |"
             )
     totals = report.get("totals", {})
     if totals:

@@ -171,6 +171,67 @@ def test_a_restarted_worker_resumes_from_the_saved_state(sessions, engine, vtaiw
     assert after_restart["participation"]["votes"] == uninterrupted["participation"]["votes"]
 
 
+def _as_older_version(payload: bytes) -> bytes:
+    """The same saved state, marked as written by an earlier version of the math."""
+    import io
+
+    with np.load(io.BytesIO(payload)) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    header["version"] = 1
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    out = io.BytesIO()
+    np.savez_compressed(out, **arrays)
+    return out.getvalue()
+
+
+def test_a_state_saved_by_an_older_math_is_recomputed_from_every_vote(
+    sessions, engine, vtaiwan_batches, caplog
+):
+    from polis_like.storage.jobs import load_state, save_state
+
+    conversation, batches = vtaiwan_batches
+    cid = new_conversation(sessions, len(conversation.statements))
+    first = Worker(engine, name="first")
+    for batch in batches[:2]:
+        add_votes(sessions, cid, batch)
+        first.step()
+    first.release_all()
+    with sessions.begin() as session:
+        saved = load_state(session, cid)
+        save_state(
+            session,
+            cid,
+            tick=saved.tick,
+            high_water=saved.high_water,
+            revision=saved.revision,
+            payload=_as_older_version(saved.payload),
+        )
+    upgraded = Worker(engine, name="upgraded")
+    add_votes(sessions, cid, batches[2])
+    with caplog.at_level("WARNING", logger="polis_like.worker"):
+        assert upgraded.step() == [cid]
+    assert "recomputing from every vote (unknown math state version 1)" in caplog.text
+    published = latest_result(sessions, cid)
+    assert published["participation"]["votes"] == sum(len(b) for b in batches[:3])
+    # one update on every vote so far: the engine's static result
+    everything = VoteEvents(
+        *(
+            np.concatenate([getattr(b, f) for b in batches[:3]])
+            for f in ("timestamp_ms", "participant", "statement", "vote")
+        )
+    )
+    direct, _ = compute(
+        everything,
+        n_participants=len(conversation.participant_ids),
+        n_statements=len(conversation.statements),
+    )
+    assert published["k"] == direct.k
+    assert [g["size"] for g in published["groups"]] == [
+        int((direct.group == g).sum()) for g in range(direct.k)
+    ]
+
+
 def test_votes_arriving_together_make_one_update(sessions, engine, vtaiwan_batches):
     _, batches = vtaiwan_batches
     cid = new_conversation(sessions, 200)
