@@ -143,6 +143,12 @@ def lloyd(
         _reassign(points, centres, labels, upper, lower, moved)
 
 
+#: With fewer points than this per centre, a point whose bounds cross is measured against every
+#: centre; with more, against the centres near its own (sorting each centre's neighbours costs
+#: k^2 log k a step, which only pays off over many points).
+SORTED_NEIGHBOURS_FROM = 50
+
+
 @njit(cache=True, nogil=True)
 def _reassign(points, centres, labels, upper, lower, moved):
     """Hamerly's step: after the centres moved by ``moved``, relabel only the points whose
@@ -157,21 +163,28 @@ def _reassign(points, centres, labels, upper, lower, moved):
             top_index = c
         elif moved[c] > runner_up:
             runner_up = moved[c]
+    sorted_neighbours = n >= SORTED_NEIGHBOURS_FROM * k
     half_gap = np.empty(k)
     dist = np.empty(k)
-    near = np.empty((k, max(k - 1, 1)), np.int64)
-    gapd = np.empty((k, max(k - 1, 1)))
+    width = max(k - 1, 1) if sorted_neighbours else 1
+    near = np.empty((k, width), np.int64)
+    gapd = np.empty((k, width))
     for c in range(k):
+        nearest = np.inf
         for o in range(k):
-            dist[o] = math.sqrt(
+            d = math.sqrt(
                 (centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2
             )
-        dist[c] = np.inf
-        order = np.argsort(dist, kind="mergesort")
-        for idx in range(k - 1):
-            near[c, idx] = order[idx]
-            gapd[c, idx] = dist[order[idx]]
-        half_gap[c] = 0.5 * gapd[c, 0] if k > 1 else np.inf
+            dist[o] = d
+            if o != c and d < nearest:
+                nearest = d
+        half_gap[c] = 0.5 * nearest
+        if sorted_neighbours:
+            dist[c] = np.inf
+            order = np.argsort(dist, kind="mergesort")
+            for idx in range(k - 1):
+                near[c, idx] = order[idx]
+                gapd[c, idx] = dist[order[idx]]
     for i in range(n):
         c = labels[i]
         upper[i] += moved[c]
@@ -182,9 +195,14 @@ def _reassign(points, centres, labels, upper, lower, moved):
                 (points[i, 0] - centres[c, 0]) ** 2 + (points[i, 1] - centres[c, 1]) ** 2
             )
             if upper[i] > bound:
-                labels[i], upper[i], lower[i] = _nearest_around(
-                    points[i, 0], points[i, 1], c, centres, near, gapd, k
-                )
+                if sorted_neighbours:
+                    labels[i], upper[i], lower[i] = _nearest_around(
+                        points[i, 0], points[i, 1], c, centres, near, gapd, k
+                    )
+                else:
+                    labels[i], upper[i], lower[i] = _two_nearest(
+                        points[i, 0], points[i, 1], centres
+                    )
 
 
 @njit(cache=True, nogil=True)

@@ -110,7 +110,7 @@ def kmeans(
         if init_labels is None or not (np.asarray(init_labels) >= 0).any():
             init_labels = kernels.assign(points, previous)
         init_ids = np.arange(len(previous)) if init_ids is None else init_ids
-        possible = min(k, len(np.unique(points, axis=0)))
+        possible = len(first_distinct(points, k))  # min(k, distinct points), cheaply
         centres, _, ids, origin = kernels.clean_start(
             points,
             weights,
