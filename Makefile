@@ -37,7 +37,7 @@ lint: $(STAMP) ## Check style, formatting, types and import layers (all four; fa
 test: $(STAMP) ## Install, then run the whole test suite
 	$(BIN)/python -m pytest
 
-bench-fidelity: $(STAMP) ## Compare our groups with Pol.is's on every shared conversation
+bench-fidelity: $(STAMP) ## Compare our results with Pol.is's own math on every shared conversation
 	$(BIN)/python benchmarks/fidelity.py
 
 bench-scale: $(STAMP) ## Time and measure the math on synthetic conversations (slow)
