@@ -8,18 +8,15 @@ under older rules) and is not tested against; ``benchmarks/fidelity.py`` reports
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import CONVERSATIONS, FIXTURES
 
 from polis_like.fidelity import Reference, compare, reference_path
 from polis_like.math import MathParams, MathState, compute, update
 from polis_like.math.replay import batches, replay
 
-REFERENCE = Path(__file__).parent / "fixtures" / "polis-math"
-
-from conftest import CONVERSATIONS  # noqa: E402
+REFERENCE = FIXTURES / "polis-math"
 
 
 def inputs(conversation):

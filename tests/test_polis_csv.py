@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CONVERSATIONS, FIXTURES
 
 from polis_like.conversation import Conversation, Moderation, Statement, VoteEvents
 from polis_like.io import read_export, write_export
-
-FIXTURES = Path(__file__).parent / "fixtures"
-CONVERSATIONS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 
 VOTES = "timestamp,datetime,comment-id,voter-id,vote\n"
 COMMENTS = "timestamp,datetime,comment-id,author-id,agrees,disagrees,moderated,comment-body\n"
