@@ -71,7 +71,12 @@ def _sorted_rows(rows: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def lloyd(
-    points: np.ndarray, weights: np.ndarray, centres: np.ndarray, max_iter: int, threshold: float
+    points: np.ndarray,
+    weights: np.ndarray,
+    centres: np.ndarray,
+    max_iter: int,
+    threshold: float,
+    guess: np.ndarray,
 ):
     """Pol.is's k-means loop from ``centres``; return (labels, centres, kept, n_steps).
 
@@ -80,7 +85,9 @@ def lloyd(
     step left the centres where they were (:func:`_same_clustering`) or after ``max_iter + 1``
     steps (Pol.is counts its iterations down from ``max_iter`` to 0). ``labels`` are the last
     assignment and ``centres`` its means; ``kept[c]`` is the index in the starting ``centres``
-    of output cluster c.
+    of output cluster c. ``guess[i]`` (-1: none) is a centre likely nearest point i (its cluster
+    in a warm start): the first assignment then measures only the centres around it that could
+    be nearer, with the same result as measuring every centre.
     """
     n = points.shape[0]
     centres = centres.copy()
@@ -89,8 +96,14 @@ def lloyd(
     labels = np.empty(n, np.int32)
     upper = np.empty(n)
     lower = np.empty(n)
+    near, gapd, _ = _neighbours(centres, True)
     for i in range(n):
-        labels[i], upper[i], lower[i] = _two_nearest(points[i, 0], points[i, 1], centres)
+        if guess[i] >= 0:
+            labels[i], upper[i], lower[i] = _nearest_around(
+                points[i, 0], points[i, 1], guess[i], centres, near, gapd, k
+            )
+        else:
+            labels[i], upper[i], lower[i] = _two_nearest(points[i, 0], points[i, 1], centres)
     n_steps = 0
     while True:
         n_steps += 1
@@ -164,27 +177,7 @@ def _reassign(points, centres, labels, upper, lower, moved):
         elif moved[c] > runner_up:
             runner_up = moved[c]
     sorted_neighbours = n >= SORTED_NEIGHBOURS_FROM * k
-    half_gap = np.empty(k)
-    dist = np.empty(k)
-    width = max(k - 1, 1) if sorted_neighbours else 1
-    near = np.empty((k, width), np.int64)
-    gapd = np.empty((k, width))
-    for c in range(k):
-        nearest = np.inf
-        for o in range(k):
-            d = math.sqrt(
-                (centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2
-            )
-            dist[o] = d
-            if o != c and d < nearest:
-                nearest = d
-        half_gap[c] = 0.5 * nearest
-        if sorted_neighbours:
-            dist[c] = np.inf
-            order = np.argsort(dist, kind="mergesort")
-            for idx in range(k - 1):
-                near[c, idx] = order[idx]
-                gapd[c, idx] = dist[order[idx]]
+    near, gapd, half_gap = _neighbours(centres, sorted_neighbours)
     for i in range(n):
         c = labels[i]
         upper[i] += moved[c]
@@ -203,6 +196,35 @@ def _reassign(points, centres, labels, upper, lower, moved):
                     labels[i], upper[i], lower[i] = _two_nearest(
                         points[i, 0], points[i, 1], centres
                     )
+
+
+@njit(cache=True, nogil=True)
+def _neighbours(centres: np.ndarray, sort: bool):
+    """Half the distance from each centre to its nearest other centre, and with ``sort`` each
+    centre's other centres by distance (``near``) with those distances (``gapd``)."""
+    k = centres.shape[0]
+    half_gap = np.empty(k)
+    dist = np.empty(k)
+    width = max(k - 1, 1) if sort else 1
+    near = np.empty((k, width), np.int64)
+    gapd = np.empty((k, width))
+    for c in range(k):
+        nearest = np.inf
+        for o in range(k):
+            d = math.sqrt(
+                (centres[c, 0] - centres[o, 0]) ** 2 + (centres[c, 1] - centres[o, 1]) ** 2
+            )
+            dist[o] = d
+            if o != c and d < nearest:
+                nearest = d
+        half_gap[c] = 0.5 * nearest
+        if sort:
+            dist[c] = np.inf
+            order = np.argsort(dist, kind="mergesort")
+            for idx in range(k - 1):
+                near[c, idx] = order[idx]
+                gapd[c, idx] = dist[order[idx]]
+    return near, gapd, half_gap
 
 
 @njit(cache=True, nogil=True)

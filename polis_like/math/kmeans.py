@@ -105,20 +105,23 @@ def kmeans(
         centres = first_distinct(points, k)
         ids = np.arange(len(centres), dtype=np.int64)
         origin = np.full(len(centres), -1, np.int64)
+        guess = np.full(len(points), -1, np.int32)
     else:
         previous = np.ascontiguousarray(init, dtype=np.float64)
         if init_labels is None or not (np.asarray(init_labels) >= 0).any():
             init_labels = kernels.assign(points, previous)
         init_ids = np.arange(len(previous)) if init_ids is None else init_ids
         possible = len(first_distinct(points, k))  # min(k, distinct points), cheaply
-        centres, _, ids, origin = kernels.clean_start(
+        centres, guess, ids, origin = kernels.clean_start(
             points,
             weights,
             np.ascontiguousarray(init_labels, dtype=np.int32),
             np.ascontiguousarray(init_ids, dtype=np.int64),
             possible,
         )
-    labels, centres, kept, n_iter = kernels.lloyd(points, weights, centres, max_iter, threshold)
+    labels, centres, kept, n_iter = kernels.lloyd(
+        points, weights, centres, max_iter, threshold, guess
+    )
     ids, origin = ids[kept], origin[kept]
     totals = np.bincount(labels, weights=weights, minlength=len(centres))
     by_id = np.argsort(ids, kind="stable")
