@@ -41,6 +41,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -157,6 +164,15 @@ class Settings:
         "POLIS_LIKE_WORKER_POLL_S",
         "A worker checks for work at least this often, wake-ups or not.",
         _positive_float,
+    )
+
+    worker_interval_s: float = _setting(
+        1.0,
+        "POLIS_LIKE_WORKER_INTERVAL_S",
+        "A worker computes one conversation at most once per this many seconds: votes that "
+        "arrive meanwhile go into the next computation, so results are published at most "
+        "this often however fast votes come (0 computes on every wake-up).",
+        _non_negative_float,
     )
 
     def instance_path(self) -> Path:

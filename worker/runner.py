@@ -77,6 +77,7 @@ class Worker:
         save_every_s: float = 30.0,
         idle_s: float = 600.0,
         poll_s: float = 1.0,
+        interval_s: float = 0.0,
         log_every_s: float = 10.0,
         params: MathParams | None = None,
     ):
@@ -87,6 +88,9 @@ class Worker:
         self.save_every_s = save_every_s
         self.idle_s = idle_s
         self.poll_s = poll_s
+        #: A conversation is computed at most once per this many seconds (coalescing).
+        self.interval_s = interval_s
+        self._due_at: dict[int, float] = {}
         self.log_every_s = log_every_s
         self.params = params or MathParams()
         self.memory: dict[int, _Memory] = {}
@@ -94,6 +98,8 @@ class Worker:
         self._saving: dict[int, threading.Thread] = {}
         self._renewed_at = 0.0
         self._stop = threading.Event()
+        #: Conversations that changed too soon after their last computation (this step).
+        self._deferred: set[int] = set()
         #: Called with (conversation_id, "start" | "end") around each computation (tests).
         self.on_compute = None
 
@@ -112,7 +118,7 @@ class Worker:
                         waiter = Waiter(self.engine, CHANGES)
                     if outage.ended():
                         log.info("the database answers again; the worker carries on")
-                    waiter.wait(self.poll_s)
+                    waiter.wait(self._wait_s())
                 except Exception as error:
                     if not is_outage(error):
                         raise
@@ -132,24 +138,39 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
 
+    def _wait_s(self) -> float:
+        """How long to wait for a wake-up: the poll interval, or less when a conversation that
+        changed too soon after its last computation becomes due."""
+        if not self._deferred:
+            return self.poll_s
+        due = min(self._due_at.get(c, 0.0) for c in self._deferred) - time.monotonic()
+        return min(self.poll_s, max(due, 0.0))
+
     def step(self) -> list[int]:
         """Renew leases, then compute every conversation that changed; returns their ids."""
         self._renew()
         computed = []
+        self._deferred = set()
         with self.sessions() as session:
             changed = jobs.dirty(session)
         for conversation_id in changed:
             if self._stop.is_set():
                 break
-            if time.monotonic() < self._retry_at.get(conversation_id, 0.0):
+            now = time.monotonic()
+            if now < self._retry_at.get(conversation_id, 0.0):
+                continue
+            if now < self._due_at.get(conversation_id, 0.0):
+                self._deferred.add(conversation_id)  # computed when due: one update for all
                 continue
             with self.sessions.begin() as session:
                 acquired = jobs.acquire(session, conversation_id, self.name, self.lease_s)
             if not acquired:
                 self.memory.pop(conversation_id, None)
                 continue
+            started = time.monotonic()
             if self._compute_logged(conversation_id):
                 computed.append(conversation_id)
+                self._due_at[conversation_id] = started + self.interval_s
         self._evict_idle()
         return computed
 
@@ -185,6 +206,7 @@ class Worker:
         for conversation_id in idle:
             self._save(conversation_id, self.memory[conversation_id], release=True)
             del self.memory[conversation_id]
+            self._due_at.pop(conversation_id, None)
 
     # -- one computation -----------------------------------------------------------------
 

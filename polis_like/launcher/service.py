@@ -89,6 +89,7 @@ def run_worker(settings: Settings, once: bool = False) -> None:
             save_every_s=settings.worker_save_s,
             idle_s=settings.worker_idle_s,
             poll_s=settings.worker_poll_s,
+            interval_s=settings.worker_interval_s,
             log_every_s=settings.log_every_s,
         )
         if once:
