@@ -13,7 +13,7 @@ from polis_like.storage import jobs
 from polis_like.storage.results import (
     StatementResult,
 )
-from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, choose_next
+from polis_like.storage.votes import NEW_STATEMENT_PRIORITY, Watermark, choose_next
 
 API = "/api/v1"
 
@@ -42,7 +42,7 @@ def publish_priorities(sessions, cid: int, priorities: list[float]) -> None:
             cid,
             "test",
             60.0,
-            high_water=0,
+            watermark=Watermark(),
             revision=-1,
             duration_ms=0.0,
             document=lambda tick, ms: bare_document(tick, ms, statements),

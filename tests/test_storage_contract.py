@@ -114,7 +114,7 @@ def test_a_success_clears_the_failures_and_their_back_off(sessions):
                 cid,
                 "w",
                 60.0,
-                high_water=0,
+                watermark=votes.Watermark(),
                 revision=0,
                 duration_ms=1.0,
                 document=bare_document,
@@ -141,7 +141,7 @@ def test_a_worker_that_lost_its_lease_publishes_nothing(sessions):
                 cid,
                 "old",
                 60.0,
-                high_water=5,
+                watermark=votes.Watermark(5, 0),
                 revision=0,
                 duration_ms=1.0,
                 document=bare_document,
@@ -194,9 +194,68 @@ def test_the_latest_vote_rule_is_the_same_in_the_table_and_the_math(sessions):
         for vote in (1, -1):
             votes.cast_vote(session, cid, pid, 0, vote, at=1_000)
         session.commit()
-        read = votes.read_new_votes(session, cid, 0)
+        read = votes.read_new_votes(session, cid, votes.Watermark())
         assert votes.latest_vote(session, cid, pid, 0) == 1
     assert read.events.vote.tolist() == [1] and read.n_read == 2
+
+
+def test_votes_of_one_conversation_do_not_wait_for_each_other(sessions):
+    # Two participants' vote transactions at once: the second commits while the first is
+    # still open (no lock is held across a vote).
+    cid = new_conversation(sessions, 2)
+    with sessions() as first, sessions() as second:
+        a, _ = votes.join(first, cid, votes.Who(visitor="a"))
+        first.commit()
+        b, _ = votes.join(second, cid, votes.Who(visitor="b"))
+        second.commit()
+        votes.cast_vote(first, cid, a, 0, 1)  # open, not committed
+        if first.get_bind().dialect.name == "sqlite":
+            first.commit()  # one writer: SQLite serialises writes by design
+        finished = threading.Event()
+
+        def vote_b():
+            votes.cast_vote(second, cid, b, 1, -1)
+            second.commit()
+            finished.set()
+
+        thread = threading.Thread(target=vote_b)
+        thread.start()
+        thread.join(10)
+        assert finished.is_set()
+        first.commit()
+
+
+def test_a_vote_that_commits_after_a_later_one_is_read_once_and_not_skipped(sessions):
+    # PostgreSQL gives ids when events are inserted, and transactions commit in any order: the
+    # vote with the smaller id can commit last. The worker's reads must neither skip it nor
+    # read anything twice.
+    cid = new_conversation(sessions, 3)
+    with sessions() as slow, sessions() as fast, sessions() as worker:
+        a, _ = votes.join(slow, cid, votes.Who(visitor="slow"))
+        slow.commit()
+        b, _ = votes.join(fast, cid, votes.Who(visitor="fast"))
+        fast.commit()
+        postgres = slow.get_bind().dialect.name == "postgresql"
+        votes.cast_vote(slow, cid, a, 0, 1)  # inserted first: the smaller id
+        if not postgres:
+            slow.commit()  # SQLite has one writer: no interleaving to test
+        votes.cast_vote(fast, cid, b, 1, -1)
+        fast.commit()
+        first = votes.read_new_votes(worker, cid, votes.Watermark())
+        worker.commit()
+        slow.commit()  # the smaller id commits last
+        second = votes.read_new_votes(worker, cid, first.watermark)
+        worker.commit()
+        third = votes.read_new_votes(worker, cid, second.watermark)
+    read = [
+        (int(p), int(s))
+        for r in (first, second, third)
+        for p, s in zip(r.events.participant, r.events.statement, strict=True)
+    ]
+    assert sorted(read) == [(a, 0), (b, 1)]  # each vote once
+    if postgres:
+        assert [r.n_read for r in (first, second, third)] == [0, 2, 0]  # held back, then both
+    assert third.n_read == 0
 
 
 def test_visible_statements_follow_the_moderation_mode(sessions):

@@ -224,7 +224,7 @@ def test_a_state_saved_by_an_older_math_is_recomputed_from_every_vote(
             session,
             cid,
             tick=saved.tick,
-            high_water=saved.high_water,
+            watermark=saved.watermark,
             revision=saved.revision,
             payload=_as_older_version(saved.payload),
         )

@@ -32,6 +32,7 @@ from polis_like.storage.db import is_outage, session_factory
 from polis_like.storage.math_input import participation, read_math_input
 from polis_like.storage.notify import CHANGES, Waiter
 from polis_like.storage.results import build_document, positions_blob
+from polis_like.storage.votes import Watermark
 from polis_like.throttle import ThrottledLog
 
 log = logging.getLogger("polis_like.worker")
@@ -57,7 +58,7 @@ class _Memory:
     """What the worker holds in memory for one conversation."""
 
     state: MathState
-    high_water: int
+    watermark: Watermark
     revision: int
     tick: int
     n_events: int
@@ -275,7 +276,7 @@ class Worker:
                 memory = self._load(session, conversation_id)
             seen = memory.revision if memory.state.n_updates else None
             read = read_math_input(
-                session, conversation_id, after=memory.high_water, revision_seen=seen
+                session, conversation_id, after=memory.watermark, revision_seen=seen
             )
             n_events = memory.n_events + read.votes.n_read
             counts = participation(session, conversation_id, n_events)
@@ -297,7 +298,7 @@ class Worker:
                 conversation_id,
                 self.name,
                 self.lease_s,
-                high_water=read.votes.high_water,
+                watermark=read.votes.watermark,
                 revision=read.revision,
                 duration_ms=duration_ms,
                 document=document,
@@ -309,7 +310,7 @@ class Worker:
             return None
         memory = _Memory(
             state=state,
-            high_water=read.votes.high_water,
+            watermark=read.votes.watermark,
             revision=read.revision,
             tick=tick,
             n_events=n_events,
@@ -334,7 +335,7 @@ class Worker:
         if saved is None:
             return _Memory(
                 state=MathState.initial(self.params),
-                high_water=0,
+                watermark=Watermark(),
                 revision=-1,
                 tick=tick,
                 n_events=0,
@@ -345,7 +346,7 @@ class Worker:
             log.warning("conversation %d: recomputing from every vote (%s)", conversation_id, error)
             return _Memory(
                 state=MathState.initial(self.params),
-                high_water=0,
+                watermark=Watermark(),
                 revision=-1,
                 tick=tick,
                 n_events=0,
@@ -353,7 +354,7 @@ class Worker:
         # revision -1: re-read moderation and bans, to be safe
         return _Memory(
             state=state,
-            high_water=saved.high_water,
+            watermark=saved.watermark,
             revision=-1,
             tick=tick,
             n_events=saved.n_events,
@@ -376,7 +377,7 @@ class Worker:
                 session,
                 conversation_id,
                 tick=memory.tick,
-                high_water=memory.high_water,
+                watermark=memory.watermark,
                 revision=memory.revision,
                 payload=payload,
             )

@@ -1,18 +1,20 @@
 """Is the service keeping up? The database answering, and the worker's lag.
 
 The worker's lag is the age of the oldest vote event it has not read yet: past its
-conversation's high-water mark (``math_jobs.high_water``, 0 for a conversation never computed).
-The vote events are indexed by (conversation, id) and ids only grow, so each conversation's
-oldest unread event is the first one past its mark: one index probe per conversation.
+conversation's high-water mark (``math_jobs.high_water``, 0 for a conversation never computed;
+on PostgreSQL its transaction mark ``math_jobs.read_tx``). The vote events are indexed by
+(conversation, id), and on PostgreSQL by (conversation, tx), so each conversation's oldest unread
+event is the first one past its mark: one index probe per conversation.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
 from .db import now_ms
 from .models import ConversationRow, JobRow, VoteEventRow
+from .votes import EVENT_TX
 
 
 def ping(session: Session) -> None:
@@ -22,13 +24,17 @@ def ping(session: Session) -> None:
 
 def worker_lag_s(session: Session, at_ms: int | None = None) -> float:
     """Seconds since the oldest vote event past its conversation's high-water mark; 0 if none."""
+    unread: ColumnElement[bool]
+    order: ColumnElement[int]
+    if session.get_bind().dialect.name == "postgresql":  # what was read is bounded by read_tx
+        unread, order = EVENT_TX >= func.coalesce(JobRow.read_tx, 0), EVENT_TX
+    else:
+        unread = VoteEventRow.id > func.coalesce(JobRow.high_water, 0)
+        order = VoteEventRow.id.expression
     first_unread = (
         select(VoteEventRow.created_ms)
-        .where(
-            VoteEventRow.conversation_id == ConversationRow.id,
-            VoteEventRow.id > func.coalesce(JobRow.high_water, 0),
-        )
-        .order_by(VoteEventRow.id)
+        .where(VoteEventRow.conversation_id == ConversationRow.id, unread)
+        .order_by(order)
         .limit(1)
         .scalar_subquery()
     )

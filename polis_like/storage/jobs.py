@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import history
@@ -24,6 +24,7 @@ from .db import now_ms
 from .models import ConversationRow, JobRow, ResultRow, StateRow, VoteEventRow
 from .notify import notify_result
 from .results import ResultsDocument
+from .votes import EVENT_TX, Watermark
 
 #: Results kept per conversation; older ticks are deleted as new ones are published.
 KEEP_RESULTS = 10
@@ -32,22 +33,32 @@ MAX_BACKOFF_S = 300.0
 
 
 def dirty(session: Session) -> list[int]:
-    """Conversations whose newest vote or revision is past their latest result."""
-    newest = (
-        select(func.max(VoteEventRow.id))
+    """Conversations with vote events their latest result has not read, or a newer revision."""
+    newest: ColumnElement[int]
+    mark: ColumnElement[int]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # read_tx bounds what was read (votes.read_new_votes): an event of a transaction at
+        # or past it is new, whatever its id.
+        newest, mark = EVENT_TX, JobRow.read_tx.expression
+    else:
+        newest, mark = VoteEventRow.id.expression, JobRow.high_water.expression
+
+    def unread(top: int | None, seen: int) -> bool:
+        return top is not None and (top >= seen if postgres else top > seen)
+
+    top_query = (
+        select(func.max(newest))
+        .select_from(VoteEventRow)
         .where(VoteEventRow.conversation_id == ConversationRow.id)
         .scalar_subquery()
     )
     rows = session.execute(
-        select(
-            ConversationRow.id, ConversationRow.revision, newest, JobRow.high_water, JobRow.revision
-        ).join(JobRow, JobRow.conversation_id == ConversationRow.id)
+        select(ConversationRow.id, ConversationRow.revision, top_query, mark, JobRow.revision).join(
+            JobRow, JobRow.conversation_id == ConversationRow.id
+        )
     ).all()
-    return [
-        c
-        for c, revision, top, high_water, done in rows
-        if (top or 0) > high_water or revision != done
-    ]
+    return [c for c, revision, top, seen, done in rows if unread(top, seen) or revision != done]
 
 
 def acquire(session: Session, conversation_id: int, owner: str, lease_s: float) -> bool:
@@ -116,7 +127,7 @@ def publish(
     owner: str,
     lease_s: float,
     *,
-    high_water: int,
+    watermark: Watermark,
     revision: int,
     duration_ms: float,
     document: Callable[[int, int], ResultsDocument],
@@ -139,7 +150,8 @@ def publish(
         )
         .values(
             tick=JobRow.tick + 1,
-            high_water=high_water,
+            high_water=watermark.id,
+            read_tx=watermark.tx,
             revision=revision,
             lease_until=now + lease_s,
             error=None,
@@ -155,7 +167,7 @@ def publish(
         insert(ResultRow).values(
             conversation_id=conversation_id,
             tick=tick,
-            high_water=high_water,
+            high_water=watermark.id,
             computed_ms=computed,
             duration_ms=duration_ms,
             result=built.to_json(),
@@ -196,10 +208,10 @@ class SavedState:
     """A worker's saved math state of a conversation, to resume from."""
 
     tick: int
-    high_water: int
+    watermark: Watermark
     revision: int
     payload: bytes
-    #: Vote events up to ``high_water``: the participation count the state stands for.
+    #: Vote events up to ``watermark``: the participation count the state stands for.
     n_events: int
 
 
@@ -207,14 +219,19 @@ def load_state(session: Session, conversation_id: int) -> SavedState | None:
     row = session.get(StateRow, conversation_id)
     if row is None:
         return None
+    read: ColumnElement[bool]
+    if session.get_bind().dialect.name == "postgresql":
+        read = EVENT_TX < row.read_tx
+    else:
+        read = VoteEventRow.id <= row.high_water
     n_events = session.scalar(
         select(func.count())
         .select_from(VoteEventRow)
-        .where(VoteEventRow.conversation_id == conversation_id, VoteEventRow.id <= row.high_water)
+        .where(VoteEventRow.conversation_id == conversation_id, read)
     )
     return SavedState(
         tick=row.tick,
-        high_water=row.high_water,
+        watermark=Watermark(row.high_water, row.read_tx),
         revision=row.revision,
         payload=row.state,
         n_events=n_events or 0,
@@ -226,14 +243,15 @@ def save_state(
     conversation_id: int,
     *,
     tick: int,
-    high_water: int,
+    watermark: Watermark,
     revision: int,
     payload: bytes,
 ) -> None:
     """Save a state, never over a newer one saved by a worker that took the lease over."""
     values = {
         "tick": tick,
-        "high_water": high_water,
+        "high_water": watermark.id,
+        "read_tx": watermark.tx,
         "revision": revision,
         "state": payload,
         "saved_ms": now_ms(),

@@ -20,7 +20,7 @@ from polis_like.errors import NotFound
 from .conversations import visible_statuses
 from .models import ACCEPTED, PENDING, REJECTED, ConversationRow, ParticipantRow, StatementRow
 from .results import Participation
-from .votes import NewVotes, read_new_votes
+from .votes import NewVotes, Watermark, read_new_votes
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ class MathInput:
 
 
 def read_math_input(
-    session: Session, conversation_id: int, *, after: int, revision_seen: int | None
+    session: Session, conversation_id: int, *, after: Watermark, revision_seen: int | None
 ) -> MathInput:
-    """The votes past ``after``; and the moderation and bans when the conversation's revision
-    is not ``revision_seen`` (always when it is None)."""
+    """The votes past the watermark ``after``; and the moderation and bans when the
+    conversation's revision is not ``revision_seen`` (always when it is None)."""
     head = session.execute(
         select(
             ConversationRow.revision,

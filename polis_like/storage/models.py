@@ -145,7 +145,12 @@ class StatementRow(Base):
 
 
 class VoteEventRow(Base):
-    """Every vote ever cast, in order; never updated or deleted."""
+    """Every vote ever cast, in order; never updated or deleted.
+
+    On PostgreSQL the table also has ``tx``, the id of the transaction that inserted the event
+    (``pg_current_xact_id()``, a server default, so it is not declared here; migration 0005),
+    indexed with the conversation: see :func:`polis_like.storage.votes.read_new_votes`.
+    """
 
     __tablename__ = "vote_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -234,6 +239,8 @@ class StateRow(Base):
     )
     tick: Mapped[int] = mapped_column(Integer)
     high_water: Mapped[int] = mapped_column(BigInteger)
+    #: On PostgreSQL: every vote event of a transaction older than this is in the state.
+    read_tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     revision: Mapped[int] = mapped_column(Integer)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     saved_ms: Mapped[int] = mapped_column(BigInteger)
@@ -251,6 +258,9 @@ class JobRow(Base):
     tick: Mapped[int] = mapped_column(Integer, default=0)
     #: The last vote event and conversation revision the latest result includes.
     high_water: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: On PostgreSQL: every vote event of a transaction older than this is in the latest
+    #: result (vote ids can commit out of order there; transaction ids bound what is final).
+    read_tx: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     revision: Mapped[int] = mapped_column(Integer, default=-1)
     error: Mapped[str | None] = mapped_column(Text)
     error_ms: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import BigInteger, ColumnElement, bindparam, insert, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -54,7 +54,6 @@ _STATUS = select(StatementRow.status).where(
     StatementRow.sid == bindparam("sid"),
 )
 _INSERT_EVENT = insert(VoteEventRow)
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _UPSERTS: dict[str, Any] = {}
 
 
@@ -115,10 +114,8 @@ def cast_vote(
 ) -> int:
     """Record a vote (replacing the participant's earlier vote on the statement); returns its time.
 
-    On PostgreSQL, votes of one conversation take a transaction-scoped advisory lock before
-    their event row, so that vote event ids commit in increasing order within a conversation
-    and the worker's high-water mark never skips a vote that commits late. SQLite has a single
-    writer, so there ids always commit in order.
+    No lock: votes of one conversation commit in any order, and the worker still reads each
+    exactly once (:func:`read_new_votes`).
     """
     at = now_ms() if at is None else at
     values = {
@@ -128,57 +125,96 @@ def cast_vote(
         "vote": vote,
         "created_ms": at,
     }
-    dialect = session.get_bind().dialect.name
-    session.execute(_upsert_latest(dialect), values)
-    if dialect == "postgresql":
-        session.execute(_LOCK, {"key": (1 << 32) | conversation_id})
+    session.execute(_upsert_latest(session.get_bind().dialect.name), values)
     session.execute(_INSERT_EVENT, values)
     notify_change(session, conversation_id)
     return at
 
 
 @dataclass(frozen=True)
+class Watermark:
+    """How far a worker has read a conversation's vote events.
+
+    ``id``: the largest event id read. On SQLite (one writer, ids commit in order) every event
+    up to it has been read. On PostgreSQL ids can commit out of order, so what has been read is
+    told by ``tx`` instead: every event inserted by a transaction older than ``tx`` (the oldest
+    transaction that was still running when they were read), and none younger.
+    """
+
+    id: int = 0
+    tx: int = 0
+
+
+@dataclass(frozen=True)
 class NewVotes:
-    """The vote events of a conversation past a high-water mark, as the math takes them."""
+    """The vote events of a conversation past a watermark, as the math takes them."""
 
     #: Each (participant, statement)'s vote that counts among the new events (pid and sid as
     #: the participant and statement indices).
     events: VoteEvents
-    #: The id of the last event read: the next high-water mark.
-    high_water: int
+    #: The watermark after these events: the next read starts there.
+    watermark: Watermark
     #: How many events were read (changed votes included).
     n_read: int
     #: One past the largest pid and sid among them (0 when there are none).
     n_participants: int
     n_statements: int
 
+    @property
+    def high_water(self) -> int:
+        """The largest event id read so far."""
+        return self.watermark.id
 
-def read_new_votes(session: Session, conversation_id: int, after: int) -> NewVotes:
-    """The vote events with ids past ``after``, each vote reduced by the one latest-vote rule.
+
+def read_new_votes(session: Session, conversation_id: int, after: Watermark) -> NewVotes:
+    """The vote events past ``after``, each vote reduced by the one latest-vote rule.
+
+    On PostgreSQL: first the oldest transaction still running (``pg_snapshot_xmin``), then, in
+    a later snapshot, the events of the transactions from ``after.tx`` up to it: all of them have
+    ended, so those events are final and none can appear later; the events of younger
+    transactions wait for the next read. On SQLite: the events with ids past ``after.id``.
 
     Read through the driver's cursor in chunks: building SQLAlchemy rows for millions of votes
     (the first computation of an imported conversation) costs many times the query itself.
     """
-    table = _event_table(session, conversation_id, after)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        boundary = int(session.execute(_OLDEST_RUNNING).scalar_one())
+        table = _event_table(session, _NEW_BY_TX, (conversation_id, after.tx, boundary))
+    else:
+        boundary = 0
+        table = _event_table(session, _NEW_BY_ID, (conversation_id, after.id))
     if not len(table):
-        return NewVotes(VoteEvents.empty(), after, 0, 0, 0)
+        return NewVotes(VoteEvents.empty(), Watermark(after.id, max(after.tx, boundary)), 0, 0, 0)
     events = VoteEvents(table[:, 4], table[:, 1], table[:, 2], table[:, 3])
     kept = events.take(latest_index(events))
     return NewVotes(
-        kept, int(table[-1, 0]), len(table), int(table[:, 1].max()) + 1, int(table[:, 2].max()) + 1
+        kept,
+        Watermark(max(after.id, int(table[:, 0].max())), max(after.tx, boundary)),
+        len(table),
+        int(table[:, 1].max()) + 1,
+        int(table[:, 2].max()) + 1,
     )
 
 
-def _event_table(session: Session, conversation_id: int, after: int) -> np.ndarray:
-    """(id, pid, sid, vote, created_ms) rows past ``after`` as an int64 array, in id order."""
-    placeholder = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+_OLDEST_RUNNING = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+#: The inserting transaction of a vote event (PostgreSQL only; see :class:`VoteEventRow`).
+EVENT_TX: ColumnElement[int] = literal_column("vote_events.tx", BigInteger)
+_NEW_BY_TX = (
+    "SELECT id, pid, sid, vote, created_ms FROM vote_events "
+    "WHERE conversation_id = %s AND tx >= %s AND tx < %s ORDER BY id"
+)
+_NEW_BY_ID = (
+    "SELECT id, pid, sid, vote, created_ms FROM vote_events "
+    "WHERE conversation_id = ? AND id > ? ORDER BY id"
+)
+
+
+def _event_table(session: Session, query: str, parameters: tuple) -> np.ndarray:
+    """(id, pid, sid, vote, created_ms) rows of ``query`` as an int64 array."""
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(
-            "SELECT id, pid, sid, vote, created_ms FROM vote_events "
-            f"WHERE conversation_id = {placeholder} AND id > {placeholder} ORDER BY id",
-            (conversation_id, after),
-        )
+        cursor.execute(query, parameters)
         chunks = []
         while True:
             rows = cursor.fetchmany(200_000)

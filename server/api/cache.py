@@ -40,23 +40,57 @@ def visible(session: Session, conversation_id: int, revision: int, moderation: s
 
 
 def priority(session: Session, conversation_id: int, tick: int) -> np.ndarray:
-    """Routing priority by sid from the result of ``tick`` (empty before the first result)."""
+    """Routing priority by sid from the result of ``tick`` (empty before the first result).
+
+    While one thread reads a new tick's priorities, the others keep drawing with the previous
+    tick's: a vote a few milliseconds early routes as well, and a new tick does not send every
+    thread of the process to read and parse the same document at once.
+    """
     cached = _priority.get(conversation_id)
-    if cached and cached[0] == tick:
+    if cached and cached[0] >= tick:
         return cached[1]
-    # From the parsed document the pages share: one read and parse per tick and process.
-    values = results.priorities(document(session, conversation_id, tick))
-    with _lock:
-        _priority[conversation_id] = (tick, values)
+    if cached is not None and not _claim(conversation_id, tick):
+        return cached[1]  # another thread is reading it
+    try:
+        # From the parsed document the pages share: one read and parse per tick and process.
+        values = results.priorities(document(session, conversation_id, tick))
+        with _lock:
+            current = _priority.get(conversation_id)
+            if current is None or current[0] < tick:
+                _priority[conversation_id] = (tick, values)
+    finally:
+        with _lock:
+            if _loading.get(conversation_id) == tick:
+                del _loading[conversation_id]
     return values
 
 
+_loading: dict[int, int] = {}
+_reading: dict[int, threading.Lock] = {}
+
+
+def _claim(conversation_id: int, tick: int) -> bool:
+    """True when this thread is to read ``tick`` (no other thread reads it or a newer one)."""
+    with _lock:
+        if _loading.get(conversation_id, -1) >= tick:
+            return False
+        _loading[conversation_id] = tick
+        return True
+
+
 def document(session: Session, conversation_id: int, tick: int) -> results.ResultsDocument | None:
-    """The results document of ``tick`` (parsed once per tick and process)."""
+    """The results document of ``tick``, read and parsed once per tick and process (threads
+    asking for the same one meanwhile wait for it)."""
     cached = _documents.get(conversation_id)
     if cached and cached[0] == tick:
         return cached[1]
-    value = results.read_document(session, conversation_id, tick) if tick > 0 else None
     with _lock:
-        _documents[conversation_id] = (tick, value)
+        reading = _reading.setdefault(conversation_id, threading.Lock())
+    with reading:
+        cached = _documents.get(conversation_id)
+        if cached and cached[0] == tick:
+            return cached[1]
+        value = results.read_document(session, conversation_id, tick) if tick > 0 else None
+        with _lock:
+            _documents[conversation_id] = (tick, value)
     return value
