@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -59,9 +60,36 @@ def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None, *
             engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=int(sqlite_busy_s * 1000))
         )
         return engine
-    options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 10)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if not options.get("pool_pre_ping"):
+        event.listen(engine, "checkin", _returned)
+        event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+#: A pooled connection idle longer than this is checked (a round trip) before it is used again.
+PING_IDLE_S = 1.0
+
+
+def _returned(_dbapi_connection, record) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect, dbapi_connection, record, _proxy) -> None:
+    """Check a connection that sat in the pool a while: the database may have restarted
+    meanwhile. One used a moment ago is not checked (a busy server saves a round trip a
+    request); if the database went away in that moment, the request gets a 503 and the pool
+    replaces the connection."""
+    returned = record.info.get("returned_at")
+    if returned is not None and time.monotonic() - returned < PING_IDLE_S:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        raise DisconnectionError(str(error)) from error
+    if alive is False:
+        raise DisconnectionError("the connection did not answer")
 
 
 def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:

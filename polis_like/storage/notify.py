@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import ColumnElement, Engine, String, cast, func, text
 from sqlalchemy.orm import Session
 
 from .db import is_sqlite
@@ -32,6 +32,12 @@ _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 def _notify(session: Session, channel: str, conversation_id: int) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_NOTIFY, {"channel": channel, "payload": str(conversation_id)})
+
+
+def wake_up_workers(conversation_id: Any) -> ColumnElement:
+    """PostgreSQL's ``pg_notify`` call of :func:`notify_change`, as an expression (for a
+    statement that does more, like a vote's); ``conversation_id`` may be a bound parameter."""
+    return func.pg_notify(CHANGES, cast(conversation_id, String))
 
 
 def notify_change(session: Session, conversation_id: int) -> None:

@@ -6,11 +6,21 @@ speaks SQLAlchemy Core and keeps each request to a few short statements.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, bindparam, insert, literal_column, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    bindparam,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,7 +32,7 @@ from polis_like.math.matrix import latest_index
 from .conversations import next_id
 from .db import now_ms
 from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
-from .notify import notify_change
+from .notify import notify_change, wake_up_workers
 
 #: The routing weight of a statement the math has not seen yet: the Pol.is priority of a
 #: statement with no votes and extremity 0, ((1 - 1/2) * 1 * 1/2 * (1 + 8))^2.
@@ -129,6 +139,42 @@ def cast_vote(
     session.execute(_INSERT_EVENT, values)
     notify_change(session, conversation_id)
     return at
+
+
+def cast_and_list(
+    session: Session, conversation_id: int, pid: int, sid: int, vote: int
+) -> np.ndarray:
+    """:func:`cast_vote`, and the statements the participant has now voted on (what routing
+    needs next). On PostgreSQL it is one statement, one round trip: the latest-vote upsert and
+    the event as data-modifying CTEs, the workers' wake-up, and the participant's votes."""
+    if session.get_bind().dialect.name != "postgresql":
+        cast_vote(session, conversation_id, pid, sid, vote)
+        return voted_sids(session, conversation_id, pid)
+    values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
+    rows = session.execute(_cast_statement(), values).scalars().all()
+    # The final SELECT sees the votes as they were before this statement: add this one.
+    earlier = np.fromiter((r for r in rows if r >= 0), dtype=np.int64)
+    return np.union1d(earlier, [sid])
+
+
+@functools.cache
+def _cast_statement():
+    columns: dict[str, Any] = {
+        "conversation_id": bindparam("c"),
+        "pid": bindparam("p"),
+        "sid": bindparam("s"),
+        "vote": bindparam("v"),
+        "created_ms": bindparam("t"),
+    }
+    latest = _upsert_latest("postgresql").values(**columns).cte("latest")
+    event = insert(VoteEventRow).values(**columns).cte("event")
+    woken = select(wake_up_workers(bindparam("c")).label("woken")).cte("woken")
+    return (
+        select(LatestVoteRow.sid)
+        .where(LatestVoteRow.conversation_id == bindparam("c"), LatestVoteRow.pid == bindparam("p"))
+        .union_all(select(literal(-1)).select_from(woken))
+        .add_cte(latest, event)
+    )
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,15 @@ def _rng() -> np.random.Generator:
     return np.random.default_rng([seed, counter[0]])
 
 
-def next_payload(conversation, tick: int, pid: int | None) -> dict:
-    """The next statement for a participant (drawn by routing priority) and where they are."""
+def next_payload(conversation, tick: int, pid: int | None, voted: np.ndarray | None = None) -> dict:
+    """The next statement for a participant (drawn by routing priority) and where they are;
+    ``voted``: the statements they voted on, when the caller has them already."""
     session = db()
     shown = cache.visible(session, conversation.id, conversation.revision, conversation.moderation)
-    voted = votes.voted_sids(session, conversation.id, pid) if pid is not None else np.empty(0, int)
+    if voted is None:
+        voted = (
+            votes.voted_sids(session, conversation.id, pid) if pid is not None else np.empty(0, int)
+        )
     candidates = np.setdiff1d(shown.sids, voted, assume_unique=True)
     priority = cache.priority(session, conversation.id, tick)
     sid = votes.choose_next(candidates, priority, _rng())
@@ -95,8 +99,8 @@ def vote(conversation_id: int):
         votes.statement_status(session, conversation_id, sid)  # 404 when there is no such one
         raise Forbidden(f"statement {sid} is not open for voting")
     pid = _participant(conversation, body)
-    votes.cast_vote(session, conversation_id, pid, sid, value)
-    payload = next_payload(conversation, tick, pid)  # in the same transaction: one round trip less
+    voted = votes.cast_and_list(session, conversation_id, pid, sid, value)
+    payload = next_payload(conversation, tick, pid, voted)
     session.commit()
     payload["vote"] = {"statement_id": sid, "vote": value}
     return jsonify(payload)
