@@ -141,17 +141,26 @@ def cast_vote(
     return at
 
 
-def cast_and_list(
+def record_vote(
     session: Session, conversation_id: int, pid: int, sid: int, vote: int
 ) -> np.ndarray:
-    """:func:`cast_vote`, and the statements the participant has now voted on (what routing
-    needs next). On PostgreSQL it is one statement, one round trip: the latest-vote upsert and
-    the event as data-modifying CTEs, the workers' wake-up, and the participant's votes."""
+    """:func:`cast_vote` and commit; returns the statements the participant has now voted on
+    (what routing needs next), so that the request needs the database no more.
+
+    The write comes last and the commit at once, so the vote holds what it locks as briefly as
+    can be. On PostgreSQL it is one statement, one round trip: the latest-vote upsert and the
+    event as data-modifying CTEs, the workers' wake-up, and the participant's votes. On SQLite
+    (one writer per file) the votes are read first, so that the write lock is held only for the
+    two writes and the commit.
+    """
     if session.get_bind().dialect.name != "postgresql":
+        earlier = voted_sids(session, conversation_id, pid)
         cast_vote(session, conversation_id, pid, sid, vote)
-        return voted_sids(session, conversation_id, pid)
+        session.commit()
+        return np.union1d(earlier, [sid])
     values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
     rows = session.execute(_cast_statement(), values).scalars().all()
+    session.commit()
     # The final SELECT sees the votes as they were before this statement: add this one.
     earlier = np.fromiter((r for r in rows if r >= 0), dtype=np.int64)
     return np.union1d(earlier, [sid])

@@ -99,9 +99,8 @@ def vote(conversation_id: int):
         votes.statement_status(session, conversation_id, sid)  # 404 when there is no such one
         raise Forbidden(f"statement {sid} is not open for voting")
     pid = _participant(conversation, body)
-    voted = votes.cast_and_list(session, conversation_id, pid, sid, value)
+    voted = votes.record_vote(session, conversation_id, pid, sid, value)  # committed
     payload = next_payload(conversation, tick, pid, voted)
-    session.commit()
     payload["vote"] = {"statement_id": sid, "vote": value}
     return jsonify(payload)
 
