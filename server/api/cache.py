@@ -47,17 +47,15 @@ def priority(session: Session, conversation_id: int, tick: int) -> np.ndarray:
     thread of the process to read and parse the same document at once.
     """
     cached = _priority.get(conversation_id)
-    if cached and cached[0] >= tick:
+    if cached and cached[0] == tick:
         return cached[1]
-    if cached is not None and not _claim(conversation_id, tick):
+    if cached is not None and cached[0] < tick and not _claim(conversation_id, tick):
         return cached[1]  # another thread is reading it
     try:
         # From the parsed document the pages share: one read and parse per tick and process.
         values = results.priorities(document(session, conversation_id, tick))
         with _lock:
-            current = _priority.get(conversation_id)
-            if current is None or current[0] < tick:
-                _priority[conversation_id] = (tick, values)
+            _priority[conversation_id] = (tick, values)
     finally:
         with _lock:
             if _loading.get(conversation_id) == tick:
