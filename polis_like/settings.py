@@ -169,9 +169,9 @@ class Settings:
     worker_interval_s: float = _setting(
         1.0,
         "POLIS_LIKE_WORKER_INTERVAL_S",
-        "A worker computes one conversation at most once per this many seconds: votes that "
-        "arrive meanwhile go into the next computation, so results are published at most "
-        "this often however fast votes come (0 computes on every wake-up).",
+        "A worker starts a conversation's next computation at least this many seconds after "
+        "its last one ended: votes that arrive meanwhile go into that computation, so results "
+        "are published at most this often however fast votes come (0: on every wake-up).",
         _non_negative_float,
     )
 

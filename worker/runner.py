@@ -89,7 +89,8 @@ class Worker:
         self.save_every_s = save_every_s
         self.idle_s = idle_s
         self.poll_s = poll_s
-        #: A conversation is computed at most once per this many seconds (coalescing).
+        #: A conversation's next computation starts at least this many seconds after the end
+        #: of its last one (coalescing).
         self.interval_s = interval_s
         self._due_at: dict[int, float] = {}
         self.log_every_s = log_every_s
@@ -168,10 +169,10 @@ class Worker:
             if not acquired:
                 self.memory.pop(conversation_id, None)
                 continue
-            started = time.monotonic()
             if self._compute_logged(conversation_id):
                 computed.append(conversation_id)
-                self._due_at[conversation_id] = started + self.interval_s
+                # from the end of the computation: a slow one still leaves the interval free
+                self._due_at[conversation_id] = time.monotonic() + self.interval_s
         self._evict_idle()
         return computed
 
