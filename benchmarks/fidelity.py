@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from polis_like.analysis import analyze  # noqa: E402
 from polis_like.conversation import Conversation  # noqa: E402
 from polis_like.fidelity import (  # noqa: E402
     MODES,
@@ -50,9 +51,7 @@ from polis_like.fidelity import (  # noqa: E402
     reference_path,
 )
 from polis_like.io import read_export  # noqa: E402
-from polis_like.math import MathParams, compute  # noqa: E402
 from polis_like.math.params import PROJECTION_SCALES  # noqa: E402
-from polis_like.math.replay import replay  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 REFERENCE = FIXTURES / "polis-math"
@@ -94,20 +93,12 @@ def run(
     scale: str = "polis",
 ) -> dict:
     """Our result for one conversation in one mode against both anchors, with the math's time."""
-    inputs = dict(
-        n_participants=len(conversation.participant_ids),
-        n_statements=len(conversation.statements),
-        moderated_out=conversation.moderated_out(),
-        meta=conversation.is_meta(),
-        params=MathParams(projection_scale=scale),
-    )
-    started = time.perf_counter()
-    if mode == "static":
-        result, _ = compute(conversation.votes, **inputs)
-    elif mode == "replay":
-        result, _ = replay(conversation.votes, window_ms=int(window_s * 1000), **inputs)
-    else:
+    if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    started = time.perf_counter()
+    result = analyze(
+        conversation, replay_votes=mode == "replay", window_s=window_s, projection_scale=scale
+    )
     row: dict = {"seconds": time.perf_counter() - started, "k": result.k}
     if reference is not None:
         polis = compare(result, conversation, reference)

@@ -179,23 +179,13 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
     pg_name = None
     services: list[subprocess.Popen] = []
     try:
-        if database == "sqlite":
-            url = f"sqlite:///{tmp / 'bench.db'}"
-        else:
-            pg_name = f"polis_like_bench_{secrets.token_hex(4)}"
-            _pg_admin(args.postgres_url, f'CREATE DATABASE "{pg_name}"')
-            url = _pg_url(args.postgres_url, pg_name)
+        url, pg_name = fresh_database(database, args.postgres_url, tmp)
         run["database_url"] = _safe_url(url)
         run.update(prepare(case, url, args.seed))
         primed = case in args.prime
         if primed:
             run.update(prime(url, run["conversation_id"], args.prime_lease))
-        env = dict(
-            os.environ,
-            SECRET_KEY=secrets.token_hex(32),
-            POLIS_LIKE_INSTANCE=str(tmp / "var"),
-            PYTHONUNBUFFERED="1",
-        )
+        env = service_env(tmp)
         port = _free_port()
         base = f"http://{HOST}:{port}"
         server_log, worker_log = tmp / "server.log", tmp / "worker.log"
@@ -245,25 +235,53 @@ def run_case(case: str, database: str, args: argparse.Namespace) -> dict:
         run["error"] = f"{type(error).__name__}: {error}"
         print(f"  failed: {run['error']}", file=sys.stderr, flush=True)
     finally:
-        for process in reversed(services):
-            _stop(process)
-        run["load_end"] = os.getloadavg()
-        if services:
-            run["server_errors"] = _errors(tmp / "server.log")
-            run["worker_errors"] = _errors(tmp / "worker.log")
-        if args.logs and services:
-            args.logs.mkdir(parents=True, exist_ok=True)
-            for name in ("server.log", "worker.log"):
-                if (tmp / name).exists():
-                    shutil.copy(tmp / name, args.logs / f"{case}-{database}-{name}")
-        if pg_name:
-            try:
-                _pg_admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except Exception as error:
-                print(f"  could not drop {pg_name}: {error}", file=sys.stderr, flush=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(run, services, tmp, args, f"{case}-{database}", pg_name)
     summarize(run)
     return run
+
+
+def fresh_database(database: str, postgres_url: str, tmp: Path) -> tuple[str, str | None]:
+    """A new empty database: a SQLite file in ``tmp``, or ``CREATE DATABASE`` on the server of
+    ``postgres_url``. Returns its URL and, on PostgreSQL, its name (to drop it afterwards)."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", None
+    name = f"polis_like_bench_{secrets.token_hex(4)}"
+    _pg_admin(postgres_url, f'CREATE DATABASE "{name}"')
+    return _pg_url(postgres_url, name), name
+
+
+def service_env(tmp: Path) -> dict:
+    """The services' environment: a fresh secret key and an instance folder in ``tmp``."""
+    return dict(
+        os.environ,
+        SECRET_KEY=secrets.token_hex(32),
+        POLIS_LIKE_INSTANCE=str(tmp / "var"),
+        PYTHONUNBUFFERED="1",
+    )
+
+
+def tear_down(
+    run: dict, services: list, tmp: Path, args: argparse.Namespace, label: str, pg_name: str | None
+) -> None:
+    """Stop the services; note the load and their logged errors in ``run``; keep their logs in
+    ``args.logs`` (as ``<label>-server.log``...); drop the PostgreSQL database; remove ``tmp``."""
+    for process in reversed(services):
+        _stop(process)
+    run["load_end"] = os.getloadavg()
+    if services:
+        run["server_errors"] = _errors(tmp / "server.log")
+        run["worker_errors"] = _errors(tmp / "worker.log")
+    if args.logs and services:
+        args.logs.mkdir(parents=True, exist_ok=True)
+        for name in ("server.log", "worker.log"):
+            if (tmp / name).exists():
+                shutil.copy(tmp / name, args.logs / f"{label}-{name}")
+    if pg_name:
+        try:
+            _pg_admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        except Exception as error:
+            print(f"  could not drop {pg_name}: {error}", file=sys.stderr, flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prepare(case: str, url: str, seed: int) -> dict:

@@ -39,8 +39,6 @@ import json
 import os
 import random
 import resource
-import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -319,21 +317,11 @@ def run_database(database: str, args: argparse.Namespace) -> dict:
     pg_name = None
     services: list = []
     try:
-        if database == "sqlite":
-            url = f"sqlite:///{tmp / 'bench.db'}"
-        else:
-            pg_name = f"polis_like_bench_{secrets.token_hex(4)}"
-            latency._pg_admin(args.postgres_url, f'CREATE DATABASE "{pg_name}"')
-            url = latency._pg_url(args.postgres_url, pg_name)
+        url, pg_name = latency.fresh_database(database, args.postgres_url, tmp)
         run["database_url"] = latency._safe_url(url)
         run.update(latency.prepare("vtaiwan", url, args.seed))
         cid = run["conversation_id"]
-        env = dict(
-            os.environ,
-            SECRET_KEY=secrets.token_hex(32),
-            POLIS_LIKE_INSTANCE=str(tmp / "var"),
-            PYTHONUNBUFFERED="1",
-        )
+        env = latency.service_env(tmp)
         port = latency._free_port()
         base = f"http://{HOST}:{port}"
         serve = ["serve", "--host", HOST, "--port", str(port), "--database-url", url]
@@ -363,25 +351,7 @@ def run_database(database: str, args: argparse.Namespace) -> dict:
         run["error"] = f"{type(error).__name__}: {error}"
         print(f"  failed: {run['error']}", file=sys.stderr, flush=True)
     finally:
-        for process in reversed(services):
-            latency._stop(process)
-        run["load_end"] = os.getloadavg()
-        if services:
-            run["server_errors"] = latency._errors(tmp / "server.log")
-            run["worker_errors"] = latency._errors(tmp / "worker.log")
-        if args.logs and services:
-            args.logs.mkdir(parents=True, exist_ok=True)
-            for name in ("server.log", "worker.log"):
-                if (tmp / name).exists():
-                    shutil.copy(tmp / name, args.logs / f"load-{database}-{name}")
-        if pg_name:
-            try:
-                latency._pg_admin(
-                    args.postgres_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'
-                )
-            except Exception as error:
-                print(f"  could not drop {pg_name}: {error}", file=sys.stderr, flush=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        latency.tear_down(run, services, tmp, args, f"load-{database}", pg_name)
     return run
 
 

@@ -20,6 +20,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CONVERSATIONS = sorted(p.name for p in FIXTURES.iterdir() if (p / "votes.csv").exists())
 
 
+def engine_inputs(conversation):
+    """The keyword arguments of ``polis_like.math.compute`` for a whole conversation."""
+    return dict(
+        n_participants=len(conversation.participant_ids),
+        n_statements=len(conversation.statements),
+        moderated_out=conversation.moderated_out(),
+        meta=conversation.is_meta(),
+    )
+
+
 @pytest.fixture(scope="session")
 def load_conversation():
     """Read a fixture conversation once per session: ``load_conversation("vtaiwan.uberx")``."""

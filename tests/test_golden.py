@@ -10,29 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CONVERSATIONS, FIXTURES
+from conftest import CONVERSATIONS, FIXTURES, engine_inputs
 
+from polis_like.analysis import analyze
 from polis_like.fidelity import Reference, compare, reference_path
-from polis_like.math import MathParams, MathState, compute, update
+from polis_like.math import MathParams, MathState, update
 from polis_like.math.replay import batches, replay
 
 REFERENCE = FIXTURES / "polis-math"
 
 
-def inputs(conversation):
-    return dict(
-        n_participants=len(conversation.participant_ids),
-        n_statements=len(conversation.statements),
-        moderated_out=conversation.moderated_out(),
-        meta=conversation.is_meta(),
-    )
-
-
 def ours(conversation, mode, reference):
     if mode == "static":
-        return compute(conversation.votes, **inputs(conversation))[0]
-    window_ms = int(reference.window_s * 1000)
-    return replay(conversation.votes, window_ms=window_ms, **inputs(conversation))[0]
+        return analyze(conversation)
+    return analyze(conversation, replay_votes=True, window_s=reference.window_s)
 
 
 @pytest.mark.parametrize("mode", ["static", "replay"])
@@ -67,11 +58,11 @@ def test_the_worker_s_way_of_updating_gives_the_replay_s_results(load_conversati
     conversation = load_conversation("brexit-consensus")
     window_ms = 600_000
     expected, expected_state = replay(
-        conversation.votes, window_ms=window_ms, **inputs(conversation)
+        conversation.votes, window_ms=window_ms, **engine_inputs(conversation)
     )
     ordered = conversation.votes.take(conversation.votes.time_order())
     state = MathState.initial(MathParams())
-    changes = inputs(conversation)
+    changes = engine_inputs(conversation)
     for part in batches(ordered.timestamp_ms, window_ms):
         result, state = update(state, ordered.take(part), **changes)
         state = MathState.from_bytes(state.to_bytes())

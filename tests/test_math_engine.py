@@ -7,19 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import engine_inputs
 
 from polis_like.conversation import VoteEvents
 from polis_like.math import MathParams, MathState, compute, recompute, update
 from polis_like.math.replay import batches, replay
-
-
-def engine_inputs(conversation):
-    return dict(
-        n_participants=len(conversation.participant_ids),
-        n_statements=len(conversation.statements),
-        moderated_out=conversation.moderated_out(),
-        meta=conversation.is_meta(),
-    )
 
 
 def aligned(reference, other):

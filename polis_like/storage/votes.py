@@ -215,11 +215,6 @@ class NewVotes:
     n_participants: int
     n_statements: int
 
-    @property
-    def high_water(self) -> int:
-        """The largest event id read so far."""
-        return self.watermark.id
-
 
 def read_new_votes(session: Session, conversation_id: int, after: Watermark) -> NewVotes:
     """The vote events past ``after``, each vote reduced by the one latest-vote rule.

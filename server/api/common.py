@@ -6,7 +6,7 @@ import functools
 import re
 import secrets
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask import session as cookie
 from sqlalchemy.orm import Session
 
@@ -156,3 +156,15 @@ def who(conversation, body: dict | None = None, *, create: bool = True) -> Who:
     if conversation.xid_mode == "required":
         raise Forbidden("this conversation needs an xid")
     return Who(visitor=visitor(create))
+
+
+def not_modified(etag: str) -> Response | None:
+    """A 304 answer when the request's If-None-Match already names ``etag``, else None."""
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return Response(status=304, headers={"ETag": etag})
+    return None
+
+
+def tick_etag(conversation_id: int, tick: int) -> str:
+    """The ETag of what a conversation's result of ``tick`` alone decides."""
+    return f'"{conversation_id}-{tick}"'

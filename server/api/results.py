@@ -23,7 +23,7 @@ from polis_like.storage import results as stored
 from polis_like.storage.notify import RESULTS, Waiter
 from polis_like.throttle import ThrottledLog
 
-from .common import db, is_staff
+from .common import db, is_staff, not_modified, tick_etag
 from .texts import texts_etag, with_texts
 
 log = logging.getLogger("polis_like.server")
@@ -52,13 +52,12 @@ def results(conversation_id: int):
 
     def etag_of(tick: int) -> str:
         if include is None:
-            return f'"{conversation_id}-{tick}"'
+            return tick_etag(conversation_id, tick)
         revision = store.get_conversation(session, conversation_id).revision
         return texts_etag(conversation_id, tick, revision, staff)
 
-    etag = etag_of(tick)
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return Response(status=304, headers={"ETag": etag})
+    if (unchanged := not_modified(etag_of(tick))) is not None:
+        return unchanged
     tick, text = stored.latest_text(session, conversation_id)
     if text is None:
         raise NotFound("no result yet: the worker has not computed this conversation")

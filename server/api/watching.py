@@ -8,24 +8,19 @@ disabled only staff may read them.
 from __future__ import annotations
 
 import numpy as np
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from polis_like.errors import NotFound
 from polis_like.storage import history
 from polis_like.storage import results as stored
 
-from .common import db
+from .common import db, not_modified, tick_etag
 from .results import visible_tick
 
 blueprint = Blueprint("watching", __name__)
 
 #: Bytes per participant in the positions body: float32 x, float32 y, int16 group.
 POSITION_BYTES = 10
-
-
-def _fresh(etag: str) -> bool:
-    """Whether the request's If-None-Match already names ``etag``."""
-    return etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
 
 
 def positions_body(positions: stored.Positions) -> bytes:
@@ -48,9 +43,9 @@ def positions_body(positions: stored.Positions) -> bytes:
 def positions(conversation_id: int):
     session = db()
     tick = visible_tick(session, conversation_id)
-    etag = f'"{conversation_id}-{tick}"'
-    if _fresh(etag):
-        return Response(status=304, headers={"ETag": etag})
+    etag = tick_etag(conversation_id, tick)
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
     found = stored.positions_at(session, conversation_id, tick) if tick else None
     if found is None:
         raise NotFound("no result yet: the worker has not computed this conversation")
@@ -70,9 +65,9 @@ def positions(conversation_id: int):
 def participation(conversation_id: int):
     session = db()
     tick = visible_tick(session, conversation_id)
-    etag = f'"{conversation_id}-{tick}"'
-    if _fresh(etag):
-        return Response(status=304, headers={"ETag": etag})
+    etag = tick_etag(conversation_id, tick)
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
     points = history.series(session, conversation_id)
     response = jsonify(
         {
