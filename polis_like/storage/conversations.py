@@ -47,7 +47,18 @@ SETTINGS = {
 }
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Explicit bidirectional embeddings, overrides and isolates: they can make text read
+#: differently from how it is stored ("Trojan Source"). The marks U+200E and U+200F stay.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+#: Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern).
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _invisible(char: str) -> bool:
+    """Whether ``char`` draws nothing: white space, format characters (U+200B, soft hyphens,
+    joiners), combining marks on their own, and the blank letters above."""
+    return char in _BLANK or char.isspace() or unicodedata.category(char) in ("Cf", "Mn", "Me")
 
 
 def clean_text(text: object, *, what: str, limit: int, allow_empty: bool = False) -> str:
@@ -55,18 +66,28 @@ def clean_text(text: object, *, what: str, limit: int, allow_empty: bool = False
     if not isinstance(text, str):
         raise InputError(f"{what} must be a string")
     text = unicodedata.normalize("NFC", text).strip()
-    if not text and not allow_empty:
-        raise InputError(f"{what} is empty")
     if len(text) > limit:
         raise InputError(f"{what} is {len(text)} characters long; the limit is {limit}")
     if _CONTROL.search(text):
         raise InputError(f"{what} contains control characters")
+    if _BIDI.search(text):
+        raise InputError(
+            f"{what} contains bidirectional override characters (U+202A to U+202E, "
+            "U+2066 to U+2069), which can make text read differently from what is stored"
+        )
+    if all(_invisible(char) for char in text):
+        if text:
+            raise InputError(f"{what} has no visible characters")
+        if not allow_empty:
+            raise InputError(f"{what} is empty")
     return text
 
 
 def text_key(text: str) -> str:
-    """What two statements must share to count as duplicates: case and white space folded."""
-    folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """What two statements must share to count as duplicates: case and white space folded,
+    format characters (zero-width spaces and joiners, soft hyphens) left out."""
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    folded = " ".join(unicodedata.normalize("NFKC", visible).casefold().split())
     return hashlib.sha256(folded.encode()).hexdigest()
 
 

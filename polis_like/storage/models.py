@@ -65,6 +65,8 @@ class AccountRow(Base):
     #: Carried by the account's session cookies; raising it (sign-out, a new password) ends
     #: every session cookie issued before, wherever it was copied to.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A disabled account signs nobody in, by password, cookie or token, until enabled again.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (CheckConstraint("role IN ('admin', 'moderator')", name="role"),)
 
 
@@ -90,6 +92,8 @@ class ConversationRow(Base):
     write_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     map_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     xid_mode: Mapped[str] = mapped_column(String(8), default="off")
+    #: When set, a new participant must bring this code (``?invite=`` on the link) to join.
+    invite_code: Mapped[str | None] = mapped_column(String(64))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     #: The next pid and sid to hand out.
@@ -106,6 +110,19 @@ class ConversationRow(Base):
     )
 
 
+class ConversationModeratorRow(Base):
+    """A moderator given a conversation: moderators see and act on only these (and the ones
+    they created); admins on every conversation."""
+
+    __tablename__ = "conversation_moderators"
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class ParticipantRow(Base):
     __tablename__ = "participants"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,8 +132,12 @@ class ParticipantRow(Base):
     visitor: Mapped[str | None] = mapped_column(String(64))
     xid: Mapped[str | None] = mapped_column(String(200))
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A keyed hash of the network address the participant joined from (never the address):
+    #: a new participant from the address of a banned one starts banned.
+    origin: Mapped[str | None] = mapped_column(String(64))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
+        Index("ix_participants_conversation_banned", "conversation_id", "banned"),
         UniqueConstraint("conversation_id", "pid"),
         UniqueConstraint("conversation_id", "visitor"),
         UniqueConstraint("conversation_id", "xid"),
