@@ -68,6 +68,17 @@ class UnsupportedMedia(InputError):
     status = 415
 
 
+class TooManyRequests(InputError):
+    """Over a rate limit (votes, statements, joins or sign-ins too fast): 429, and when to
+    try again."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(PolisLikeError):
     """Try again later (the database is down or busy, no room for a stream): 503."""
 

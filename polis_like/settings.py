@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,60 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise ValueError("must be 0 or more")
     return value
+
+
+#: What each rate limit may be counted per: the participant (their cookie or XID), the client's
+#: address (an IPv6 address by its /64), the conversation, or the account name signed in to.
+LIMIT_SCOPES = {
+    "votes": ("participant", "ip", "conversation"),
+    "statements": ("participant", "ip", "conversation"),
+    "joins": ("ip", "conversation"),
+    "signin": ("ip", "account"),
+}
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RULE = re.compile(r"(\w+)\s+(\d+)\s*/\s*(\d+\s*)?(second|minute|hour|day)s?")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` requests per ``seconds``, counted per ``scope``."""
+
+    scope: str
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.count}/{self.seconds}s"
+
+
+def _limits(action: str) -> Callable[[str], tuple[RateLimit, ...]]:
+    """The parser of one action's limits: ``"participant 60/minute, ip 600/10 minutes"``, or
+    ``off`` (or nothing) for none."""
+
+    def parse(text: str) -> tuple[RateLimit, ...]:
+        text = text.strip()
+        if text.lower() in ("", "off"):
+            return ()
+        rules = []
+        for part in text.split(","):
+            match = _RULE.fullmatch(part.strip().lower())
+            if match is None:
+                raise ValueError(
+                    f"{part.strip()!r} is not a limit like 'ip 600/minute' or 'participant 5/10 "
+                    "minutes'"
+                )
+            scope, count, many, period = match.groups()
+            if scope not in LIMIT_SCOPES[action]:
+                raise ValueError(
+                    f"{action} are counted per {', '.join(LIMIT_SCOPES[action])}, not {scope}"
+                )
+            seconds = int(many or 1) * _PERIODS[period]
+            if int(count) <= 0 or seconds <= 0:
+                raise ValueError(f"{part.strip()!r} must allow at least 1 in a period over 0")
+            rules.append(RateLimit(scope, int(count), seconds))
+        return tuple(rules)
+
+    return parse
 
 
 def _port(text: str) -> int:
@@ -173,6 +228,41 @@ class Settings:
         "its last one ended: votes that arrive meanwhile go into that computation, so results "
         "are published at most this often however fast votes come (0: on every wake-up).",
         _non_negative_float,
+    )
+    redis_url: str | None = _setting(
+        None,
+        "REDIS_URL",
+        "Redis (`redis://host:6379/0`) where the web processes count rate limits together; "
+        "each process counts in its own memory when unset.",
+    )
+    limit_votes: tuple[RateLimit, ...] = _setting(
+        _limits("votes")("participant 120/minute, ip 1200/minute, conversation 300000/minute"),
+        "POLIS_LIKE_LIMIT_VOTES",
+        "Rate limits of votes, as `scope count/period` separated by commas (scopes: "
+        "participant, ip, conversation; periods: second, minute, hour, day, e.g. "
+        "`ip 600/10 minutes`), or `off`.",
+        _limits("votes"),
+    )
+    limit_statements: tuple[RateLimit, ...] = _setting(
+        _limits("statements")(
+            "participant 5/minute, participant 50/day, ip 30/minute, conversation 600/minute"
+        ),
+        "POLIS_LIKE_LIMIT_STATEMENTS",
+        "Rate limits of new statements (scopes: participant, ip, conversation), or `off`.",
+        _limits("statements"),
+    )
+    limit_joins: tuple[RateLimit, ...] = _setting(
+        _limits("joins")("ip 60/minute, ip 600/day, conversation 12000/minute"),
+        "POLIS_LIKE_LIMIT_JOINS",
+        "Rate limits of new participants, counted when one first votes or writes (scopes: "
+        "ip, conversation), or `off`.",
+        _limits("joins"),
+    )
+    limit_signin: tuple[RateLimit, ...] = _setting(
+        _limits("signin")("ip 20/minute, account 10/minute, account 100/day"),
+        "POLIS_LIKE_LIMIT_SIGNIN",
+        "Rate limits of staff sign-in attempts (scopes: ip, account name), or `off`.",
+        _limits("signin"),
     )
 
     def instance_path(self) -> Path:

@@ -9,7 +9,7 @@ from flask import Flask, Response, g
 from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
-from . import errors, i18n, limits
+from . import errors, i18n, limits, ratelimit
 from .cookies import SessionCookies
 
 
@@ -70,6 +70,7 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         return response
 
     errors.register(app)
+    ratelimit.init_app(app, settings)
     limits.init_app(app)  # before the blueprints: their routes use its ``id`` converter
     i18n.init_app(app)
     from .api import blueprint as api

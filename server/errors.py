@@ -58,7 +58,7 @@ def error_response(status: int, message: str, *, retry_after_s: int = 5):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="polis-like"'
-    if status == 503:
+    if status in (429, 503):
         response.headers["Retry-After"] = str(retry_after_s)
     return response
 
@@ -102,7 +102,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(PolisLikeError)
     def domain_error(error: PolisLikeError):
-        retry = error.retry_after_s if isinstance(error, Unavailable) else 5
+        retry = getattr(error, "retry_after_s", 5)
         return error_response(error.status, str(error), retry_after_s=retry)
 
     @app.errorhandler(HTTPException)

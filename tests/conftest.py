@@ -193,6 +193,19 @@ def staff(sessions):
     return headers
 
 
+def give_conversation(client, staff, conversation_id, name="moderator-1"):
+    """Give the moderator account ``name`` the conversation: moderators see and act on only
+    the conversations they are given."""
+    accounts = client.get("/api/v1/accounts", headers=staff["admin"]).json["accounts"]
+    account_id = next(a["id"] for a in accounts if a["name"] == name)
+    response = client.put(
+        f"/api/v1/conversations/{conversation_id}/moderators",
+        json={"account_ids": [account_id]},
+        headers=staff["admin"],
+    )
+    assert response.status_code == 200, response.json
+
+
 # -- the real service: gunicorn and a worker as processes ------------------------------------
 
 

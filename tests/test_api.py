@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import give_conversation
 
 API = "/api/v1"
 
@@ -281,6 +282,7 @@ def test_duplicates_are_refused_with_409(app, client, staff):
 
 def test_strict_moderation_hides_statements_until_accepted(app, client, staff):
     cid = make_conversation(client, staff["admin"], moderation="strict")
+    give_conversation(client, staff, cid)
     author = participant(app)
     response = author.post(f"{API}/conversations/{cid}/statements", json={"text": "new idea"})
     assert response.json["status"] == "pending"
@@ -361,6 +363,7 @@ def test_participants_cannot_call_moderator_routes(app, client, staff):
 
 def test_bulk_moderation_is_all_or_nothing(client, staff):
     cid = make_conversation(client, staff["admin"])
+    give_conversation(client, staff, cid)
     moderator = staff["moderator"]
     missing = client.post(
         f"{API}/conversations/{cid}/moderation",
@@ -378,6 +381,7 @@ def test_bulk_moderation_is_all_or_nothing(client, staff):
     assert [s["status"] for s in done.json["statements"]] == ["rejected", "rejected"]
     log = client.get(f"{API}/conversations/{cid}/moderation/log", headers=moderator).json
     assert sorted((e["action"], e["statement"]) for e in log["entries"]) == [
+        ("moderators", None),  # the admin gave the conversation to the moderator
         ("reject", 0),
         ("reject", 1),
     ]
@@ -395,6 +399,7 @@ def test_bulk_moderation_is_all_or_nothing(client, staff):
 
 def test_moderation_search_and_pages(app, client, staff):
     cid = make_conversation(client, staff["admin"], moderation="strict", seed_statements=[])
+    give_conversation(client, staff, cid)
     for i in range(30):
         participant(app).post(
             f"{API}/conversations/{cid}/statements",
@@ -424,6 +429,7 @@ def test_moderation_search_and_pages(app, client, staff):
 
 def test_banned_participants_cannot_vote_and_leave_the_math(app, client, staff):
     cid = make_conversation(client, staff["admin"])
+    give_conversation(client, staff, cid)
     browser = participant(app)
     pid = browser.post(
         f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1}
@@ -506,6 +512,7 @@ def test_hidden_map_shows_results_to_staff_only(app, client, staff, engine):
     from worker.runner import Worker
 
     cid = make_conversation(client, staff["admin"], map_enabled=False)
+    give_conversation(client, staff, cid)
     participant(app).post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1})
     Worker(engine).step()
     assert "moderators only" in error_of(

@@ -7,6 +7,7 @@ import http.client
 import json
 import time
 
+from conftest import give_conversation
 from test_api import API, error_of, make_conversation, participant
 from test_service_http import Browser
 
@@ -24,6 +25,7 @@ def test_near_key_folds_case_spacing_punctuation_and_accents():
 
 def test_the_queue_gives_counts_near_duplicates_and_banned_authors(app, client, staff):
     cid = make_conversation(client, staff["admin"], moderation="strict", seed_statements=["Bus!"])
+    give_conversation(client, staff, cid)
     texts = ["More buses, please.", "more BUSES please", "Más trenes", "mas trenes!!", "Trams"]
 
     for text in texts:
@@ -82,14 +84,16 @@ def test_near_duplicates_stay_quick_with_thousands_of_statements(app, client, st
 
 def test_the_log_names_the_account(client, staff):
     cid = make_conversation(client, staff["admin"])
+    give_conversation(client, staff, cid)
     client.patch(
         f"{API}/conversations/{cid}/statements/0",
         json={"status": "rejected"},
         headers=staff["moderator"],
     )
     log = client.get(f"{API}/conversations/{cid}/moderation/log", headers=staff["admin"]).json
-    [entry] = log["entries"]
+    [entry, given] = log["entries"]  # newest first
     assert entry["action"] == "reject" and entry["account_name"] == "moderator-1"
+    assert given["action"] == "moderators" and given["account_name"] == "admin-1"
     assert isinstance(entry["account"], int)
 
 
@@ -138,6 +142,7 @@ def test_a_staff_stream_announces_a_new_statement_within_seconds(service):
 def test_only_staff_streams_carry_statements_events(app, client, staff):
     app.config.update(STREAM_MAX_S=0.05, STREAM_PING_S=0.05)
     cid = make_conversation(client, staff["admin"], moderation="strict")
+    give_conversation(client, staff, cid)
     participant(app).post(f"{API}/conversations/{cid}/statements", json={"text": "pending one"})
     path = f"{API}/conversations/{cid}/events"
     staff_stream = client.get(path, headers=staff["moderator"]).get_data(as_text=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import give_conversation
 
 API = "/api/v1"
 
@@ -129,6 +130,7 @@ def test_the_series_keeps_every_tick_though_old_results_are_deleted(
 @pytest.mark.parametrize("route", ["positions", "participation", "results?include=texts"])
 def test_a_hidden_map_keeps_positions_series_and_texts_to_staff(app, client, staff, worker, route):
     cid = make_conversation(client, staff["admin"], map_enabled=False)
+    give_conversation(client, staff, cid)
     vote(app, cid, 0)
     worker.step()
     refused = app.test_client().get(f"{API}/conversations/{cid}/{route}")
@@ -160,6 +162,7 @@ def test_results_with_texts_name_every_statement_in_one_response(app, client, st
 
 def test_texts_of_moderated_out_statements_reach_staff_only(app, client, staff, worker):
     cid = make_conversation(client, staff["admin"], moderation="strict")
+    give_conversation(client, staff, cid)
     writer = app.test_client()
     written = writer.post(
         f"{API}/conversations/{cid}/statements", json={"text": "<b>a secret pending</b>"}

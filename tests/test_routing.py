@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import bare_document
+from conftest import bare_document, give_conversation
 
 from polis_like.storage import jobs
 from polis_like.storage.results import (
@@ -75,6 +75,7 @@ def test_the_api_draws_by_the_published_priorities(app, client, staff, sessions)
         json={"topic": "routing", "seed_statements": ["low", "middle", "high", "rejected"]},
     )
     cid = response.json["id"]
+    give_conversation(client, staff, cid)
     client.patch(
         f"{API}/conversations/{cid}/statements/3",
         json={"status": "rejected"},

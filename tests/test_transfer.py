@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONVERSATIONS, FIXTURES
+from conftest import CONVERSATIONS, FIXTURES, give_conversation
 from sqlalchemy import func, select
 
 from polis_like.conversation import Conversation, Moderation, VoteEvents
@@ -305,6 +305,7 @@ def small(sessions, load_conversation, tmp_path):
 
 def test_api_exports_each_file_and_the_zip(client, staff, small):
     conversation_id, expected = small
+    give_conversation(client, staff, conversation_id)
     for name in FILES:
         response = client.get(
             f"/api/v1/conversations/{conversation_id}/export/{name}", headers=staff["moderator"]

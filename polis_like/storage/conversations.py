@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,12 @@ SETTINGS = {
     "write_enabled": bool,
     "map_enabled": bool,
     "xid_mode": str,
+    "invite_code": (str, type(None)),
 }
+
+#: An invite code: what fits in a link unescaped, long enough not to be guessed in a day of
+#: rate-limited tries.
+_INVITE_CODE = re.compile(r"[A-Za-z0-9_-]{6,64}")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -107,6 +112,8 @@ def check_settings(values: dict, *, creating: bool) -> dict:
             raise InputError(f"{name} must be true or false")
         if kind is str and not isinstance(value, str):
             raise InputError(f"{name} must be a string")
+        if isinstance(kind, tuple) and not isinstance(value, kind):
+            raise InputError(f"{name} must be a string or null")
         cleaned[name] = value
     if "topic" in cleaned:
         cleaned["topic"] = clean_text(cleaned["topic"], what="topic", limit=TOPIC_MAX)
@@ -120,6 +127,13 @@ def check_settings(values: dict, *, creating: bool) -> dict:
         raise InputError("moderation must be 'strict' or 'open'")
     if cleaned.get("xid_mode", "off") not in XID_MODES:
         raise InputError("xid_mode must be 'off', 'optional' or 'required'")
+    if "invite_code" in cleaned:
+        code = (cleaned["invite_code"] or "").strip() or None
+        if code is not None and not _INVITE_CODE.fullmatch(code):
+            raise InputError(
+                "invite_code must be 6 to 64 letters, digits, '-' or '_' (or null for none)"
+            )
+        cleaned["invite_code"] = code
     return cleaned
 
 
@@ -141,6 +155,7 @@ def create_conversation(
         write_enabled=settings.get("write_enabled", True),
         map_enabled=settings.get("map_enabled", True),
         xid_mode=settings.get("xid_mode", "off"),
+        invite_code=settings.get("invite_code"),
         created_ms=created_ms or now_ms(),
         owner_id=owner_id,
         next_pid=0,
@@ -167,6 +182,7 @@ _PARTICIPANT_VIEW = (
         ConversationRow.write_enabled,
         ConversationRow.map_enabled,
         ConversationRow.xid_mode,
+        ConversationRow.invite_code,
         ConversationRow.revision,
         JobRow.tick,
     )
@@ -234,12 +250,15 @@ def first_conversation_id(session: Session) -> int | None:
     return session.scalar(select(func.min(ConversationRow.id)))
 
 
-def list_conversations(session: Session, *, offset: int, limit: int) -> list[ConversationRow]:
-    """One page of conversations, newest first."""
+def list_conversations(
+    session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
+) -> list[ConversationRow]:
+    """One page of conversations, newest first; only those meeting ``where`` when given."""
+    query = select(ConversationRow)
+    if where is not None:
+        query = query.where(where)
     return list(
-        session.scalars(
-            select(ConversationRow).order_by(ConversationRow.id.desc()).offset(offset).limit(limit)
-        )
+        session.scalars(query.order_by(ConversationRow.id.desc()).offset(offset).limit(limit))
     )
 
 

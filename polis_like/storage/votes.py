@@ -7,6 +7,8 @@ speaks SQLAlchemy Core and keeps each request to a few short statements.
 from __future__ import annotations
 
 import functools
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,8 @@ class Who:
 
     visitor: str | None
     xid: str | None = None
+    #: A keyed hash of the request's network address (see ``ParticipantRow.origin``).
+    origin: str | None = None
 
 
 _BY_XID = select(ParticipantRow.pid, ParticipantRow.banned).where(
@@ -76,12 +80,44 @@ def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[
     return (row.pid, row.banned) if row else None
 
 
-def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
+_BANNED = select(ParticipantRow.xid, ParticipantRow.origin).where(
+    ParticipantRow.conversation_id == bindparam("conversation_id"), ParticipantRow.banned
+)
+
+
+def xid_key(xid: str) -> str:
+    """What two XIDs share when a ban of one holds against the other: case folded."""
+    return unicodedata.normalize("NFKC", xid).casefold()
+
+
+def inherits_ban(session: Session, conversation_id: int, who: Who) -> bool:
+    """Whether a new participant starts banned: their XID is a banned one but for case, or
+    they join from the network address a banned participant joined from (a cleared cookie
+    does not lift a ban)."""
+    key = xid_key(who.xid) if who.xid is not None else None
+    for xid, origin in session.execute(_BANNED, {"conversation_id": conversation_id}):
+        if key is not None and xid is not None and xid_key(xid) == key:
+            return True
+        if who.origin is not None and origin == who.origin:
+            return True
+    return False
+
+
+def join(
+    session: Session,
+    conversation_id: int,
+    who: Who,
+    *,
+    admit: Callable[[], None] | None = None,
+) -> tuple[int, bool]:
     """The participant's (pid, banned); they become a participant on their first vote or
-    statement."""
+    statement. ``admit`` is called before a participant is made, and refuses by raising."""
     found = find_participant(session, conversation_id, who)
     if found is not None:
         return found
+    if admit is not None:
+        admit()
+    banned = inherits_ban(session, conversation_id, who)
     pid = next_id(session, conversation_id, "next_pid")
     try:
         with session.begin_nested():
@@ -91,7 +127,8 @@ def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
                     pid=pid,
                     visitor=who.visitor,
                     xid=who.xid,
-                    banned=False,
+                    banned=banned,
+                    origin=who.origin,
                     created_ms=now_ms(),
                 )
             )
@@ -100,7 +137,7 @@ def join(session: Session, conversation_id: int, who: Who) -> tuple[int, bool]:
         if found is None:
             raise
         return found
-    return pid, False
+    return pid, banned
 
 
 def _upsert_latest(dialect: str):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
 import secrets
 
@@ -11,11 +13,12 @@ from flask import session as cookie
 from sqlalchemy.orm import Session
 
 from polis_like.errors import Forbidden, InputError, Unauthorized
-from polis_like.storage import accounts
+from polis_like.storage import accounts, moderators
 from polis_like.storage.models import AccountRow
 from polis_like.storage.votes import Who
 
 from ..limits import MAX_ID, parse_json, read_limited, require_media
+from ..ratelimit import client_address
 
 
 def db() -> Session:
@@ -106,8 +109,18 @@ def signed_in() -> AccountRow:
     return account
 
 
+def check_role(account: AccountRow, role: str, conversation_id: int | None) -> None:
+    """Refuse (403) an account without ``role`` (``"admin"``, or ``"moderator"``: a moderator
+    or admin), or a moderator not given ``conversation_id`` when there is one."""
+    if role == "admin" and account.role != "admin":
+        raise Forbidden("this needs an admin account")
+    if conversation_id is not None and not moderators.may_moderate(db(), account, conversation_id):
+        raise Forbidden(f"this account does not moderate conversation {conversation_id}")
+
+
 def require(role: str):
-    """Route decorator: an admin (``"admin"``) or a moderator or admin (``"moderator"``)."""
+    """Route decorator: an admin (``"admin"``) or a moderator or admin (``"moderator"``); on a
+    route of one conversation, a moderator given that conversation."""
 
     def decorator(view):
         @functools.wraps(view)
@@ -115,8 +128,7 @@ def require(role: str):
             account = current_account()
             if account is None:
                 raise Unauthorized("sign in as a moderator or admin, or send a bearer token")
-            if role == "admin" and account.role != "admin":
-                raise Forbidden("this needs an admin account")
+            check_role(account, role, kwargs.get("conversation_id"))
             return view(*args, **kwargs)
 
         return wrapped
@@ -124,11 +136,14 @@ def require(role: str):
     return decorator
 
 
-def is_staff() -> bool:
+def moderates(conversation_id: int) -> bool:
+    """Whether the request comes from an admin or a moderator of the conversation (a wrong
+    token counts as nobody here: the routes that ask are open to everyone)."""
     try:
-        return current_account() is not None
+        account = current_account()
     except Unauthorized:
         return False
+    return account is not None and moderators.may_moderate(db(), account, conversation_id)
 
 
 # -- participants --------------------------------------------------------------------------
@@ -152,10 +167,17 @@ def who(conversation, body: dict | None = None, *, create: bool = True) -> Who:
             raise InputError("xid must be a non-empty string of at most 200 characters")
         if conversation.xid_mode == "off":
             raise InputError("this conversation does not use XIDs")
-        return Who(visitor=None, xid=xid.strip())
+        return Who(visitor=None, xid=xid.strip(), origin=origin())
     if conversation.xid_mode == "required":
         raise Forbidden("this conversation needs an xid")
-    return Who(visitor=visitor(create))
+    return Who(visitor=visitor(create), origin=origin())
+
+
+def origin() -> str:
+    """A keyed hash of the client's network address (as rate limits count it): it tells two
+    participants from one address apart from others without storing the address."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, client_address().encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def not_modified(etag: str) -> Response | None:

@@ -9,7 +9,7 @@ from polis_like.storage import conversations as store
 from polis_like.storage import queue
 
 from . import shapes
-from .common import db, identifier, is_staff, json_body, query_int, require, signed_in
+from .common import db, identifier, json_body, moderates, query_int, require, signed_in
 
 blueprint = Blueprint("moderation", __name__)
 
@@ -36,7 +36,7 @@ def get_statement(conversation_id: int, sid: int):
     session = db()
     conversation = store.get_conversation(session, conversation_id)
     statement = store.get_statement(session, conversation_id, sid)
-    staff = is_staff()
+    staff = moderates(conversation_id)
     if statement is None or not (staff or store.is_visible(conversation, statement.status)):
         raise NotFound(f"no statement {sid} in conversation {conversation_id}")
     return jsonify(shapes.statement_json(statement, moderator=staff))

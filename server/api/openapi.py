@@ -21,6 +21,7 @@ def _errors(*codes: int) -> dict:
         403: "Not allowed (closed conversation, banned, not staff)",
         404: "No such conversation, statement or participant",
         409: "Conflict with stored data (duplicate statement)",
+        429: "Over a rate limit; Retry-After says when to try again",
         503: "Try again later",
     }
     return {str(c): {**_json(_ref("Error"), text[c])} for c in codes}
@@ -98,6 +99,12 @@ SCHEMAS = {
             "write_enabled": {"type": "boolean"},
             "map_enabled": {"type": "boolean"},
             "xid_mode": {"enum": ["off", "optional", "required"]},
+            "invite_code": {
+                "type": ["string", "null"],
+                "pattern": "^[A-Za-z0-9_-]{6,64}$",
+                "description": "New participants must bring it (`?invite=` on their link); "
+                "null for none",
+            },
             "seed_statements": {"type": "array", "items": {"type": "string"}},
         },
     },
@@ -113,6 +120,23 @@ SCHEMAS = {
             "map_enabled": {"type": "boolean"},
             "xid_mode": {"type": "string"},
             "created_ms": {"type": "integer"},
+            "invite_code": {
+                "type": ["string", "null"],
+                "description": "Shown to the conversation's moderators only",
+            },
+        },
+    },
+    "Moderators": {
+        "type": "object",
+        "properties": {
+            "conversation": {"type": "integer"},
+            "moderators": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                },
+            },
         },
     },
     "Statement": {
@@ -159,6 +183,7 @@ SCHEMAS = {
             "statement_id": {"type": "integer"},
             "vote": {"enum": [1, 0, -1]},
             "xid": {"type": "string"},
+            "invite": {"type": "string", "description": "The invite code, for a new participant"},
         },
     },
     "NewStatement": {
@@ -168,6 +193,7 @@ SCHEMAS = {
         "properties": {
             "text": {"type": "string", "minLength": 1, "maxLength": 1000},
             "xid": {"type": "string"},
+            "invite": {"type": "string", "description": "The invite code, for a new participant"},
         },
     },
     "Decision": {
@@ -364,6 +390,28 @@ def document() -> dict:
                 tag="conversations",
             ),
         },
+        "/api/v1/conversations/{conversation_id}/moderators": {
+            "get": _op(
+                "The moderator accounts given the conversation (admins moderate every one)",
+                {"200": _json(_ref("Moderators")), **_errors(401, 403, 404)},
+                security="moderator",
+                parameters=[CID],
+                tag="conversations",
+            ),
+            "put": _op(
+                "Give the conversation exactly these moderators",
+                {"200": _json(_ref("Moderators")), **_errors(400, 401, 403, 404)},
+                body={
+                    "type": "object",
+                    "required": ["account_ids"],
+                    "additionalProperties": False,
+                    "properties": {"account_ids": {"type": "array", "items": {"type": "integer"}}},
+                },
+                security="admin",
+                parameters=[CID],
+                tag="conversations",
+            ),
+        },
         "/api/v1/conversations/{conversation_id}/next": {
             "get": _op(
                 "The next statement for this participant, drawn by routing priority",
@@ -374,7 +422,7 @@ def document() -> dict:
         "/api/v1/conversations/{conversation_id}/votes": {
             "post": _op(
                 "Vote (replacing an earlier vote); answers with the next statement",
-                {"200": _json(_ref("Next")), **_errors(400, 403, 404)},
+                {"200": _json(_ref("Next")), **_errors(400, 403, 404, 429)},
                 body=_ref("Vote"),
                 parameters=[CID],
             ),
@@ -392,7 +440,7 @@ def document() -> dict:
             ),
             "post": _op(
                 "Submit a statement (pending under strict moderation)",
-                {"201": _json(_ref("Statement"), "Created"), **_errors(400, 403, 404, 409)},
+                {"201": _json(_ref("Statement"), "Created"), **_errors(400, 403, 404, 409, 429)},
                 body=_ref("NewStatement"),
                 parameters=[CID],
             ),
@@ -620,7 +668,7 @@ def document() -> dict:
             ),
             "post": _op(
                 "Sign in (sets the session cookie)",
-                {"200": _json({"type": "object"}), **_errors(400, 401)},
+                {"200": _json({"type": "object"}), **_errors(400, 401, 429)},
                 body={
                     "type": "object",
                     "required": ["name", "password"],

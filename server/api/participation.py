@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 
 import numpy as np
@@ -11,8 +12,9 @@ from polis_like.errors import Forbidden, InputError
 from polis_like.storage import conversations as store
 from polis_like.storage import results, votes
 
+from ..ratelimit import client_address, limiter
 from . import cache, shapes
-from .common import db, identifier, integer, is_staff, json_body, query_int, who
+from .common import db, identifier, integer, json_body, moderates, query_int, who
 
 blueprint = Blueprint("participation", __name__)
 
@@ -71,19 +73,53 @@ def next_statement(conversation_id: int):
     return jsonify(next_payload(conversation, tick, found[0] if found else None))
 
 
-def _participant(conversation, body: dict) -> int:
+def _participant(conversation, person: votes.Who, body: dict) -> int:
+    """The pid of the participant ``person``; a new one only with the invite code (when the
+    conversation has one) and within the limits of new participants."""
     if not conversation.is_open:
         raise Forbidden("this conversation is closed")
-    pid, banned = votes.join(db(), conversation.id, who(conversation, body))
+
+    def admit() -> None:
+        check_invite(conversation, body)
+        limiter().check("joins", ip=client_address(), conversation=conversation.id)
+
+    pid, banned = votes.join(db(), conversation.id, person, admit=admit)
     if banned:
         raise Forbidden("this participant has been banned from the conversation")
     return pid
 
 
+def check_invite(conversation, body: dict) -> None:
+    """Refuse (403) a new participant of a conversation with an invite code who does not
+    bring it (``invite`` in the body or the query)."""
+    if conversation.invite_code is None:
+        return
+    code = body.get("invite", request.args.get("invite"))
+    if not isinstance(code, str) or not hmac.compare_digest(
+        code.strip().encode(), conversation.invite_code.encode()
+    ):
+        raise Forbidden(
+            "this conversation is open to invited participants only: use the link "
+            "with the invite code you were given"
+        )
+
+
+def _limited(action: str, conversation, body: dict) -> votes.Who:
+    """Who is asking, after counting ``action`` against its rate limits."""
+    person = who(conversation, body)
+    limiter().check(
+        action,
+        participant=person.xid if person.xid is not None else person.visitor,
+        ip=client_address(),
+        conversation=conversation.id,
+    )
+    return person
+
+
 @blueprint.post("/conversations/<id:conversation_id>/votes")
 def vote(conversation_id: int):
     body = json_body()
-    unknown = sorted(set(body) - {"statement_id", "vote", "xid"})
+    unknown = sorted(set(body) - {"statement_id", "vote", "xid", "invite"})
     if unknown:
         raise InputError(f"unknown field: {unknown[0]}")
     if "statement_id" not in body or "vote" not in body:
@@ -98,7 +134,8 @@ def vote(conversation_id: int):
     if sid not in shown.texts:
         votes.statement_status(session, conversation_id, sid)  # 404 when there is no such one
         raise Forbidden(f"statement {sid} is not open for voting")
-    pid = _participant(conversation, body)
+    person = _limited("votes", conversation, body)
+    pid = _participant(conversation, person, body)
     voted = votes.record_vote(session, conversation_id, pid, sid, value)  # committed
     payload = next_payload(conversation, tick, pid, voted)
     payload["vote"] = {"statement_id": sid, "vote": value}
@@ -108,7 +145,7 @@ def vote(conversation_id: int):
 @blueprint.post("/conversations/<id:conversation_id>/statements")
 def submit_statement(conversation_id: int):
     body = json_body()
-    unknown = sorted(set(body) - {"text", "xid"})
+    unknown = sorted(set(body) - {"text", "xid", "invite"})
     if unknown:
         raise InputError(f"unknown field: {unknown[0]}")
     if "text" not in body:
@@ -117,7 +154,8 @@ def submit_statement(conversation_id: int):
     if not conversation.write_enabled:
         raise Forbidden("this conversation does not take statements from participants")
     session = db()
-    pid = _participant(conversation, body)
+    person = _limited("statements", conversation, body)
+    pid = _participant(conversation, person, body)
     statement = store.add_statement(session, conversation, body["text"], author_pid=pid)
     # The author agrees with their own statement, as in Pol.is.
     votes.cast_vote(session, conversation_id, pid, statement.sid, 1)
@@ -160,7 +198,7 @@ def list_statements(conversation_id: int):
     offset = query_int("offset", 0, low=0, high=10**9)
     limit = query_int("limit", 50, low=1, high=500)
     text = request.args.get("q") or None
-    staff = is_staff()
+    staff = moderates(conversation_id)
     status_name = request.args.get("status")
     if status_name is not None:
         if status_name not in store.STATUS_NAMES:

@@ -23,7 +23,7 @@ from polis_like.storage import results as stored
 from polis_like.storage.notify import RESULTS, Waiter
 from polis_like.throttle import ThrottledLog
 
-from .common import db, is_staff, not_modified, tick_etag
+from .common import db, moderates, not_modified, tick_etag
 from .texts import texts_etag, with_texts
 
 log = logging.getLogger("polis_like.server")
@@ -35,7 +35,7 @@ blueprint = Blueprint("results", __name__)
 def visible_tick(session, conversation_id: int) -> int:
     """The latest tick of a conversation whose results this request may see."""
     conversation = store.get_conversation(session, conversation_id)
-    if not conversation.map_enabled and not is_staff():
+    if not conversation.map_enabled and not moderates(conversation_id):
         raise Forbidden("the results of this conversation are shown to moderators only")
     return jobs.current_tick(session, conversation_id)
 
@@ -48,7 +48,7 @@ def results(conversation_id: int):
         raise InputError("include must be 'texts'")
     session = db()
     tick = visible_tick(session, conversation_id)
-    staff = is_staff()
+    staff = moderates(conversation_id)
 
     def etag_of(tick: int) -> str:
         if include is None:
@@ -243,7 +243,7 @@ def events(conversation_id: int):
     revision moves: a new statement, a decision, a ban."""
     session = db()
     tick = visible_tick(session, conversation_id)
-    staff = is_staff()
+    staff = moderates(conversation_id)
     revision = queue.queue_states(session, [conversation_id])[conversation_id]
     pending = queue.pending_count(session, conversation_id) if staff else 0
     session.close()

@@ -8,6 +8,7 @@ from flask import session as cookie
 from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts
 
+from ..ratelimit import client_address, limiter
 from .common import current_account, db, json_body, start_session
 
 blueprint = Blueprint("session", __name__)
@@ -23,6 +24,7 @@ def sign_in():
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
         raise InputError("send name and password as strings")
+    limiter().check("signin", ip=client_address(), account=name.strip().casefold()[:200])
     account = accounts.authenticate(db(), name, password)
     if account is None:
         raise Unauthorized("wrong name or password")

@@ -21,9 +21,9 @@ def statement_json(statement: StatementRow, *, moderator: bool = False) -> dict:
     return document
 
 
-def conversation_json(conversation: ConversationRow) -> dict:
-    """A conversation's settings."""
-    return {
+def conversation_json(conversation: ConversationRow, *, moderator: bool = False) -> dict:
+    """A conversation's settings; its moderators also see the invite code."""
+    document = {
         "id": conversation.id,
         "topic": conversation.topic,
         "description": conversation.description,
@@ -34,3 +34,6 @@ def conversation_json(conversation: ConversationRow) -> dict:
         "xid_mode": conversation.xid_mode,
         "created_ms": conversation.created_ms,
     }
+    if moderator:
+        document["invite_code"] = conversation.invite_code
+    return document

@@ -20,7 +20,7 @@ from polis_like.storage import results as stored
 from polis_like.storage.db import now_ms
 
 from ..api import cache
-from ..api.common import db, is_staff, who
+from ..api.common import db, moderates, who
 from . import blueprint
 from .dashboard_view import SHAPES, view
 
@@ -83,7 +83,7 @@ def _row(point: history.Point) -> dict:
 def dashboard(conversation_id: int):
     session = db()
     conversation = store.get_conversation(session, conversation_id)
-    staff = is_staff()
+    staff = moderates(conversation_id)
     if not conversation.map_enabled and not staff:
         raise Forbidden("this conversation's dashboard is shown to moderators only")
     tick = jobs.current_tick(session, conversation_id)

@@ -42,6 +42,7 @@ def action_names() -> dict[str, str]:
         "ban": _("banned a participant"),
         "unban": _("lifted a ban"),
         "settings": _("changed the settings"),
+        "moderators": _("changed the moderators"),
     }
 
 

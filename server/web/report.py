@@ -21,7 +21,7 @@ from polis_like.storage import conversations as store
 from polis_like.storage import jobs, reports
 from polis_like.storage.results import ResultsDocument
 
-from ..api.common import db, is_staff
+from ..api.common import db, moderates
 from . import blueprint
 from .report_map import map_view, pattern_of
 
@@ -182,7 +182,7 @@ def _conversation(conversation_id: int):
     """The conversation, if this request may see its results (403 otherwise)."""
     session = db()
     conversation = store.get_conversation(session, conversation_id)
-    if not conversation.map_enabled and not is_staff():
+    if not conversation.map_enabled and not moderates(conversation_id):
         raise Forbidden(_("The report of this conversation is shown to its moderators only."))
     return session, conversation
 

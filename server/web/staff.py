@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from polis_like.errors import Forbidden
 
-from ..api.common import current_account
+from ..api.common import current_account, moderates
 from . import blueprint
 
 
@@ -50,6 +50,14 @@ def staff_page(role: str = "moderator"):
                     _(
                         "This page is for admins: it needs an admin account. "
                         "Ask an admin to do what you need."
+                    )
+                )
+            conversation_id = kwargs.get("conversation_id")
+            if conversation_id is not None and not moderates(conversation_id):
+                raise Forbidden(
+                    _(
+                        "This account does not moderate this conversation. "
+                        "Ask an admin to give it to you."
                     )
                 )
             return view(*args, **kwargs)
