@@ -206,6 +206,32 @@ def give_conversation(client, staff, conversation_id, name="moderator-1"):
     assert response.status_code == 200, response.json
 
 
+@pytest.fixture
+def cli(monkeypatch):
+    """``polis_like.launcher.cli.main``, with the engines it makes disposed after each command (the
+    commands leave theirs open, which PostgreSQL connections report as a ResourceWarning)."""
+    from polis_like.launcher import cli
+    from polis_like.storage import migrate
+
+    engines = []
+    ensure_current = migrate.ensure_current
+
+    def tracked(url=None):
+        engines.append(ensure_current(url))
+        return engines[-1]
+
+    monkeypatch.setattr(migrate, "ensure_current", tracked)
+
+    def main(argv):
+        try:
+            return cli.main(argv)
+        finally:
+            while engines:
+                engines.pop().dispose()
+
+    return main
+
+
 # -- the real service: gunicorn and a worker as processes ------------------------------------
 
 

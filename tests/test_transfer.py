@@ -36,9 +36,11 @@ FILES = ("votes.csv", "comments.csv", "participants-votes.csv", "summary.csv", "
 SMALL = "london.youth.policing"
 
 
-def reference(conversation: Conversation, folder: Path) -> Path:
+def reference(conversation: Conversation, folder: Path, *, exact: bool = False) -> Path:
     """What our writer makes of ``conversation`` with every participant ungrouped."""
-    write_export(conversation, folder, groups=dict.fromkeys(conversation.participant_ids))
+    write_export(
+        conversation, folder, groups=dict.fromkeys(conversation.participant_ids), exact=exact
+    )
     return folder
 
 
@@ -142,20 +144,25 @@ def test_import_then_export_gives_the_same_files(name, sessions, load_conversati
     conversation_id = import_export(sessions, FIXTURES / name)
     assert_stored(sessions, conversation_id, conversation)
     with sessions() as session:
-        write_conversation(session, conversation_id, tmp_path / "ours")
+        write_conversation(session, conversation_id, tmp_path / "ours", exact=True)
         row = session.get(models.ConversationRow, conversation_id)
         assert row.topic == conversation.summary["topic"]
         assert row.description == conversation.summary["conversation-description"]
-    assert_same_files(reference(conversation, tmp_path / "reference"), tmp_path / "ours")
+    expected = reference(conversation, tmp_path / "reference", exact=True)
+    assert_same_files(expected, tmp_path / "ours")
 
 
 def edge_cases(conversation: Conversation) -> Conversation:
     """A real conversation with what the fixtures lack: meta statements, xids, a repeated text,
-    a statement without a time, and two votes at the same millisecond, the smaller one last."""
+    a statement without a time, two votes at the same millisecond, the smaller one last, and
+    texts that begin like a spreadsheet formula."""
     c = copy.deepcopy(conversation)
     c.statements[0].is_meta = True
+    c.statements[3].text = "=1+1 " + c.statements[3].text
+    c.statements[4].text = "-" + c.statements[4].text
     c.statements[1].moderation = Moderation.REJECTED
     c.xids = {pid: f"user-{pid}@example.org" for pid in c.participant_ids[::2]}
+    c.xids[c.participant_ids[1]] = "@user-1"
     last = max(int(s.id) for s in c.statements)
     c.statements.append(
         ExportStatement(
@@ -183,12 +190,14 @@ def test_meta_xids_repeated_texts_undated_statements_and_ties_round_trip(
     sessions, load_conversation, tmp_path
 ):
     conversation = edge_cases(load_conversation(SMALL))
-    source = reference(conversation, tmp_path / "source")
+    source = reference(conversation, tmp_path / "source", exact=True)
     read_back = read_export(source)
+    assert [s.text for s in read_back.statements] == [s.text for s in conversation.statements]
+    assert read_back.xids == conversation.xids
     conversation_id = import_export(sessions, source)
     assert_stored(sessions, conversation_id, read_back)
     with sessions() as session:
-        write_conversation(session, conversation_id, tmp_path / "ours")
+        write_conversation(session, conversation_id, tmp_path / "ours", exact=True)
         latest = session.execute(
             select(models.LatestVoteRow.vote).where(
                 models.LatestVoteRow.conversation_id == conversation_id,
@@ -303,9 +312,10 @@ def small(sessions, load_conversation, tmp_path):
     return conversation_id, reference(load_conversation(SMALL), tmp_path / "reference")
 
 
-def test_api_exports_each_file_and_the_zip(client, staff, small):
+def test_api_exports_each_file_and_the_zip(client, staff, small, load_conversation, tmp_path):
     conversation_id, expected = small
     give_conversation(client, staff, conversation_id)
+    exact = reference(load_conversation(SMALL), tmp_path / "exact", exact=True)
     for name in FILES:
         response = client.get(
             f"/api/v1/conversations/{conversation_id}/export/{name}", headers=staff["moderator"]
@@ -324,6 +334,12 @@ def test_api_exports_each_file_and_the_zip(client, staff, small):
         assert sorted(archive.namelist()) == sorted(FILES)
         for name in FILES:
             assert archive.read(name) == (expected / name).read_bytes()
+    response = client.get(
+        f"/api/v1/conversations/{conversation_id}/export.zip?exact=1", headers=staff["moderator"]
+    )
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        for name in FILES:
+            assert archive.read(name) == (exact / name).read_bytes()
 
 
 def test_api_export_errors(client, staff, small):
@@ -435,44 +451,17 @@ def test_api_import_refusals_store_nothing(client, staff, sessions, tmp_path):
 # -- command line --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(monkeypatch):
-    """``polis_like.launcher.cli.main``, with the engines it makes disposed after each command (the
-    commands leave theirs open, which PostgreSQL connections report as a ResourceWarning)."""
-    from polis_like.launcher import cli
-    from polis_like.storage import migrate
-
-    engines = []
-    ensure_current = migrate.ensure_current
-
-    def tracked(url=None):
-        engines.append(ensure_current(url))
-        return engines[-1]
-
-    monkeypatch.setattr(migrate, "ensure_current", tracked)
-
-    def main(argv):
-        try:
-            return cli.main(argv)
-        finally:
-            while engines:
-                engines.pop().dispose()
-
-    return main
-
-
 def test_cli_imports_and_exports(cli, database_url, tmp_path, capsys, load_conversation):
     main = cli
     assert main(["import", str(FIXTURES / SMALL), "--database-url", database_url]) == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith("imported conversation ")
     conversation_id = out.rsplit(" ", 1)[1]
-    assert (
-        main(["export", conversation_id, str(tmp_path / "out"), "--database-url", database_url])
-        == 0
-    )
+    out = ["export", conversation_id, str(tmp_path / "out"), "--exact"]
+    assert main([*out, "--database-url", database_url]) == 0
     assert capsys.readouterr().out.startswith(f"wrote conversation {conversation_id} to ")
-    assert_same_files(reference(load_conversation(SMALL), tmp_path / "reference"), tmp_path / "out")
+    expected = reference(load_conversation(SMALL), tmp_path / "reference", exact=True)
+    assert_same_files(expected, tmp_path / "out")
 
     assert main(["import", str(tmp_path / "missing"), "--database-url", database_url]) == 2
     captured = capsys.readouterr()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 import numpy as np
@@ -22,6 +23,7 @@ from polis_like.io.polis_csv import (
     STATS_HISTORY_COLUMNS,
     SUMMARY,
     SUMMARY_KEYS,
+    SUMMARY_NUMERIC,
     VOTES,
     VOTES_COLUMNS,
     XID,
@@ -30,6 +32,23 @@ from polis_like.io.polis_csv import (
 )
 from polis_like.math.matrix import CODE_OFFSET, latest_votes
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): Excel and
+#: LibreOffice run ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)`` or ``-2+3`` when the file is
+#: opened, and a tab or carriage return can hide one of these behind it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+_Text = Callable[[str], str]
+
+
+def defuse_formula(text: str) -> str:
+    """``text`` with a leading ``'`` when it begins like a formula, so a spreadsheet shows it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _as_stored(text: str) -> str:
+    return text
+
 
 def write_export(
     conversation: Conversation,
@@ -37,6 +56,7 @@ def write_export(
     *,
     groups: Mapping[str, int | None] | None = None,
     in_conversation: int | None = None,
+    exact: bool = False,
 ) -> None:
     """Write ``conversation`` into ``folder`` as the five CSV files of a Pol.is export.
 
@@ -44,21 +64,27 @@ def write_export(
     with RFC 4180 quoting and "\\n" line ends. ``groups`` (participant id -> group id or None)
     fills the group-id column in place of the conversation's ``reference_groups``;
     ``in_conversation`` is summary.csv's voters-in-conv.
+
+    Text cells (comment bodies, xids, the summary's topic, url, description and other rows) that
+    begin like a formula are written through :func:`defuse_formula`, unless ``exact``: then
+    every text is written as it is, as Pol.is does, for another server to import. Numbers (ids,
+    votes, counts, times) are never changed.
     """
     folder = os.fspath(folder)
     _check_ids(conversation, folder)
     os.makedirs(folder, exist_ok=True)
     if groups is None:
         groups = conversation.reference_groups
+    text = _as_stored if exact else defuse_formula
     latest = _latest(conversation)
     with _open(folder, VOTES) as file:
         _write_votes(file, conversation)
     with _open(folder, COMMENTS) as file:
-        _write_comments(file, conversation, latest)
+        _write_comments(file, conversation, latest, text)
     with _open(folder, PARTICIPANTS_VOTES) as file:
-        written_groups = _write_participants_votes(file, conversation, latest, groups)
+        written_groups = _write_participants_votes(file, conversation, latest, groups, text)
     with _open(folder, SUMMARY) as file:
-        _write_summary(file, conversation, written_groups, in_conversation)
+        _write_summary(file, conversation, written_groups, in_conversation, text)
     with _open(folder, STATS_HISTORY) as file:
         _write_stats_history(file, conversation)
 
@@ -119,7 +145,7 @@ def _statement_order(conversation: Conversation) -> list[int]:
     return [index[sid] for sid in canonical_ids([s.id for s in conversation.statements])]
 
 
-def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest) -> None:
+def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest, text: _Text) -> None:
     _, statement, vote = latest
     n = len(conversation.statements)
     agrees = np.bincount(statement[vote == 1], minlength=n)
@@ -138,13 +164,17 @@ def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest) -
             agrees[i],
             disagrees[i],
             int(s.moderation),
-            s.text,
+            text(s.text),
         ]
         writer.writerow(row + ([int(s.is_meta)] if with_meta else []))
 
 
 def _write_participants_votes(
-    file: TextIO, conversation: Conversation, latest: _Latest, groups: Mapping[str, int | None]
+    file: TextIO,
+    conversation: Conversation,
+    latest: _Latest,
+    groups: Mapping[str, int | None],
+    text: _Text,
 ) -> dict[str, int | None]:
     """Write the vote matrix; return the group of each participant written."""
     participant, statement, vote = latest
@@ -183,7 +213,7 @@ def _write_participants_votes(
             n_disagree[i],
         ]
         if with_xid:
-            row.insert(1, conversation.xids.get(pid, ""))
+            row.insert(1, text(conversation.xids.get(pid, "")))
         cells_row: list[object] = [""] * len(columns)
         for k in range(starts[i], starts[i + 1]):
             cells_row[cells_at[k]] = cells[k]
@@ -196,6 +226,7 @@ def _write_summary(
     conversation: Conversation,
     groups: dict[str, int | None],
     in_conversation: int | None,
+    text: _Text,
 ) -> None:
     summary = conversation.summary
     grouped = [g for g in groups.values() if g is not None]
@@ -212,12 +243,20 @@ def _write_summary(
         "comments": len(conversation.statements),
         "groups": len(set(grouped)),
     }
+
+    def cell(key: str, value: str) -> str:
+        # The readers checked the numeric rows; a value that is not an integer is text.
+        if key in SUMMARY_NUMERIC and _INTEGER.fullmatch(value):
+            return value
+        return text(value)
+
     writer = RowWriter(file)
     for key in SUMMARY_KEYS:
-        writer.writerow([key, counted[key] if key in counted else summary.get(key, "")])
+        value = counted[key] if key in counted else summary.get(key, "")
+        writer.writerow([key, cell(key, str(value))])
     for key, value in summary.items():
         if key not in SUMMARY_KEYS:
-            writer.writerow([key, value])
+            writer.writerow([text(key), cell(key, value)])
 
 
 def _write_stats_history(file: TextIO, conversation: Conversation) -> None:

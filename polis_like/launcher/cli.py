@@ -179,6 +179,13 @@ def _service_commands(commands) -> None:
     exp = commands.add_parser("export", help="write a conversation as the five Pol.is CSV files")
     exp.add_argument("conversation_id", type=int, metavar="ID")
     exp.add_argument("dir", metavar="DIR")
+    exp.add_argument(
+        "--exact",
+        action="store_true",
+        help="write every text exactly as stored, as Pol.is does, to import on another server "
+        "(by default a text that begins with = + - @, a tab or a carriage return gets a leading "
+        "' so that a spreadsheet shows it instead of running it as a formula)",
+    )
     exp.add_argument("--database-url", help=url_help)
     exp.set_defaults(handler=_export)
 
@@ -306,7 +313,7 @@ def _export(args: argparse.Namespace) -> int:
         return _failed(f"{args.dir} is a file; give a folder to write the five files into")
     with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
         try:
-            write_conversation(session, args.conversation_id, args.dir)
+            write_conversation(session, args.conversation_id, args.dir, exact=args.exact)
         except OSError as error:
             where = error.filename or args.dir
             return _failed(f"cannot write {where}: {error.strerror or error}")

@@ -4,6 +4,10 @@ An import keeps the export's ids: participant ids become pids and comment ids be
 that exporting the conversation again gives the same files back (before the math has run, the
 group-id column is blank). Everything is written in one transaction, with bulk inserts.
 
+An import takes the texts as the files give them: our default export puts a ``'`` before a text
+that begins like a spreadsheet formula, and that ``'`` is imported with it (visible, never
+silently removed); an ``exact`` export moves a conversation unchanged.
+
 What the tables cannot hold as such is encoded:
 
 * summary.csv rows other than topic and conversation-description go into ``Conversation.extra``
@@ -399,10 +403,14 @@ def export_conversation(
 
 
 def write_conversation(
-    session: Session, conversation_id: int, folder: str | os.PathLike[str]
+    session: Session, conversation_id: int, folder: str | os.PathLike[str], *, exact: bool = False
 ) -> None:
-    """Write the conversation as the five Pol.is CSV files into ``folder``."""
+    """Write the conversation as the five Pol.is CSV files into ``folder``.
+
+    Texts that begin like a spreadsheet formula get a leading ``'`` unless ``exact``
+    (:func:`polis_like.io.write_export`).
+    """
     from polis_like.io import write_export
 
     conversation, groups = export_conversation(session, conversation_id)
-    write_export(conversation, folder, groups=groups)
+    write_export(conversation, folder, groups=groups, exact=exact)

@@ -69,6 +69,20 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
     return value
 
 
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
+
+
+def query_flag(name: str, default: bool) -> bool:
+    """The query parameter ``name`` as 1/0 or true/false, else a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    flag = _FLAGS.get(raw)
+    if flag is None:
+        raise InputError(f"{name} must be 1, 0, true or false")
+    return flag
+
+
 # -- staff ---------------------------------------------------------------------------------
 
 

@@ -76,6 +76,16 @@ NAME = {
     "required": True,
     "schema": {"enum": ["votes", "comments", "participants-votes", "summary", "stats-history"]},
 }
+EXACT = {
+    "name": "exact",
+    "in": "query",
+    "required": False,
+    "schema": {"enum": ["1", "0", "true", "false"], "default": "0"},
+    "description": "By default a text (comment body, xid, topic, description, other summary "
+    "rows) that begins with = + - @, a tab or a carriage return gets a leading `'`, so that a "
+    "spreadsheet shows it instead of running it as a formula; `1` writes every text exactly as "
+    "stored, as Pol.is does (to import on another server). Numbers are never changed.",
+}
 
 SCHEMAS = {
     "Error": {
@@ -602,10 +612,10 @@ def document() -> dict:
                         "description": "CSV",
                         "content": {"text/csv": {"schema": {"type": "string"}}},
                     },
-                    **_errors(401, 404),
+                    **_errors(400, 401, 404),
                 },
                 security=staff,
-                parameters=[CID, NAME],
+                parameters=[CID, NAME, EXACT],
                 tag="transfer",
             ),
         },
@@ -619,10 +629,10 @@ def document() -> dict:
                             "application/zip": {"schema": {"type": "string", "format": "binary"}}
                         },
                     },
-                    **_errors(401, 404),
+                    **_errors(400, 401, 404),
                 },
                 security=staff,
-                parameters=[CID],
+                parameters=[CID, EXACT],
                 tag="transfer",
             ),
         },

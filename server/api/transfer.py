@@ -18,7 +18,7 @@ from polis_like.storage.transfer import import_export, write_conversation
 
 from ..limits import check_text, require_media
 from . import shapes
-from .common import db, require, signed_in
+from .common import db, query_flag, require, signed_in
 
 blueprint = Blueprint("transfer", __name__)
 
@@ -28,11 +28,11 @@ NAMES = tuple(name.removesuffix(".csv") for name in FILES)
 UPLOAD_TYPES = ("application/zip", "application/octet-stream", "multipart/form-data")
 
 
-def _export_files(conversation_id: int) -> dict[str, bytes]:
+def _export_files(conversation_id: int, *, exact: bool) -> dict[str, bytes]:
     """The five files of the conversation's export, by file name."""
     session = db()
     with tempfile.TemporaryDirectory(prefix="polis-like-export-") as folder:
-        write_conversation(session, conversation_id, folder)
+        write_conversation(session, conversation_id, folder, exact=exact)
         files = {}
         for name in FILES:
             with open(os.path.join(folder, name), "rb") as file:
@@ -47,13 +47,15 @@ def _attachment(filename: str) -> dict[str, str]:
 @blueprint.get("/conversations/<id:conversation_id>/export/<name>.csv")
 @require("moderator")
 def export_file(conversation_id: int, name: str):
+    """One file; ``?exact=1`` writes texts as stored, formula-like ones included."""
+    exact = query_flag("exact", False)
     store.get_conversation(db(), conversation_id)
     if name not in NAMES:
         raise NotFound(
             f"no export file {name}.csv; the files are {', '.join(f'{n}.csv' for n in NAMES)}"
         )
     filename = f"{name}.csv"
-    data = _export_files(conversation_id)[filename]
+    data = _export_files(conversation_id, exact=exact)[filename]
     return Response(
         data, mimetype="text/csv", headers=_attachment(f"conversation-{conversation_id}-{filename}")
     )
@@ -62,7 +64,8 @@ def export_file(conversation_id: int, name: str):
 @blueprint.get("/conversations/<id:conversation_id>/export.zip")
 @require("moderator")
 def export_zip(conversation_id: int):
-    files = _export_files(conversation_id)
+    """The five files in a zip; ``?exact=1`` as for one file."""
+    files = _export_files(conversation_id, exact=query_flag("exact", False))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
