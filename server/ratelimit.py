@@ -9,6 +9,7 @@ otherwise. The limits themselves are settings (:data:`polis_like.settings.LIMIT_
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 
@@ -19,6 +20,9 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 
 from polis_like.errors import TooManyRequests
 from polis_like.settings import RateLimit, Settings
+from polis_like.throttle import ThrottledLog
+
+log = logging.getLogger(__name__)
 
 _WHAT = {
     "votes": "votes",
@@ -42,8 +46,10 @@ class Limiter:
             action: [(rule, RateLimitItemPerSecond(rule.count, rule.seconds)) for rule in limits]
             for action, limits in rules.items()
         }
-        storage = storage_from_string(storage_url or "memory://")
+        options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if storage_url else {}
+        storage = storage_from_string(storage_url or "memory://", **options)
         self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._log = ThrottledLog(log)
 
     def check(self, action: str, **keys: object) -> None:
         """Count one ``action`` against every limit whose scope is among ``keys`` (a key of
@@ -52,7 +58,12 @@ class Limiter:
             key = keys.get(rule.scope)
             if key is None:
                 continue
-            if not self._limiter.hit(item, action, rule.scope, str(key)):
+            try:
+                allowed = self._limiter.hit(item, action, rule.scope, str(key))
+            except Exception as error:  # Redis down: let requests through, say so once
+                self._failed(error)
+                return
+            if not allowed:
                 reset = self._limiter.get_window_stats(item, action, rule.scope, str(key))[0]
                 wait = max(1, math.ceil(reset - time.time()))
                 raise TooManyRequests(
@@ -60,6 +71,14 @@ class Limiter:
                     f"{_period(rule.seconds)}; try again in {wait} s",
                     retry_after_s=wait,
                 )
+
+    def _failed(self, error: Exception) -> None:
+        self._log.warning(
+            ("rate limits", type(error).__name__),
+            "rate limits not counted (%s: %s); requests are let through until the store is back",
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
 
     def reset(self) -> None:
         """Forget every count (tests; an admin after a false alarm)."""

@@ -145,6 +145,7 @@ def require(role: str):
             check_role(account, role, kwargs.get("conversation_id"))
             return view(*args, **kwargs)
 
+        wrapped.required_role = role  # type: ignore[attr-defined]  # for the tests' walk
         return wrapped
 
     return decorator

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from polis_like.storage import accounts as account_store
 from polis_like.storage import conversations as store
+from polis_like.storage import moderators
 from polis_like.storage.conversations import STATEMENT_MAX
 
 from ..api.common import db, query_int
@@ -98,11 +99,16 @@ def admin():
 @blueprint.get("/admin/c/<id:conversation_id>")
 @staff_page("admin")
 def admin_conversation(conversation_id: int):
-    conversation = store.get_conversation(db(), conversation_id)
+    session = db()
+    conversation = store.get_conversation(session, conversation_id)
     return render_staff(
         "admin_conversation.html",
         sign_out_to=SIGNED_OUT,
         conversation=conversation,
+        moderator_accounts=[
+            a for a in account_store.list_accounts(session) if a.role == "moderator"
+        ],
+        given={a.id for a in moderators.moderators_of(session, conversation_id)},
         choices=_settings_choices(),
         exports=EXPORT_NAMES,
         js_texts=_script_texts(),

@@ -12,7 +12,7 @@ from polis_like.storage.conversations import STATEMENT_MAX
 
 from ..api import cache
 from ..api.common import db, who
-from ..api.participation import next_payload
+from ..api.participation import check_invite, next_payload
 from . import blueprint
 from .standing import standing_of
 
@@ -51,10 +51,16 @@ def participant(conversation_id: int):
         state, found = "xid_required", None
     except InputError:  # an xid where the conversation takes none: ignore it
         xid, found = None, None
+    invite = request.args.get("invite") or None
     if found is not None:
         pid = found[0]
         if found[1]:
             state = "banned"
+    elif state == "open":
+        try:
+            check_invite(conversation, {})
+        except Forbidden:
+            state = "invite_required"
     if state == "open" and not conversation.is_open:
         state = "closed"
     shown = cache.visible(session, conversation_id, conversation.revision, conversation.moderation)
@@ -73,6 +79,7 @@ def participant(conversation_id: int):
         conversation=conversation,
         state=state,
         xid=xid,
+        invite=invite,
         embed=request.args.get("embed") == "1",
         next=next_payload(conversation, tick, pid),
         my_votes=my_votes,

@@ -62,6 +62,7 @@ def staff_page(role: str = "moderator"):
                 )
             return view(*args, **kwargs)
 
+        wrapped.required_role = role  # type: ignore[attr-defined]  # for the tests' walk
         return wrapped
 
     return decorator

@@ -13,6 +13,7 @@ function settingsOf(form) {
     write_enabled: form.elements.write_enabled.checked,
     map_enabled: form.elements.map_enabled.checked,
     xid_mode: form.elements.xid_mode.value,
+    invite_code: form.elements.invite_code.value.trim() || null,
   };
   if (form.elements.is_open) settings.is_open = form.elements.is_open.checked;
   return settings;
@@ -111,6 +112,27 @@ export function setUpSettings(form) {
       return;
     }
     document.getElementById("conversation-topic").textContent = result.data.topic;
+    announce(texts.saved);
+  });
+}
+
+// The moderators given a conversation: the checked accounts, saved at once.
+export function setUpModerators(form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const ids = [...form.querySelectorAll("input[name=account]:checked")].map((box) => Number(box.value));
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    const result = await request("PUT", `/conversations/${form.dataset.conversation}/moderators`, {
+      body: { account_ids: ids },
+    });
+    button.disabled = false;
+    if (!result.ok) {
+      showError("moderators-error", errorText(result, texts.network));
+      announce(errorText(result, texts.network));
+      return;
+    }
+    showError("moderators-error", "");
     announce(texts.saved);
   });
 }

@@ -51,7 +51,7 @@ export async function refresh(id) {
 // Put the server's message for a field next to that field when it names one ("topic is
 // empty"), else in the form's own error line.
 export function placeServerError(prefix, message, formErrorId) {
-  for (const name of ["topic", "description"]) {
+  for (const name of ["topic", "description", "invite_code"]) {
     if (message.startsWith(name)) {
       const field = document.getElementById(`${prefix}-${name}`);
       showError(`${prefix}-${name}-error`, message, field);

@@ -7,14 +7,19 @@ const root = document.getElementById("participant");
 const text = JSON.parse(document.getElementById("texts").textContent);
 const conversation = root.dataset.conversation;
 const xid = root.dataset.xid;
+const invite = root.dataset.invite;
 
 function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 }
 
-// A participant's POST: the xid (when the link had one) goes along as a query parameter.
+// A participant's POST: the xid and the invite code (when the link had them) go along as
+// query parameters.
 function send(path, body) {
-  return request("POST", `/conversations/${conversation}${path}`, { body, params: { xid } });
+  return request("POST", `/conversations/${conversation}${path}`, {
+    body,
+    params: { xid, invite },
+  });
 }
 
 function errorMessage(result) {
