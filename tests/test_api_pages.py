@@ -69,8 +69,7 @@ def test_positions_are_ten_bytes_per_participant_with_the_results_etag(app, clie
 
 
 def test_positions_of_100k_participants_weigh_about_a_megabyte():
-    from polis_like.storage.results import Positions
-    from server.api.watching import positions_body
+    from polis_like.storage.results import Positions, positions_blob
 
     n = 100_000
     rng = np.random.default_rng(1)
@@ -79,7 +78,7 @@ def test_positions_of_100k_participants_weigh_about_a_megabyte():
         y=rng.normal(size=n).astype(np.float32),
         group=rng.integers(-1, 4, n).astype(np.int16),
     )
-    body = positions_body(stored)
+    body = positions_blob(stored)
     assert len(body) == 1_000_000
     x, y, group = columns(body)
     assert (x == stored.x).all() and (y == stored.y).all() and (group == stored.group).all()

@@ -53,6 +53,10 @@ def join_saves(timeout: float | None = None) -> None:
         thread.join(timeout)
 
 
+#: A worker that published results reclaims the space of the deleted ones this often.
+RECLAIM_EVERY_S = 10.0
+
+
 @dataclass
 class _Memory:
     """What the worker holds in memory for one conversation."""
@@ -99,6 +103,7 @@ class Worker:
         self._retry_at: dict[int, float] = {}
         self._saving: dict[int, threading.Thread] = {}
         self._renewed_at = 0.0
+        self._reclaimed_at = time.monotonic()
         self._stop = threading.Event()
         #: Conversations that changed too soon after their last computation (this step).
         self._deferred: set[int] = set()
@@ -174,6 +179,9 @@ class Worker:
                 # from the end of the computation: a slow one still leaves the interval free
                 self._due_at[conversation_id] = time.monotonic() + self.interval_s
         self._evict_idle()
+        if computed and time.monotonic() - self._reclaimed_at >= RECLAIM_EVERY_S:
+            self._reclaimed_at = time.monotonic()
+            jobs.reclaim_space(self.engine)
         return computed
 
     # -- leases --------------------------------------------------------------------------

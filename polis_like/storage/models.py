@@ -228,7 +228,8 @@ class ResultRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
     #: The JSON document served by the results endpoint.
     result: Mapped[str] = mapped_column(Text)
-    #: Per-participant position and group (npz), for "where do I stand".
+    #: Per-participant position and group, fixed-width columns (``results.positions_blob``):
+    #: "where do I stand" reads one participant's ten bytes of it.
     positions: Mapped[bytes] = mapped_column(LargeBinary)
     #: Shown in a report (``/c/<id>/report/<tick>``): kept for good, past ``KEEP_RESULTS``.
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

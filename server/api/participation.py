@@ -183,8 +183,7 @@ def me(conversation_id: int):
         participant=pid, banned=found[1], votes=len(votes.voted_sids(db(), conversation_id, pid))
     )
     if tick and conversation.map_enabled:
-        positions = results.positions_at(db(), conversation_id, tick)
-        place = positions.of(pid) if positions is not None else None
+        place = results.position_of(db(), conversation_id, tick, pid)
         if place is not None:
             document.update(x=place[0], y=place[1], group=place[2])
     return jsonify(document)

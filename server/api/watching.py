@@ -1,5 +1,6 @@
 """What a watcher of a conversation reads beside the results document: every participant's
-position on the map (compact binary) and participation over time.
+position on the map (the stored columns of ``storage.results.positions_blob``, served as they
+are) and participation over time.
 
 Both follow the results' rules: the ETag is the tick, and when the conversation's map is
 disabled only staff may read them.
@@ -7,7 +8,6 @@ disabled only staff may read them.
 
 from __future__ import annotations
 
-import numpy as np
 from flask import Blueprint, Response, jsonify
 
 from polis_like.errors import NotFound
@@ -19,25 +19,6 @@ from .results import visible_tick
 
 blueprint = Blueprint("watching", __name__)
 
-#: Bytes per participant in the positions body: float32 x, float32 y, int16 group.
-POSITION_BYTES = 10
-
-
-def positions_body(positions: stored.Positions) -> bytes:
-    """Columnar little-endian: n float32 x, then n float32 y, then n int16 group (10 n bytes).
-
-    Columns rather than records so that a browser views each as a typed array without copying
-    (the offsets 0, 4n and 8n are aligned for their types). x and y are NaN for a participant
-    who is not placed; group is -1 for one who is not clustered.
-    """
-    return b"".join(
-        (
-            np.ascontiguousarray(positions.x, dtype="<f4").tobytes(),
-            np.ascontiguousarray(positions.y, dtype="<f4").tobytes(),
-            np.ascontiguousarray(positions.group, dtype="<i2").tobytes(),
-        )
-    )
-
 
 @blueprint.get("/conversations/<id:conversation_id>/positions")
 def positions(conversation_id: int):
@@ -46,16 +27,16 @@ def positions(conversation_id: int):
     etag = tick_etag(conversation_id, tick)
     if (unchanged := not_modified(etag)) is not None:
         return unchanged
-    found = stored.positions_at(session, conversation_id, tick) if tick else None
+    found = stored.positions_bytes_at(session, conversation_id, tick) if tick else None
     if found is None:
         raise NotFound("no result yet: the worker has not computed this conversation")
     return Response(
-        positions_body(found),
+        found,  # as stored: the columns of storage.results.positions_blob
         mimetype="application/octet-stream",
         headers={
             "ETag": etag,
             "Cache-Control": "no-cache",
-            "X-Participants": str(len(found.x)),
+            "X-Participants": str(len(found) // stored.POSITION_BYTES),
             "X-Tick": str(tick),
         },
     )

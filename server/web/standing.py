@@ -25,8 +25,7 @@ def standing_of(
 ) -> dict | None:
     """The participant's group in the result of ``tick`` and what sets it apart, or None when
     they are not clustered (yet)."""
-    positions = results.positions_at(session, conversation_id, tick)
-    place = positions.of(pid) if positions is not None else None
+    place = results.position_of(session, conversation_id, tick, pid)
     document = cache.document(session, conversation_id, tick)
     if place is None or place[2] is None or document is None:
         return None
