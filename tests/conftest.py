@@ -54,6 +54,7 @@ POSTGRES = "postgresql://postgres@localhost:5432/postgres"
 TABLES = (
     "api_tokens",
     "accounts",
+    "conversation_moderators",
     "conversations",
     "participants",
     "statements",

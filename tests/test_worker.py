@@ -421,3 +421,40 @@ def test_worker_command_runs_once(database_url, sessions, vtaiwan_batches, capsy
     assert latest_result(sessions, cid)["tick"] == 1
     with sessions() as session:
         assert session.get(JobRow, cid).owner is None  # released on exit
+
+
+def test_a_burst_of_votes_wakes_the_workers_once_per_half_second(postgres_url):
+    """Each notice wakes every listening worker (and costs PostgreSQL a lock at commit): a web
+    process sends the first vote's at once, then none for the next half second. (PostgreSQL
+    only: on SQLite workers watch the file's data_version, and there are no notices.)"""
+    import psycopg
+
+    from polis_like.storage import notify
+    from polis_like.storage.accounts import create_account
+    from server.app import create_app
+
+    app = create_app({"DATABASE_URL": postgres_url, "SECRET_KEY": "k", "TESTING": True})
+    notify.vote_wake_ups._last.clear()
+    client = app.test_client()
+    with app.extensions["polis_like.sessions"]() as session:
+        _, _, token = create_account(session, "wake-up", role="admin", password="password-1")
+        session.commit()
+    admin = {"topic": "Buses", "seed_statements": [f"s{i}" for i in range(40)]}
+    cid = client.post(
+        "/api/v1/conversations", json=admin, headers={"Authorization": f"Bearer {token}"}
+    ).json["id"]
+    with psycopg.connect(postgres_url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {notify.CHANGES}")
+        start = time.monotonic()
+        voter = app.test_client()
+        for sid in range(40):
+            response = voter.post(
+                f"/api/v1/conversations/{cid}/votes", json={"statement_id": sid, "vote": 1}
+            )
+            assert response.status_code == 200
+        took = time.monotonic() - start
+        notices = [n.payload for n in listener.notifies(timeout=0.2)]
+    app.extensions["polis_like.engine"].dispose()
+    assert notices and set(notices) == {str(cid)}
+    assert len(notices) <= took / notify.WAKE_EVERY_S + 1, (len(notices), took)
+    assert len(notices) < 40

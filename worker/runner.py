@@ -117,15 +117,18 @@ class Worker:
         log.info("worker %s started", self.name)
         outage = _Outage(self.log_every_s)
         waiter: Waiter | None = None
+        notified: set[int] | None = None
         try:
             while not self._stop.is_set():
                 try:
-                    self.step()
+                    if not (notified and notified <= self._deferred and self._wait_s() > 0):
+                        self.step()
+                    # else: only conversations put off until they are due changed: wait
                     if waiter is None:
                         waiter = Waiter(self.engine, CHANGES)
                     if outage.ended():
                         log.info("the database answers again; the worker carries on")
-                    waiter.wait(self._wait_s())
+                    notified = waiter.wait(self._wait_s())
                 except Exception as error:
                     if not is_outage(error):
                         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -38,6 +39,40 @@ def wake_up_workers(conversation_id: Any) -> ColumnElement:
     """PostgreSQL's ``pg_notify`` call of :func:`notify_change`, as an expression (for a
     statement that does more, like a vote's); ``conversation_id`` may be a bound parameter."""
     return func.pg_notify(CHANGES, cast(conversation_id, String))
+
+
+#: A web process wakes the workers about one conversation's votes at most this often.
+WAKE_EVERY_S = 0.5
+
+
+class WakeUps:
+    """Which votes wake the workers: the first in ``every_s`` seconds of each conversation, in
+    this process. The others need not: a worker computes a conversation at most once per
+    interval anyway (``POLIS_LIKE_WORKER_INTERVAL_S``) and checks for changes every poll
+    (``POLIS_LIKE_WORKER_POLL_S``), so a vote that does not wake it waits at most that long;
+    and each notice costs every listening worker a wake-up, and PostgreSQL a lock at commit.
+    """
+
+    def __init__(self, every_s: float = WAKE_EVERY_S):
+        self.every_s = every_s
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, conversation_id: int) -> bool:
+        """Whether a change to the conversation now should wake the workers (and if so, it is
+        counted as sent)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(conversation_id, -self.every_s) < self.every_s:
+                return False
+            self._last[conversation_id] = now
+            if len(self._last) > 10_000:  # forget the oldest, never grow without end
+                self._last.pop(next(iter(self._last)))
+            return True
+
+
+#: This process's :class:`WakeUps` of votes.
+vote_wake_ups = WakeUps()
 
 
 def notify_change(session: Session, conversation_id: int) -> None:

@@ -34,7 +34,7 @@ from polis_like.math.matrix import latest_index
 from .conversations import next_id
 from .db import now_ms
 from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
-from .notify import notify_change, wake_up_workers
+from .notify import notify_change, vote_wake_ups, wake_up_workers
 
 #: The routing weight of a statement the math has not seen yet: the Pol.is priority of a
 #: statement with no votes and extremity 0, ((1 - 1/2) * 1 * 1/2 * (1 + 8))^2.
@@ -186,7 +186,8 @@ def record_vote(
 
     The write comes last and the commit at once, so the vote holds what it locks as briefly as
     can be. On PostgreSQL it is one statement, one round trip: the latest-vote upsert and the
-    event as data-modifying CTEs, the workers' wake-up, and the participant's votes. On SQLite
+    event as data-modifying CTEs, the workers' wake-up (the first vote of the conversation in
+    :data:`~.notify.WAKE_EVERY_S`), and the participant's votes. On SQLite
     (one writer per file) the votes are read first, so that the write lock is held only for the
     two writes and the commit.
     """
@@ -196,7 +197,8 @@ def record_vote(
         session.commit()
         return np.union1d(earlier, [sid])
     values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
-    rows = session.execute(_cast_statement(), values).scalars().all()
+    wake = vote_wake_ups.due(conversation_id)
+    rows = session.execute(_cast_statement(wake), values).scalars().all()
     session.commit()
     # The final SELECT sees the votes as they were before this statement: add this one.
     earlier = np.fromiter((r for r in rows if r >= 0), dtype=np.int64)
@@ -204,7 +206,7 @@ def record_vote(
 
 
 @functools.cache
-def _cast_statement():
+def _cast_statement(wake: bool):
     columns: dict[str, Any] = {
         "conversation_id": bindparam("c"),
         "pid": bindparam("p"),
@@ -214,13 +216,13 @@ def _cast_statement():
     }
     latest = _upsert_latest("postgresql").values(**columns).cte("latest")
     event = insert(VoteEventRow).values(**columns).cte("event")
-    woken = select(wake_up_workers(bindparam("c")).label("woken")).cte("woken")
-    return (
-        select(LatestVoteRow.sid)
-        .where(LatestVoteRow.conversation_id == bindparam("c"), LatestVoteRow.pid == bindparam("p"))
-        .union_all(select(literal(-1)).select_from(woken))
-        .add_cte(latest, event)
+    voted = select(LatestVoteRow.sid).where(
+        LatestVoteRow.conversation_id == bindparam("c"), LatestVoteRow.pid == bindparam("p")
     )
+    if not wake:
+        return voted.add_cte(latest, event)
+    woken = select(wake_up_workers(bindparam("c")).label("woken")).cte("woken")
+    return voted.union_all(select(literal(-1)).select_from(woken)).add_cte(latest, event)
 
 
 @dataclass(frozen=True)
