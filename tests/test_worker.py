@@ -458,3 +458,59 @@ def test_a_burst_of_votes_wakes_the_workers_once_per_half_second(postgres_url):
     assert notices and set(notices) == {str(cid)}
     assert len(notices) <= took / notify.WAKE_EVERY_S + 1, (len(notices), took)
     assert len(notices) < 40
+
+
+def test_a_long_computation_does_not_freeze_the_other_conversations(
+    sessions, engine, vtaiwan_batches, monkeypatch
+):
+    """Worker A holds two conversations; while it spends long on one, worker B takes the
+    other and keeps it current."""
+    import worker.runner as runner
+    from polis_like.storage.jobs import TAKE_OVER_AFTER_S
+
+    _, batches = vtaiwan_batches
+    slow = new_conversation(sessions, 200, topic="slow")
+    quick = new_conversation(sessions, 200, topic="quick")
+    first, second = batches[0].take(slice(0, 300)), batches[0].take(slice(300, 600))
+    for cid in (slow, quick):
+        add_votes(sessions, cid, first)
+    a, b = Worker(engine, name="a"), Worker(engine, name="b")
+    assert sorted(a.step()) == sorted([slow, quick])  # a holds both leases now
+    for cid in (slow, quick):
+        add_votes(sessions, cid, second)
+
+    computing = threading.local()
+    real_update = runner.math_update
+
+    def slow_update(state, events, **changes):
+        if getattr(computing, "cid", None) == slow:
+            time.sleep(TAKE_OVER_AFTER_S + 3)
+        return real_update(state, events, **changes)
+
+    original = a._compute
+
+    def tracked(cid):
+        computing.cid = cid
+        return original(cid)
+
+    a._compute = tracked
+    monkeypatch.setattr(runner, "math_update", slow_update)
+    done = {}
+    busy = threading.Thread(target=lambda: done.setdefault("a", a.step()))
+    busy.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until a has computed slow for long enough
+        with sessions() as session:
+            since = session.get(JobRow, slow).computing_since
+        if since is not None and time.time() - since > TAKE_OVER_AFTER_S + 0.5:
+            break
+        time.sleep(0.1)
+    assert b.step() == [quick]  # taken over while a is busy
+    assert busy.is_alive()
+    assert latest_result(sessions, quick)["tick"] == 2
+    busy.join()
+    assert done["a"] == [slow]  # a no longer holds quick: it leaves it to b
+    assert latest_result(sessions, slow)["tick"] == 2
+    with sessions() as session:
+        assert session.get(JobRow, quick).owner == "b"
+        assert session.get(JobRow, slow).computing_since is None

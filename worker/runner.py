@@ -259,11 +259,22 @@ class Worker:
             daemon=True,
         )
         beating.start()
+        with self.sessions.begin() as session:
+            jobs.computing(session, conversation_id, self.name, True)
         try:
             return self._compute(conversation_id)
         finally:
             heartbeat.set()
             beating.join()
+            try:
+                with self.sessions.begin() as session:
+                    jobs.computing(session, conversation_id, self.name, False)
+            except Exception as error:  # an outage: the next acquire or lease clears it
+                log.warning(
+                    "could not record the end of computing conversation %d: %s",
+                    conversation_id,
+                    _one_line(error),
+                )
             if self.on_compute:
                 self.on_compute(conversation_id, "end")
 

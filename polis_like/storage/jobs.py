@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Engine, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from . import history
 from .db import now_ms
@@ -61,19 +61,52 @@ def dirty(session: Session) -> list[int]:
     return [c for c, revision, top, seen, done in rows if unread(top, seen) or revision != done]
 
 
+#: A worker computing one conversation for longer than this lets others take its other
+#: conversations (one long first computation must not freeze every other result).
+TAKE_OVER_AFTER_S = 2.0
+
+
 def acquire(session: Session, conversation_id: int, owner: str, lease_s: float) -> bool:
-    """Take (or keep) the conversation's lease; False when another worker holds it."""
+    """Take (or keep) the conversation's lease; False when another worker holds it.
+
+    A lease is free when nobody holds it, when it ran out, or when its holder has been
+    computing another conversation for more than :data:`TAKE_OVER_AFTER_S` (and is not
+    computing this one): the holder then loses it at its next renewal, and its save of the
+    state never overwrites a newer one (:func:`save_state`).
+    """
     now = time.time()
+    other = aliased(JobRow)
+    holder_busy = (
+        select(other.conversation_id)
+        .where(
+            other.owner == JobRow.owner,
+            other.conversation_id != JobRow.conversation_id,
+            other.computing_since < now - TAKE_OVER_AFTER_S,
+        )
+        .exists()
+    )
     taken = session.execute(
         update(JobRow)
         .where(
             JobRow.conversation_id == conversation_id,
-            JobRow.owner.is_(None) | (JobRow.owner == owner) | (JobRow.lease_until < now),
+            JobRow.owner.is_(None)
+            | (JobRow.owner == owner)
+            | (JobRow.lease_until < now)
+            | (JobRow.computing_since.is_(None) & holder_busy),
         )
-        .values(owner=owner, lease_until=now + lease_s)
+        .values(owner=owner, lease_until=now + lease_s, computing_since=None)
         .returning(JobRow.conversation_id)
     ).first()
     return taken is not None
+
+
+def computing(session: Session, conversation_id: int, owner: str, busy: bool) -> None:
+    """Record that ``owner`` starts (``busy``) or ends computing the conversation."""
+    session.execute(
+        update(JobRow)
+        .where(JobRow.conversation_id == conversation_id, JobRow.owner == owner)
+        .values(computing_since=time.time() if busy else None)
+    )
 
 
 def renew(

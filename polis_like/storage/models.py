@@ -287,3 +287,7 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_ms: Mapped[int | None] = mapped_column(BigInteger)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: When (wall-clock seconds) the lease holder started computing this conversation; None
+    #: when it is not computing it. A holder long busy with one conversation lets another
+    #: worker take its other conversations (``jobs.acquire``).
+    computing_since: Mapped[float | None] = mapped_column(Float)
