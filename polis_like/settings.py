@@ -48,6 +48,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -78,6 +85,22 @@ class Settings:
         "when unset.",
     )
     host: str = _setting("127.0.0.1", "POLIS_LIKE_HOST", "The address `serve` and `run` listen on.")
+    proxy_hops: int = _setting(
+        0,
+        "POLIS_LIKE_PROXY_HOPS",
+        "How many reverse proxies in front of the web server to trust: the app then takes the "
+        "client's address, scheme (`https`) and host from that many `X-Forwarded-For`, "
+        "`-Proto` and `-Host` entries. 0 ignores those headers; never set more than there are "
+        "proxies, or clients can forge them.",
+        _non_negative_int,
+    )
+    staff_session_hours: float = _setting(
+        12.0,
+        "POLIS_LIKE_STAFF_SESSION_HOURS",
+        "A staff sign-in (session cookie) lasts this many hours, then the account signs in "
+        "again; participants' cookies are not affected.",
+        _positive_float,
+    )
     port: int = _setting(8000, "POLIS_LIKE_PORT", "The port `serve` and `run` listen on.", _port)
     web_workers: int = _setting(
         2, "POLIS_LIKE_WEB_WORKERS", "gunicorn processes of the web server.", _positive_int
