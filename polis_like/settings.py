@@ -49,6 +49,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 #: What each rate limit may be counted per: the participant (their cookie or XID), the client's
 #: address (an IPv6 address by its /64), the conversation, or the account name signed in to.
 LIMIT_SCOPES = {
@@ -133,6 +140,22 @@ class Settings:
         "when unset.",
     )
     host: str = _setting("127.0.0.1", "POLIS_LIKE_HOST", "The address `serve` and `run` listen on.")
+    proxy_hops: int = _setting(
+        0,
+        "POLIS_LIKE_PROXY_HOPS",
+        "How many reverse proxies in front of the web server to trust: the app then takes the "
+        "client's address, scheme (`https`) and host from that many `X-Forwarded-For`, "
+        "`-Proto` and `-Host` entries. 0 ignores those headers; never set more than there are "
+        "proxies, or clients can forge them.",
+        _non_negative_int,
+    )
+    staff_session_hours: float = _setting(
+        12.0,
+        "POLIS_LIKE_STAFF_SESSION_HOURS",
+        "A staff sign-in (session cookie) lasts this many hours, then the account signs in "
+        "again; participants' cookies are not affected.",
+        _positive_float,
+    )
     port: int = _setting(8000, "POLIS_LIKE_PORT", "The port `serve` and `run` listen on.", _port)
     web_workers: int = _setting(
         2, "POLIS_LIKE_WEB_WORKERS", "gunicorn processes of the web server.", _positive_int

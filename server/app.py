@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask, Response, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
@@ -26,6 +27,8 @@ def _defaults(settings: Settings) -> dict:
         "RETRY_AFTER_S": settings.retry_after_s,
         "LOG_EVERY_S": settings.log_every_s,
         "WORKER_LAG_S": settings.worker_lag_s,
+        "PROXY_HOPS": settings.proxy_hops,
+        "STAFF_SESSION_HOURS": settings.staff_session_hours,
     }
 
 
@@ -42,6 +45,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         SESSION_COOKIE_NAME="polis_like",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # A participant keeps their identity for a long conversation; a staff sign-in in the
+        # same cookie ends after STAFF_SESSION_HOURS, checked on the server (api/common.py).
         PERMANENT_SESSION_LIFETIME=timedelta(days=365),
         JSON_SORT_KEYS=False,
         ROUTING_SEED=None,
@@ -51,6 +56,14 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
     app.config["DATABASE_URL"] = database_url(app.config["DATABASE_URL"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(settings)
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        # The client's address, scheme and host as the proxies saw them: request.is_secure
+        # (so Secure cookies), remote_addr and external URLs. Not X-Forwarded-Prefix: the pages
+        # link to absolute paths, so the service lives at the root of its host.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # the default provider has them
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     engine = make_engine(app.config["DATABASE_URL"], sqlite_busy_s=app.config["SQLITE_BUSY_S"])

@@ -13,9 +13,10 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "polis_like.launcher.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
@@ -156,3 +157,118 @@ def test_bad_arguments_exit_with_status_2_and_no_traceback(args):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "usage:" in out.stderr
+
+
+# -- polis-like admin -------------------------------------------------------------------------
+
+
+def admin(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``polis-like admin ARGS --database-url URL``."""
+    return run("admin", *args, "--database-url", url, stdin=stdin)
+
+
+@pytest.fixture
+def accounts_db(tmp_path) -> str:
+    """A SQLite database with the admin ``alice`` and the moderator ``bob`` (password
+    ``bobs-password``), made by ``polis-like admin create``."""
+    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+    assert admin(url, "create", "alice").returncode == 0
+    made = admin(
+        url, "create", "bob", "--role", "moderator", "--password-stdin", stdin="bobs-password\n"
+    )
+    assert made.returncode == 0, made.stderr
+    return url
+
+
+def _api(url: str):
+    from server.app import create_app
+
+    return create_app({"DATABASE_URL": url, "SECRET_KEY": "k"})
+
+
+def _signs_in(app, name: str, password: str) -> int:
+    body = {"name": name, "password": password}
+    return app.test_client().post("/api/v1/session", json=body).status_code
+
+
+def _token_works(app, token: str) -> bool:
+    headers = {"Authorization": f"Bearer {token}"}
+    return app.test_client().get("/api/v1/session", headers=headers).status_code == 200
+
+
+def test_admin_list_shows_each_account_s_role_state_and_tokens(accounts_db):
+    out = admin(accounts_db, "list")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ROLE", "STATE", "TOKENS", "CREATED", "(UTC)"]
+    assert lines[1].split()[:4] == ["alice", "admin", "enabled", "1"]
+    assert lines[2].split()[:4] == ["bob", "moderator", "enabled", "1"]
+    assert admin(accounts_db, "disable", "bob").returncode == 0
+    again = admin(accounts_db, "list").stdout.splitlines()
+    assert again[2].split()[:4] == ["bob", "moderator", "disabled", "1"]
+
+
+def test_admin_disable_and_enable_stop_and_restore_a_password_and_a_token(accounts_db):
+    minted = admin(accounts_db, "token", "bob")
+    assert minted.returncode == 0, minted.stderr
+    assert minted.stdout.startswith("new API token for 'bob': pl_")
+    token = minted.stdout.split(": ", 1)[1].split()[0]
+    app = _api(accounts_db)
+    try:
+        assert _token_works(app, token) and _signs_in(app, "bob", "bobs-password") == 200
+
+        out = admin(accounts_db, "disable", "bob")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == (
+            "disabled moderator 'bob': its password, session cookies and API tokens "
+            "no longer work\n"
+        )
+        assert not _token_works(app, token) and _signs_in(app, "bob", "bobs-password") == 403
+        again = admin(accounts_db, "disable", "bob")
+        assert again.stdout == "moderator 'bob' was already disabled\n"
+
+        out = admin(accounts_db, "enable", "bob")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("enabled moderator 'bob'")
+        assert _token_works(app, token) and _signs_in(app, "bob", "bobs-password") == 200
+    finally:
+        app.extensions["polis_like.engine"].dispose()
+
+
+def test_admin_password_prints_a_new_one_or_reads_it_and_revoke_tokens_counts(accounts_db):
+    out = admin(accounts_db, "password", "bob")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("new password for 'bob'; its session cookies have ended\n")
+    generated = out.stdout.split("password: ", 1)[1].split()[0]
+    app = _api(accounts_db)
+    try:
+        assert _signs_in(app, "bob", "bobs-password") == 401
+        assert _signs_in(app, "bob", generated) == 200
+        given = admin(
+            accounts_db, "password", "bob", "--password-stdin", stdin="a given password\n"
+        )
+        assert given.returncode == 0 and "password:" not in given.stdout
+        assert _signs_in(app, "bob", "a given password") == 200
+        short = admin(accounts_db, "password", "bob", "--password-stdin", stdin="short\n")
+        assert_one_line_error(short, "at least 8 characters")
+        assert _signs_in(app, "bob", "a given password") == 200  # unchanged
+
+        admin(accounts_db, "token", "bob")
+        out = admin(accounts_db, "revoke-tokens", "bob")
+        assert out.returncode == 0 and out.stdout == "revoked 2 API tokens of 'bob'\n"
+    finally:
+        app.extensions["polis_like.engine"].dispose()
+
+
+def test_admin_commands_on_an_unknown_name_fail_in_one_line(accounts_db):
+    for action in ("disable", "enable", "password", "token", "revoke-tokens"):
+        out = admin(accounts_db, action, "nobody")
+        assert_one_line_error(out, "polis-like: error: no account named 'nobody'")
+
+
+def test_the_last_admin_who_can_sign_in_cannot_be_disabled_from_the_command_line(accounts_db):
+    out = admin(accounts_db, "disable", "alice")
+    assert_one_line_error(out, "this is the last admin account that can sign in")
+    assert admin(accounts_db, "create", "carol").returncode == 0
+    assert admin(accounts_db, "disable", "alice").returncode == 0
+    assert_one_line_error(admin(accounts_db, "disable", "carol"), "last admin")

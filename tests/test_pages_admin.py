@@ -212,6 +212,46 @@ def test_resetting_a_password_and_revoking_tokens_and_deleting_an_account(page, 
     assert page.errors == []
 
 
+def test_disabling_and_enabling_an_account_from_the_keyboard(page, service, chromium):
+    admin_page(page, service)
+    page.get_by_label("Name", exact=True).fill("Dee")
+    page.locator("#account-password").fill("dees-password")
+    page.get_by_role("button", name="Create the account").click()
+    expect(page.locator("#status")).to_contain_text("Account Dee created")
+    other = chromium.new_context().new_page()
+    assert sign_in(other, service, "Dee", "dees-password") == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Disable the account Dee").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text(
+        "Disabled the account Dee: it can no longer sign in."
+    )
+    row = page.locator(".account", has_text="Dee")
+    expect(row).to_be_focused()
+    expect(row).to_contain_text("disabled: cannot sign in")
+    # Dee's open session ends at once; the sign-in page says why the password is refused.
+    other.goto(f"{service['base']}/admin")
+    assert other.url == f"{service['base']}/signin?next=/admin"
+    other.get_by_label("Account name").fill("Dee")
+    other.get_by_label("Password").fill("dees-password")
+    other.get_by_role("button", name="Sign in").click()
+    expect(other.locator("#signin-error")).to_have_text(
+        "This account is disabled. Ask an admin to enable it."
+    )
+    page.get_by_role("button", name="Enable the account Dee").focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#status")).to_have_text("Enabled the account Dee: it can sign in again.")
+    expect(row).to_be_focused()
+    expect(row).not_to_contain_text("disabled")
+    assert sign_in(other, service, "Dee", "dees-password") == 200
+    other.context.close()
+    # One cannot disable one's own account: no button for it.
+    expect(
+        page.locator(".account", has_text="(you)").get_by_role("button", name="Disable")
+    ).to_have_count(0)
+    assert page.errors == []
+
+
 def test_sign_out_ends_the_session_and_a_copied_cookie_no_longer_works(page, service, chromium):
     admin_page(page, service)
     cookies = page.context.cookies()

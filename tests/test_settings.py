@@ -59,6 +59,9 @@ def test_the_environment_sets_values_and_options_win_over_it():
         ("POLIS_LIKE_PORT", "70000"),
         ("POLIS_LIKE_WEB_THREADS", "0"),
         ("POLIS_LIKE_SQLITE_BUSY_S", "nan"),
+        ("POLIS_LIKE_PROXY_HOPS", "-1"),
+        ("POLIS_LIKE_PROXY_HOPS", "one"),
+        ("POLIS_LIKE_STAFF_SESSION_HOURS", "0"),
     ],
 )
 def test_a_malformed_setting_is_an_error_naming_its_variable(env, value):
@@ -83,6 +86,33 @@ def test_max_streams_defaults_to_all_but_four_threads_and_reaches_the_app(tmp_pa
         assert app.config["MAX_STREAMS"] == 3 and app.config["MAX_JSON_BYTES"] == 1000
     finally:
         app.extensions["polis_like.engine"].dispose()
+
+
+def test_proxy_hops_and_the_staff_session_hours_reach_the_app(tmp_path):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from server.app import create_app
+
+    defaults = read_settings({})
+    assert (defaults.proxy_hops, defaults.staff_session_hours) == (0, 12)
+    settings = read_settings(
+        {
+            "POLIS_LIKE_INSTANCE": str(tmp_path),
+            "POLIS_LIKE_PROXY_HOPS": "2",
+            "POLIS_LIKE_STAFF_SESSION_HOURS": "0.5",
+        }
+    )
+    app = create_app(settings=settings)
+    plain = create_app(settings=settings.replace(proxy_hops=0))
+    try:
+        assert app.config["STAFF_SESSION_HOURS"] == 0.5
+        assert isinstance(app.wsgi_app, ProxyFix)
+        assert (app.wsgi_app.x_for, app.wsgi_app.x_proto, app.wsgi_app.x_host) == (2, 2, 2)
+        assert app.wsgi_app.x_prefix == 0  # the pages link to absolute paths
+        assert not isinstance(plain.wsgi_app, ProxyFix)
+    finally:
+        app.extensions["polis_like.engine"].dispose()
+        plain.extensions["polis_like.engine"].dispose()
 
 
 def test_the_instance_folder_is_the_users_data_folder_whatever_the_current_directory(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import PolisLikeError
+from . import admin
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -133,20 +134,7 @@ def _service_commands(commands) -> None:
     upgrade.add_argument("--database-url", help=url_help)
     upgrade.set_defaults(handler=_db_upgrade)
 
-    admin = commands.add_parser("admin", help="manage admin and moderator accounts")
-    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
-    create = admin_commands.add_parser(
-        "create", help="make an account; prints its password and an API token once"
-    )
-    create.add_argument("name")
-    create.add_argument("--role", choices=("admin", "moderator"), default="admin")
-    create.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from stdin instead of generating one",
-    )
-    create.add_argument("--database-url", help=url_help)
-    create.set_defaults(handler=_admin_create)
+    admin.add_commands(commands, url_help)
 
     serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
     _listen_options(serve)
@@ -234,25 +222,6 @@ def _safe(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def _admin_create(args: argparse.Namespace) -> int:
-    from ..storage import accounts
-    from ..storage.db import session_factory
-    from ..storage.migrate import migrated_engine
-
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    with migrated_engine(args.database_url) as engine, session_factory(engine)() as session:
-        account, password, token = accounts.create_account(
-            session, args.name, role=args.role, password=password
-        )
-        session.commit()
-    print(f"created {account.role} {account.name!r}")
-    if not args.password_stdin:
-        print(f"password: {password}")
-    print(f"API token: {token}")
-    print("(shown once: only their hashes are stored)")
-    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,4 +1,10 @@
-"""Admin and moderator accounts: scrypt password hashes and SHA-256-hashed bearer tokens."""
+"""Admin and moderator accounts: scrypt password hashes and SHA-256-hashed bearer tokens.
+
+Every rule about who may sign in lives here, for the API and the command line alike: a
+password, a bearer token or a session cookie signs nobody in while its account is disabled, a
+session cookie also needs the account's current epoch and must be younger than the staff
+session lifetime, and the service always keeps an admin who can sign in.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from polis_like.errors import Conflict, Forbidden, InputError, NotFound
+from polis_like.errors import Conflict, Forbidden, InputError, NotFound, Unauthorized
 
 from .db import now_ms
 from .models import ROLES, AccountRow, TokenRow
@@ -108,12 +115,30 @@ def end_sessions(account: AccountRow) -> None:
     account.session_epoch = (account.session_epoch or 0) + 1
 
 
-def session_account(session: Session, account_id: object, epoch: object) -> AccountRow | None:
-    """The account of a session cookie, if the cookie is of the account's current epoch."""
-    account = get_account(session, account_id)
-    if account is None or isinstance(epoch, bool) or not isinstance(epoch, int):
+def session_account(
+    session: Session,
+    account_id: object,
+    epoch: object,
+    since_ms: object,
+    *,
+    lifetime_ms: int,
+    at_ms: int | None = None,
+) -> AccountRow | None:
+    """The account of a session cookie: one of the account's current epoch, issued
+    (``since_ms``) less than ``lifetime_ms`` before ``at_ms`` (now), of an account that is not
+    disabled; else None."""
+    if not _is_int(epoch) or not _is_int(since_ms):
         return None
-    return account if epoch == account.session_epoch else None
+    if (now_ms() if at_ms is None else at_ms) - since_ms >= lifetime_ms:
+        return None
+    account = get_account(session, account_id)
+    if account is None or account.disabled or epoch != account.session_epoch:
+        return None
+    return account
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,7 @@ class AccountSummary:
     role: str
     created_ms: int
     tokens: int
+    disabled: bool
 
 
 def list_accounts(session: Session) -> list[AccountSummary]:
@@ -139,10 +165,14 @@ def list_accounts(session: Session) -> list[AccountSummary]:
         .outerjoin(counts, counts.c.account_id == AccountRow.id)
         .order_by(AccountRow.name)
     )
-    return [
-        AccountSummary(account.id, account.name, account.role, account.created_ms, int(n))
-        for account, n in rows
-    ]
+    return [summary(account, int(n)) for account, n in rows]
+
+
+def summary(account: AccountRow, tokens: int) -> AccountSummary:
+    """``account`` as :class:`AccountSummary`, holding ``tokens`` bearer tokens."""
+    return AccountSummary(
+        account.id, account.name, account.role, account.created_ms, tokens, account.disabled
+    )
 
 
 def account_by_id(session: Session, account_id: int) -> AccountRow:
@@ -150,6 +180,14 @@ def account_by_id(session: Session, account_id: int) -> AccountRow:
     account = session.get(AccountRow, account_id)
     if account is None:
         raise NotFound(f"no account {account_id}")
+    return account
+
+
+def account_named(session: Session, name: str) -> AccountRow:
+    """The account named ``name``, else a 404 (the command line's one-line error)."""
+    account = find_account(session, name)
+    if account is None:
+        raise NotFound(f"no account named {name!r}")
     return account
 
 
@@ -169,28 +207,66 @@ def revoke_tokens(session: Session, account: AccountRow) -> int:
 
 
 def delete_account(session: Session, account: AccountRow, *, by: AccountRow) -> None:
-    """Delete ``account`` and its tokens. Never oneself (403) nor the last admin (409): the
-    service would then have nobody to manage it but the command line."""
+    """Delete ``account`` and its tokens. Never oneself (403) nor the last admin who can sign
+    in (409): the service would then have nobody to manage it but the command line."""
     if account.id == by.id:
         raise Forbidden("you cannot delete your own account")
-    if account.role == "admin":
-        admins = session.scalar(
-            select(func.count()).select_from(AccountRow).where(AccountRow.role == "admin")
-        )
-        if (admins or 0) <= 1:
-            raise Conflict("this is the last admin account")
+    _keep_an_admin(session, account)
     # Foreign keys say CASCADE / SET NULL; deleting tokens here does not rely on SQLite's pragma.
     revoke_tokens(session, account)
     session.delete(account)
     session.flush()
 
 
-def authenticate(session: Session, name: str, password: str) -> AccountRow | None:
+def set_disabled(
+    session: Session, account: AccountRow, disabled: bool, *, by: AccountRow | None
+) -> None:
+    """Disable ``account`` (its password, session cookies and bearer tokens sign nobody in,
+    at once) or enable it again (they all work again: nothing was revoked).
+
+    ``by`` is the admin asking, None for the command line. Never oneself (403), nor the last
+    admin who can sign in (409), as :func:`delete_account`.
+    """
+    if disabled == account.disabled:
+        return
+    if disabled:
+        if by is not None and account.id == by.id:
+            raise Forbidden("you cannot disable your own account")
+        _keep_an_admin(session, account)
+    account.disabled = disabled
+    session.flush()
+
+
+def _keep_an_admin(session: Session, account: AccountRow) -> None:
+    """409 when ``account`` is the last enabled admin, which deleting or disabling would
+    leave the service without."""
+    if account.role != "admin" or account.disabled:
+        return
+    enabled_admins = session.scalar(
+        select(func.count())
+        .select_from(AccountRow)
+        .where(AccountRow.role == "admin", AccountRow.disabled.is_(False))
+    )
+    if (enabled_admins or 0) <= 1:
+        raise Conflict("this is the last admin account that can sign in")
+
+
+def authenticate(session: Session, name: str, password: str) -> AccountRow:
+    """The account of ``name`` and ``password``: 401 ``wrong name or password`` unless both
+    are right, then 403 while the account is disabled.
+
+    Every refusal costs one scrypt check, as a success does; only someone who knows the
+    password learns that the account is disabled.
+    """
     account = session.scalar(select(AccountRow).where(AccountRow.name == name))
     if account is None:
         verify_password(password, _dummy_hash())  # the same cost as a wrong password
-        return None
-    return account if verify_password(password, account.password_hash) else None
+        raise Unauthorized("wrong name or password")
+    if not verify_password(password, account.password_hash):
+        raise Unauthorized("wrong name or password")
+    if account.disabled:
+        raise Forbidden("this account is disabled")
+    return account
 
 
 def find_account(session: Session, name: str) -> AccountRow | None:
@@ -200,14 +276,19 @@ def find_account(session: Session, name: str) -> AccountRow | None:
 
 def get_account(session: Session, account_id: object) -> AccountRow | None:
     """The account of a signed session cookie (None when it is gone or the id is not one)."""
-    if isinstance(account_id, bool) or not isinstance(account_id, int):
-        return None
-    return session.get(AccountRow, account_id)
+    return session.get(AccountRow, account_id) if _is_int(account_id) else None
 
 
-def account_for_token(session: Session, token: str) -> AccountRow | None:
-    return session.scalar(
+def account_for_token(session: Session, token: str) -> AccountRow:
+    """The account of a bearer token: 401 when the token is unknown or revoked, or its account
+    is disabled (the token works again once the account is enabled)."""
+    account = session.scalar(
         select(AccountRow)
         .join(TokenRow, TokenRow.account_id == AccountRow.id)
         .where(TokenRow.token_hash == token_hash(token))
     )
+    if account is None:
+        raise Unauthorized("unknown or revoked token")
+    if account.disabled:
+        raise Unauthorized("this account is disabled")
+    return account

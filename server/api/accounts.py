@@ -1,4 +1,5 @@
-"""Accounts (admins only): list, create, new password, revoke or issue tokens, delete.
+"""Accounts (admins only): list, create, disable or enable, new password, revoke or issue
+tokens, delete. The rules (who may be disabled or deleted) are storage's.
 
 Passwords and tokens are stored hashed, so a response that makes one is the only time it shows.
 """
@@ -22,17 +23,12 @@ def _account_json(account: store.AccountSummary) -> dict:
         "role": account.role,
         "created_ms": account.created_ms,
         "tokens": account.tokens,
+        "disabled": account.disabled,
     }
 
 
 def _summary(session, account) -> store.AccountSummary:
-    return store.AccountSummary(
-        account.id,
-        account.name,
-        account.role,
-        account.created_ms,
-        store.token_count(session, account),
-    )
+    return store.summary(account, store.token_count(session, account))
 
 
 def _optional_password(body: dict) -> str | None:
@@ -66,6 +62,25 @@ def create_account():
     response.status_code = 201
     response.headers["Location"] = url_for(".list_accounts")
     return response
+
+
+@blueprint.patch("/accounts/<id:account_id>")
+@require("admin")
+def update_account(account_id: int):
+    """``{"disabled": true}`` disables the account (never one's own: 403; never the last admin
+    who can sign in: 409); ``false`` enables it again."""
+    body = json_body()
+    unknown = sorted(set(body) - {"disabled"})
+    if unknown:
+        raise InputError(f"unknown field: {unknown[0]}")
+    disabled = body.get("disabled")
+    if not isinstance(disabled, bool):
+        raise InputError("disabled must be true or false")
+    session = db()
+    account = store.account_by_id(session, account_id)
+    store.set_disabled(session, account, disabled, by=signed_in())
+    session.commit()
+    return jsonify(_account_json(_summary(session, account)))
 
 
 @blueprint.post("/accounts/<id:account_id>/password")

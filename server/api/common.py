@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from polis_like.errors import Forbidden, InputError, Unauthorized
 from polis_like.storage import accounts, moderators
+from polis_like.storage.db import now_ms
 from polis_like.storage.models import AccountRow
 from polis_like.storage.votes import Who
 
@@ -87,7 +88,11 @@ def query_flag(name: str, default: bool) -> bool:
 
 
 def current_account() -> AccountRow | None:
-    """The signed-in admin or moderator: bearer token first, then the session cookie."""
+    """The signed-in admin or moderator: bearer token first, then the session cookie.
+
+    A token of a disabled account is a 401; a session cookie that no longer signs anyone in
+    (signed out, too old, its account disabled) is simply no account.
+    """
     if "account" in g:
         return g.account
     account = None
@@ -97,20 +102,35 @@ def current_account() -> AccountRow | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("the Authorization header must be 'Bearer <token>'")
         account = accounts.account_for_token(db(), token.strip())
-        if account is None:
-            raise Unauthorized("unknown or revoked token")
     elif "account" in cookie:
-        # A cookie of an older epoch was ended by a sign-out or a new password.
-        account = accounts.session_account(db(), cookie["account"], cookie.get("epoch"))
+        account = cookie_account(db())
     g.account = account
     return account
 
 
+def cookie_account(session: Session) -> AccountRow | None:
+    """The account of the request's session cookie, by the rules of
+    :func:`polis_like.storage.accounts.session_account`."""
+    return accounts.session_account(
+        session,
+        cookie.get("account"),
+        cookie.get("epoch"),
+        cookie.get("since"),
+        lifetime_ms=round(current_app.config["STAFF_SESSION_HOURS"] * 3_600_000),
+    )
+
+
 def start_session(account: AccountRow) -> None:
     """Sign ``account`` in with the session cookie. The cookie carries the account's session
-    epoch: set it only through here, or :func:`current_account` will not take the cookie."""
+    epoch and the time of sign-in: set it only through here, or :func:`current_account` will
+    not take the cookie.
+
+    The cookie itself stays a year, for a participant's visitor id beside it; the staff part
+    is refused on the server after ``STAFF_SESSION_HOURS``.
+    """
     cookie["account"] = account.id
     cookie["epoch"] = account.session_epoch
+    cookie["since"] = now_ms()
     cookie.permanent = True
     g.account = account
 

@@ -283,6 +283,10 @@ ACCOUNT = {
         "role": {"enum": ["admin", "moderator"]},
         "created_ms": {"type": "integer"},
         "tokens": {"type": "integer", "description": "How many bearer tokens it holds"},
+        "disabled": {
+            "type": "boolean",
+            "description": "A disabled account signs nobody in (password, cookie or token)",
+        },
     },
 }
 SHOWN_ONCE = {"type": "object", "description": "Stored hashed: this is the only time it shows"}
@@ -320,6 +324,20 @@ def _account_paths() -> dict:
             ),
         },
         "/api/v1/accounts/{account_id}": {
+            "patch": _op(
+                "Disable an account (its password, session cookies and tokens stop working at "
+                "once; not oneself: 403; not the last admin who can sign in: 409) or enable it",
+                {"200": _json(ACCOUNT), **_errors(400, 401, 403, 404, 409)},
+                body={
+                    "type": "object",
+                    "required": ["disabled"],
+                    "properties": {"disabled": {"type": "boolean"}},
+                    "additionalProperties": False,
+                },
+                security="admin",
+                parameters=[AID],
+                tag="accounts",
+            ),
             "delete": _op(
                 "Delete an account and its tokens (not oneself: 403; not the last admin: 409)",
                 {"204": {"description": "Deleted"}, **_errors(401, 403, 404, 409)},

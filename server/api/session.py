@@ -9,7 +9,7 @@ from polis_like.errors import InputError, Unauthorized
 from polis_like.storage import accounts
 
 from ..ratelimit import client_address, limiter
-from .common import current_account, db, json_body, start_session
+from .common import cookie_account, current_account, db, json_body, start_session
 
 blueprint = Blueprint("session", __name__)
 
@@ -25,9 +25,8 @@ def sign_in():
     if not isinstance(name, str) or not isinstance(password, str):
         raise InputError("send name and password as strings")
     limiter().check("signin", ip=client_address(), account=name.strip().casefold()[:200])
+    # 401 for a wrong name or password; 403 for the right password of a disabled account.
     account = accounts.authenticate(db(), name, password)
-    if account is None:
-        raise Unauthorized("wrong name or password")
     start_session(account)
     return jsonify(_account_json(account))
 
@@ -46,10 +45,11 @@ def sign_out():
     the account's other session cookies) no longer signs anyone in. Bearer tokens stay."""
     if "account" in cookie:
         session = db()
-        account = accounts.session_account(session, cookie["account"], cookie.get("epoch"))
+        account = cookie_account(session)
         if account is not None:
             accounts.end_sessions(account)
             session.commit()
     cookie.pop("account", None)
     cookie.pop("epoch", None)
+    cookie.pop("since", None)
     return "", 204

@@ -51,6 +51,12 @@ def _script_texts() -> dict[str, str]:
         "password_reset": _("New password for {name}. Copy it now: it is shown only once."),
         "token_made": _("New token for {name}. Copy it now: it is shown only once."),
         "revoked": _("Revoked the tokens of {name} ({count})."),
+        "confirm_disable": _(
+            "Disable the account {name}? It can no longer sign in, and its sessions and tokens "
+            "stop working until it is enabled again."
+        ),
+        "disabled": _("Disabled the account {name}: it can no longer sign in."),
+        "enabled": _("Enabled the account {name}: it can sign in again."),
         "confirm_delete": _("Delete the account {name}? This cannot be undone."),
         "deleted": _("Deleted the account {name}."),
         "confirm_reset": _("Set a new password for {name}? Its old password stops working."),

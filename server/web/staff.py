@@ -78,6 +78,7 @@ def _signin_texts() -> dict[str, str]:
     return {
         "missing": _("Enter your account name and password."),
         "wrong": _("Wrong account name or password."),
+        "disabled": _("This account is disabled. Ask an admin to enable it."),
         "network": _("That did not work; check your connection and try again."),
         "signing": _("Signing in…"),
     }

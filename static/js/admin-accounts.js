@@ -1,5 +1,5 @@
-// Accounts: create one, set a new password, issue or revoke tokens, delete. A password or a
-// token shows once, in the secret box, with a copy button.
+// Accounts: create one, disable or enable it, set a new password, issue or revoke tokens,
+// delete. A password or a token shows once, in the secret box, with a copy button.
 
 import { errorText, request } from "./api.js";
 import { announce, clearErrors, format, refresh, showError, texts } from "./admin-ui.js";
@@ -67,6 +67,11 @@ async function act(action, row) {
   } else if (action === "revoke") {
     result = await request("DELETE", `${base}/tokens`);
     if (result.ok) await refreshAccounts(id, format(texts.revoked, { count: result.data.revoked, name }));
+  } else if (action === "disable" || action === "enable") {
+    const disabled = action === "disable";
+    if (disabled && !window.confirm(format(texts.confirm_disable, { name }))) return;
+    result = await request("PATCH", base, { body: { disabled } });
+    if (result.ok) await refreshAccounts(id, format(disabled ? texts.disabled : texts.enabled, { name }));
   } else if (action === "delete") {
     if (!window.confirm(format(texts.confirm_delete, { name }))) return;
     result = await request("DELETE", base);

@@ -37,6 +37,9 @@ form.addEventListener("submit", async (event) => {
   } else if (result.status === 401 || result.status === 400) {
     passwordField.value = "";
     showError(texts.wrong, "both");
+  } else if (result.status === 403) {
+    passwordField.value = "";
+    showError(texts.disabled, null);
   } else {
     showError(texts.network, null);
   }
