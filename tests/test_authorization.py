@@ -86,6 +86,9 @@ def test_a_moderator_of_another_conversation_is_refused_everywhere_but_their_own
     for method, rule, role in _staff_routes(app):
         url = _url(rule, world["values"])
         response = _send(client, method, url, moderator)
+        if (method, rule) == ("GET", "/mine"):  # the page of their own conversations
+            assert response.status_code == 200
+            continue
         if (method, rule) == ("GET", f"{API}/conversations"):  # their own list only
             assert response.status_code == 200
             listed = [c["id"] for c in response.json["conversations"]]
@@ -142,3 +145,17 @@ def test_an_unknown_token_is_refused_even_on_open_routes(client, world):
     assert response.status_code == 200  # open to everyone: a bad token is nobody here
     assert all("status" not in s for s in response.json["statements"])
     assert client.get(f"{API}/conversations", headers=bad).status_code == 401
+
+
+def test_a_moderator_lands_on_the_conversations_given_to_them(app, client, staff, world):
+    signin = client.get("/signin").get_data(as_text=True)
+    assert 'data-next="/mine"' in signin
+    moderator = app.test_client()
+    moderator.post(f"{API}/session", json={"name": "moderator-1", "password": "password-1"})
+    page = moderator.get("/mine").get_data(as_text=True)
+    assert "Bikes" in page and "Buses" not in page  # given "Bikes" only
+    assert f"/c/{world['other']}/moderate" in page and 'href="/admin"' not in page
+    admin = app.test_client()
+    admin.post(f"{API}/session", json={"name": "admin-1", "password": "password-1"})
+    everything = admin.get("/mine").get_data(as_text=True)
+    assert "Bikes" in everything and "Buses" in everything and 'href="/admin"' in everything

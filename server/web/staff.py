@@ -14,8 +14,9 @@ from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from polis_like.errors import Forbidden
+from polis_like.storage import conversations, moderators
 
-from ..api.common import current_account, moderates
+from ..api.common import current_account, db, moderates, query_int
 from . import blueprint
 
 
@@ -86,7 +87,31 @@ def _signin_texts() -> dict[str, str]:
 
 @blueprint.get("/signin")
 def signin():
-    """The staff sign-in form (name and password; password managers and paste work)."""
+    """The staff sign-in form (name and password; password managers and paste work); it
+    leads to ``next``, else to the account's own conversations."""
+    target = request.args.get("next")
     return render_staff(
-        "signin.html", next=safe_next(request.args.get("next")), js_texts=_signin_texts()
+        "signin.html",
+        next=safe_next(target) if target else url_for("web.mine"),
+        js_texts=_signin_texts(),
+    )
+
+
+#: Conversations per page of ``/mine``.
+PER_PAGE = 50
+
+
+@blueprint.get("/mine")
+@staff_page("moderator")
+def mine():
+    """The conversations this account moderates (an admin: every one), newest first."""
+    page = query_int("page", 1, low=1, high=10**6)
+    rows = conversations.list_conversations(
+        db(),
+        offset=(page - 1) * PER_PAGE,
+        limit=PER_PAGE + 1,
+        where=moderators.moderated_by(current_account()),
+    )
+    return render_staff(
+        "mine.html", conversations=rows[:PER_PAGE], page=page, more=len(rows) > PER_PAGE
     )
