@@ -9,7 +9,7 @@ from flask import Flask, Response, g
 from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
-from . import errors, i18n, limits
+from . import compress, errors, i18n, limits
 from .cookies import SessionCookies
 
 
@@ -62,6 +62,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         session = g.pop("db", None)
         if session is not None:
             session.close()
+
+    compress.init_app(app)  # the first after_request registered runs last, on the final body
 
     @app.after_request
     def no_sniffing(response: Response) -> Response:
