@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from polis_like.settings import Settings, read_settings, secret_key
 from polis_like.storage.db import database_url, make_engine, session_factory
 
-from . import errors, i18n, limits, ratelimit
+from . import compress, errors, i18n, limits, ratelimit
 from .cookies import SessionCookies
 
 
@@ -75,6 +75,8 @@ def create_app(config: dict | None = None, settings: Settings | None = None) -> 
         session = g.pop("db", None)
         if session is not None:
             session.close()
+
+    compress.init_app(app)  # the first after_request registered runs last, on the final body
 
     @app.after_request
     def no_sniffing(response: Response) -> Response:

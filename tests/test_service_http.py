@@ -1,8 +1,10 @@
 """The real service over real HTTP: gunicorn and the worker as separate processes, a browser's
-cookie, the event stream delivering results after votes, and streams that never block votes."""
+cookie, the event stream delivering results after votes, streams that never block votes, and
+gzip on the wire."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import time
@@ -36,9 +38,10 @@ class Browser:
 
 
 class EventStream:
-    def __init__(self, port: int, path: str):
+    def __init__(self, port: int, path: str, headers: dict | None = None):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.connection.request("GET", path, headers={"Accept": "text/event-stream"})
+        headers = {"Accept": "text/event-stream", **(headers or {})}
+        self.connection.request("GET", path, headers=headers)
         self.response = self.connection.getresponse()
 
     def next_results(self, deadline: float) -> dict:
@@ -103,5 +106,54 @@ def test_votes_reach_the_event_stream_through_the_worker(service):
         assert status == 200 and results["tick"] >= event["tick"]
         status, me = browser.call("GET", f"/api/v1/conversations/{cid}/me")
         assert me["votes"] == 6 and me["participant"] == 3
+    finally:
+        stream.close()
+
+
+def test_gunicorn_sends_results_and_static_files_gzipped_and_never_the_stream(service):
+    port = service["port"]
+    admin = Browser(service["base"], {"Authorization": f"Bearer {service['token']}"})
+    status, conversation = admin.call(
+        "POST",
+        "/api/v1/conversations",
+        {"topic": "Parks", "seed_statements": [f"parks need more {i}" for i in range(20)]},
+    )
+    assert status == 201
+    cid = conversation["id"]
+    voter = Browser(service["base"])
+    vote = {"statement_id": 0, "vote": 1}
+    assert voter.call("POST", f"/api/v1/conversations/{cid}/votes", vote)[0] == 200
+    path = f"/api/v1/conversations/{cid}/results"
+    deadline = time.monotonic() + 60
+    while voter.call("GET", path)[0] != 200:
+        assert time.monotonic() < deadline, "no result in time"
+        time.sleep(0.2)
+
+    def get(path: str, headers: dict) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.body = response.read()
+        connection.close()
+        return response
+
+    for target in (path, "/static/vendor/uplot/uPlot.esm.js"):
+        plain = get(target, {})
+        packed = get(target, {"Accept-Encoding": "gzip"})
+        assert plain.status == packed.status == 200 and len(plain.body) > 1024
+        assert plain.getheader("Content-Encoding") is None
+        assert packed.getheader("Content-Encoding") == "gzip"
+        assert "Accept-Encoding" in packed.getheader("Vary")
+        assert int(packed.getheader("Content-Length")) == len(packed.body)
+        assert gzip.decompress(packed.body) == plain.body
+        assert packed.getheader("ETag") == f"W/{plain.getheader('ETag')}"
+        again = get(target, {"Accept-Encoding": "gzip", "If-None-Match": packed.getheader("ETag")})
+        assert again.status == 304 and again.getheader("ETag") == packed.getheader("ETag")
+
+    stream = EventStream(port, f"/api/v1/conversations/{cid}/events", {"Accept-Encoding": "gzip"})
+    try:
+        assert stream.response.status == 200
+        assert stream.response.getheader("Content-Encoding") is None
+        assert stream.response.read(13) == b"retry: 2000\n\n"  # plain text, as it is written
     finally:
         stream.close()

@@ -216,8 +216,13 @@ def origin() -> str:
 
 
 def not_modified(etag: str) -> Response | None:
-    """A 304 answer when the request's If-None-Match already names ``etag``, else None."""
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    """A 304 answer when the request's If-None-Match already names ``etag``, else None.
+
+    Compared weakly, as RFC 9110 asks of If-None-Match: the gzip variant's ``W/"..."`` (see
+    server/compress.py) matches the strong tag of the same document.
+    """
+    sent = request.headers.get("If-None-Match", "").split(",")
+    if etag.removeprefix("W/") in {tag.strip().removeprefix("W/") for tag in sent}:
         return Response(status=304, headers={"ETag": etag})
     return None
 
