@@ -8,7 +8,7 @@ import gzip
 import random
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, give_conversation
 
 from server.compress import MIN_BYTES, GzipCache, accepts_gzip
 
@@ -106,6 +106,7 @@ def test_without_gzip_in_accept_encoding_the_body_is_identity(client, computed, 
 
 def test_csv_exports_are_gzipped_and_the_zip_is_not(client, staff, computed):
     path = f"{API}/conversations/{computed}/export"
+    give_conversation(client, staff, computed)
     moderator = staff["moderator"]
     csv = f"{path}/votes.csv"
     assert_gzip_of(
