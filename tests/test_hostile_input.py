@@ -618,28 +618,13 @@ def test_every_response_says_nosniff(client, staff, conversation):
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys, database_url):
-    """Run ``polis-like ARGS --database-url ...``: (exit status, stdout, stderr); the engines
-    the command makes are disposed after it (PostgreSQL would warn of open connections)."""
-    from polis_like.launcher import cli as command
-    from polis_like.storage import migrate
-
-    engines = []
-    ensure_current = migrate.ensure_current
-
-    def tracked(url=None):
-        engines.append(ensure_current(url))
-        return engines[-1]
-
-    monkeypatch.setattr(migrate, "ensure_current", tracked)
+def cli(cli, capsys, database_url):
+    """Run ``polis-like ARGS --database-url ...``: (exit status, stdout, stderr), with
+    conftest's ``cli`` (which disposes of the engines the command makes)."""
 
     def run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        try:
-            status = command.main([*args, "--database-url", database_url])
-        finally:
-            while engines:
-                engines.pop().dispose()
+        status = cli([*args, "--database-url", database_url])
         out, err = capsys.readouterr()
         return status, out, err
 
