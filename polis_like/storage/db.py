@@ -8,7 +8,10 @@ mode, so that the web server's readers never wait for the worker's writes. Set
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -99,6 +102,25 @@ def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
+
+
+#: Writers of this process to SQLite files take turns here. SQLite lets one connection write
+#: at a time and makes the others sleep and retry (1, 2, 5 ... 100 ms apart): with dozens of
+#: threads voting at once most of them sleep while the file is free. A lock in the process
+#: hands the turn over at once; the busy timeout still orders the processes.
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def sqlite_turn(session: Session) -> Iterator[None]:
+    """Hold this process's SQLite write turn while the block writes and commits (nothing on
+    PostgreSQL). The block must be the session's whole write transaction: one that had
+    written before would hold the file while it waits for the turn."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with _sqlite_writer:
+        yield
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -32,7 +32,7 @@ from polis_like.errors import NotFound
 from polis_like.math.matrix import latest_index
 
 from .conversations import next_id
-from .db import now_ms
+from .db import now_ms, sqlite_turn
 from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change, vote_wake_ups, wake_up_workers
 
@@ -91,14 +91,16 @@ def xid_key(xid: str) -> str:
 
 
 def inherits_ban(session: Session, conversation_id: int, who: Who) -> bool:
-    """Whether a new participant starts banned: their XID is a banned one but for case, or
-    they join from the network address a banned participant joined from (a cleared cookie
-    does not lift a ban)."""
+    """Whether a new participant starts banned: one named by an XID when it is a banned XID
+    but for case; one known by a cookie when they join from the network address a banned
+    participant joined from (a cleared cookie does not lift a ban). An XID names a person
+    whatever their address, so addresses do not ban XIDs (nor spread from one to another)."""
     key = xid_key(who.xid) if who.xid is not None else None
     for xid, origin in session.execute(_BANNED, {"conversation_id": conversation_id}):
-        if key is not None and xid is not None and xid_key(xid) == key:
-            return True
-        if who.origin is not None and origin == who.origin:
+        if key is not None:
+            if xid is not None and xid_key(xid) == key:
+                return True
+        elif who.origin is not None and origin == who.origin:
             return True
     return False
 
@@ -137,6 +139,9 @@ def join(
         if found is None:
             raise
         return found
+    # Committed at once: the participant's first write (a vote, with its turn to write SQLite:
+    # storage.db.sqlite_turn) must begin a transaction of its own.
+    session.commit()
     return pid, banned
 
 
@@ -193,8 +198,9 @@ def record_vote(
     """
     if session.get_bind().dialect.name != "postgresql":
         earlier = voted_sids(session, conversation_id, pid)
-        cast_vote(session, conversation_id, pid, sid, vote)
-        session.commit()
+        with sqlite_turn(session):
+            cast_vote(session, conversation_id, pid, sid, vote)
+            session.commit()
         return np.union1d(earlier, [sid])
     values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
     wake = vote_wake_ups.due(conversation_id)
