@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from polis_like.errors import Forbidden
 from polis_like.storage import conversations, moderators
 
-from ..api.common import current_account, db, moderates, query_int
+from ..api.common import current_account, db, moderates, query_int, signed_in
 from . import blueprint
 
 
@@ -110,7 +110,7 @@ def mine():
         db(),
         offset=(page - 1) * PER_PAGE,
         limit=PER_PAGE + 1,
-        where=moderators.moderated_by(current_account()),
+        where=moderators.moderated_by(signed_in()),
     )
     return render_staff(
         "mine.html", conversations=rows[:PER_PAGE], page=page, more=len(rows) > PER_PAGE
