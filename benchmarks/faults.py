@@ -1,6 +1,6 @@
 """Faults under load: scripted scenarios, each with a pass/fail result.
 
-    python benchmarks/faults.py                          # every scenario (about 5 minutes)
+    python benchmarks/faults.py                          # every scenario (2 to 5 minutes)
     python benchmarks/faults.py --scenarios worker-kill --databases sqlite
     python benchmarks/faults.py --out faults.json --logs logs/
 
