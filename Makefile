@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 VENDOR_UPLOT ?= 1.6.32
 VENDOR_AXE   ?= 4.11.0
 
-.PHONY: help install run lint test vendor translations bench-fidelity bench-scale bench-latency bench-load clean
+.PHONY: help install run lint test vendor translations bench-fidelity bench-scale bench-latency bench-load bench-faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench-load: $(STAMP) ## Many participants voting at once over HTTP, SQLite and P
 
 bench-latency: $(STAMP) ## Time from a vote to its results event, SQLite and PostgreSQL (slow)
 	$(BIN)/python benchmarks/latency.py
+
+bench-faults: $(STAMP) ## Faults under load: worker killed, PostgreSQL restarted, 2+2 processes, full disk
+	$(BIN)/python benchmarks/faults.py
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache build *.egg-info

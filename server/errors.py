@@ -1,9 +1,10 @@
 """Every error the API gives is JSON: ``{"error": {"status": ..., "message": ...}}``.
 
 The status comes from the domain error itself (:mod:`polis_like.errors`); this module only
-shapes the response. The database being down, unreachable or locked past its busy timeout is
-not a bug: :func:`outage` turns those errors into :class:`~polis_like.errors.Unavailable`
-(503 with ``Retry-After``), logged once per interval rather than once per request.
+shapes the response. The database being down, unreachable, locked past its busy timeout,
+read-only or full is not a bug: :func:`outage` turns those errors into
+:class:`~polis_like.errors.Unavailable` (503 with ``Retry-After`` and a message saying which),
+logged once per interval rather than once per request.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import exc
 from werkzeug.exceptions import HTTPException
 
 from polis_like.errors import PolisLikeError, Unavailable
-from polis_like.storage.db import is_outage
+from polis_like.storage.db import is_outage, refusal
 from polis_like.throttle import ThrottledLog
 
 log = logging.getLogger("polis_like.server")
@@ -63,11 +64,21 @@ def error_response(status: int, message: str, *, retry_after_s: int = 5):
     return response
 
 
+#: Why a database takes no writes (:func:`polis_like.storage.db.refusal`), as the API says it.
+_REFUSED = {"read-only": "the database is read-only", "full": "the database's disk is full"}
+
+
 def outage(error: BaseException, retry_after_s: int = 5) -> Unavailable | None:
     """The :class:`Unavailable` that a database error means, or None when it is not an outage
     (the rule is :func:`polis_like.storage.db.is_outage`)."""
     if not is_outage(error):
         return None
+    refused = refusal(error)
+    if refused is not None:
+        return Unavailable(
+            _REFUSED[refused] + "; nothing can be saved until it is fixed, reading still works",
+            retry_after_s=retry_after_s,
+        )
     said = str(getattr(error, "orig", None) or error)
     if isinstance(error, exc.TimeoutError) or "locked" in said or "busy" in said:
         return Unavailable("the database is busy; try again shortly", retry_after_s=retry_after_s)

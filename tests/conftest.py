@@ -110,6 +110,27 @@ def postgres_url():
         admin.close()
 
 
+@pytest.fixture
+def own_postgres(postgres_url):
+    """A migrated PostgreSQL database of this test's own, which it may take down or make
+    read-only: ``(url, name, maintenance url)``."""
+    import uuid
+
+    import psycopg
+
+    from polis_like.storage.migrate import upgrade
+
+    server = postgres_url.rsplit("/", 1)[0] + "/postgres"  # the maintenance database
+    name = f"polis_like_outage_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = server.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    yield url, name, server
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory):
     """A migrated SQLite file that each test copies."""

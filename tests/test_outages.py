@@ -11,10 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import psycopg
-import pytest
 from sqlalchemy import select, text
 
 from polis_like.storage import conversations as store
@@ -48,22 +46,6 @@ def assert_503(response):
 
 def tracebacks(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.exc_info]
-
-
-@pytest.fixture
-def own_postgres(postgres_url):
-    """A migrated PostgreSQL database of this test's own, which it may take down."""
-    from polis_like.storage.migrate import upgrade
-
-    server = postgres_url.rsplit("/", 1)[0] + "/postgres"  # the maintenance database
-    name = f"polis_like_outage_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    url = server.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    yield url, name, server
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def take_down(server: str, name: str, allow: bool) -> None:

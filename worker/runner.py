@@ -249,6 +249,10 @@ class Worker:
 
         Returns the published tick, or None when the lease was lost meanwhile.
         """
+        # With the line that ends it (the tick, a lost lease or a failure), each computation's
+        # span in the log: which worker computed what when (benchmarks/faults.py checks that
+        # no two workers ever compute one conversation at once).
+        log.info("conversation %d: computing", conversation_id)
         if self.on_compute:
             self.on_compute(conversation_id, "start")
         heartbeat = threading.Event()

@@ -62,9 +62,11 @@ def make_engine(url: str | None = None, *, sqlite_busy_s: float | None = None, *
         event.listen(
             engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=int(sqlite_busy_s * 1000))
         )
+        event.listen(engine, "handle_error", _replace_read_only)
         return engine
     options.setdefault("pool_size", 10)
     engine = create_engine(url, **options)
+    event.listen(engine, "handle_error", _replace_read_only)
     if not options.get("pool_pre_ping"):
         event.listen(engine, "checkin", _returned)
         event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
@@ -93,6 +95,28 @@ def _ping_if_idle(dialect, dbapi_connection, record, _proxy) -> None:
         raise DisconnectionError(str(error)) from error
     if alive is False:
         raise DisconnectionError("the connection did not answer")
+
+
+def _replace_read_only(context) -> None:
+    """Drop the pool's connections when the database said it is read-only.
+
+    A connection keeps what it was opened with: a SQLite file that was read-only then, or a
+    PostgreSQL session that began with ``default_transaction_read_only``. Counted as a lost
+    connection, the error makes the pool open new ones, so writes work again as soon as the
+    database takes them, without a restart (a SQLite file once no connection of the process
+    still has it open: docs/service.md, "Outages").
+    """
+    if refusal(context.original_exception) == "read-only":
+        context.is_disconnect = True
+        # SQLAlchemy leaves a lost connection's cursor to the garbage collector; the error's
+        # traceback holds it, and with it SQLite's statement, which keeps the closed
+        # connection's file (and that view) open.
+        cursor = getattr(context.execution_context, "cursor", None)
+        if cursor is not None:
+            try:
+                cursor.close()
+            except Exception:
+                pass
 
 
 def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:
@@ -132,11 +156,30 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: SQLite's result codes (the primary code is the low byte of an extended one).
+_SQLITE_REFUSALS = {8: "read-only", 13: "full"}  # SQLITE_READONLY, SQLITE_FULL
+#: PostgreSQL's SQLSTATEs: read_only_sql_transaction (a read-only database or a standby) and
+#: disk_full.
+_POSTGRES_REFUSALS = {"25006": "read-only", "53100": "full"}
+
+
+def refusal(error: BaseException) -> str | None:
+    """``"read-only"`` or ``"full"`` when ``error`` says the database takes no writes now (a
+    read-only file or database, a standby, a full disk), else None. Reads still work then."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _SQLITE_REFUSALS.get(code & 0xFF)
+    state = getattr(orig, "sqlstate", None)
+    return _POSTGRES_REFUSALS.get(state) if isinstance(state, str) else None
+
+
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` means the database is unreachable or busy, not that a query is wrong.
 
     Such errors pass: the caller backs off and tries again (503 on the web, a pause in the
-    worker). SQLite's "database is locked" (a writer held the lock past the busy timeout) counts.
+    worker). SQLite's "database is locked" (a writer held the lock past the busy timeout) counts,
+    and so does a database that takes no writes for now (:func:`refusal`).
     """
     import sqlite3
 
@@ -155,5 +198,7 @@ def is_outage(error: BaseException) -> bool:
             psycopg.OperationalError,
         ),
     ):
+        return True
+    if refusal(error) is not None:
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

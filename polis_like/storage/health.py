@@ -22,8 +22,13 @@ def ping(session: Session) -> None:
     session.execute(text("SELECT 1"))
 
 
-def worker_lag_s(session: Session, at_ms: int | None = None) -> float:
-    """Seconds since the oldest vote event past its conversation's high-water mark; 0 if none."""
+def worker_lag_s(
+    session: Session, at_ms: int | None = None, *, conversation_id: int | None = None
+) -> float:
+    """Seconds since the oldest vote event past its conversation's high-water mark; 0 if none.
+
+    Of every conversation, or of ``conversation_id`` only (how stale its latest result is).
+    """
     unread: ColumnElement[bool]
     order: ColumnElement[int]
     if session.get_bind().dialect.name == "postgresql":  # what was read is bounded by read_tx
@@ -38,12 +43,14 @@ def worker_lag_s(session: Session, at_ms: int | None = None) -> float:
         .limit(1)
         .scalar_subquery()
     )
-    per_conversation = (
+    conversations = (
         select(first_unread.label("created_ms"))
         .select_from(ConversationRow)
         .outerjoin(JobRow, JobRow.conversation_id == ConversationRow.id)
-        .subquery()
     )
+    if conversation_id is not None:
+        conversations = conversations.where(ConversationRow.id == conversation_id)
+    per_conversation = conversations.subquery()
     oldest = session.scalar(select(func.min(per_conversation.c.created_ms)))
     if oldest is None:
         return 0.0

@@ -23,6 +23,7 @@ from ..api import cache
 from ..api.common import db, moderates, who
 from . import blueprint
 from .dashboard_view import SHAPES, view
+from .freshness import results_behind
 
 #: Rows of the participation table rendered with the page (the chart has every tick).
 TABLE_ROWS = 20
@@ -101,6 +102,7 @@ def dashboard(conversation_id: int):
         series=[_row(point) for point in series[-TABLE_ROWS:]],
         series_total=len(series),
         age_s=max(0, (now_ms() - document.computed_ms) // 1000) if document else None,
+        behind=document is not None and results_behind(session, conversation_id),
         config={
             "conversation": conversation_id,
             "tick": tick,

@@ -14,6 +14,7 @@ from ..api import cache
 from ..api.common import db, who
 from ..api.participation import check_invite, next_payload
 from . import blueprint
+from .freshness import results_behind
 from .standing import standing_of
 
 
@@ -73,6 +74,8 @@ def participant(conversation_id: int):
     standing = None
     if pid is not None and conversation.map_enabled and tick:
         standing = standing_of(session, conversation_id, tick, pid, mine, shown.texts)
+    if standing is not None:
+        standing["behind"] = results_behind(session, conversation_id)
     names = _vote_names()
     return render_template(
         "participant.html",
