@@ -140,15 +140,24 @@ class Settings:
     web_threads: int = _setting(
         32,
         "POLIS_LIKE_WEB_THREADS",
-        "Threads per web process (an open event stream holds one).",
+        "Request threads per web process (event streams hold none: they are served on each "
+        "process's event loop).",
         _positive_int,
     )
-    max_streams: int | None = _setting(
-        None,
+    max_streams: int = _setting(
+        5000,
         "POLIS_LIKE_MAX_STREAMS",
-        "Event streams per web process; more get 503. `threads - 4` when unset, so four threads "
-        "always serve votes.",
+        "Event streams per web process; more get 503 with `Retry-After` (and the pages try "
+        "again later). Each open stream takes a file descriptor: `serve` raises its limit of "
+        "open files to the system's hard limit.",
         _positive_int,
+    )
+    header_timeout_s: float = _setting(
+        10.0,
+        "POLIS_LIKE_HEADER_TIMEOUT_S",
+        "A client must send a request's headers, and a body of up to 256 KiB, within this many "
+        "seconds of starting it; a slower one is disconnected (headers) or gets 408 (body).",
+        _positive_float,
     )
     stream_max_s: float = _setting(
         300.0,
@@ -275,10 +284,6 @@ class Settings:
     def resolved_database_url(self) -> str:
         """``database_url``, else the SQLite file in the instance folder."""
         return self.database_url or f"sqlite:///{self.instance_path() / 'polis-like.db'}"
-
-    def streams_per_process(self) -> int:
-        """``max_streams``, else all but four of a process's threads (at least one)."""
-        return self.max_streams or max(1, self.web_threads - 4)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes``; None values are ignored (an option not given)."""

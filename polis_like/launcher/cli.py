@@ -148,7 +148,9 @@ def _service_commands(commands) -> None:
     create.add_argument("--database-url", help=url_help)
     create.set_defaults(handler=_admin_create)
 
-    serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
+    serve = commands.add_parser(
+        "serve", help="run the web server (gunicorn processes, uvicorn event loops)"
+    )
     _listen_options(serve)
     serve.add_argument(
         "--workers", type=int, help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)"
@@ -156,7 +158,7 @@ def _service_commands(commands) -> None:
     serve.add_argument(
         "--threads",
         type=int,
-        help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)",
+        help="request threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)",
     )
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)
