@@ -20,8 +20,9 @@ The report gives, per phase: votes/s, vote p50 / p99, errors; the streams that o
 refused (503) or dropped, the ``results`` events they received; the slow connections opened
 and closed by the server; /healthz's answers, latencies and failures.
 
-Everything runs in one asyncio process on the same machine as the server, the worker and the
-database; its CPU share is reported.
+The participants run in one asyncio process (its CPU share is reported), the streams, slow
+clients and prober in another (so that reading a thousand streams does not slow the voters'
+client), on the same machine as the server, the worker and the database.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -161,60 +163,120 @@ async def prober(port: int, watch: Watch, stop: asyncio.Event) -> None:
         await connection.close()
 
 
-async def run_phase(port: int, cid: int, args, with_streams: bool, seed: int) -> dict:
+async def hold(port: int, cid: int, args, with_streams: bool, conn) -> None:
+    """The streams, the slow clients and the prober, in a process of their own (so that reading
+    a thousand streams does not slow the voters' client): open them, say how many opened, note
+    when the votes start, and report when told to stop."""
     watch, stop = Watch(), asyncio.Event()
-    background = [asyncio.create_task(prober(port, watch, stop))]
+    tasks = [asyncio.create_task(prober(port, watch, stop))]
     if with_streams:
-        background += [
+        tasks += [
             asyncio.create_task(stream_client(port, cid, watch, stop)) for _ in range(args.streams)
         ]
-        background += [
+        tasks += [
             asyncio.create_task(slow_client(port, args.slow_interval, watch, stop))
             for _ in range(args.slow)
         ]
         deadline = time.monotonic() + args.open_timeout
         while watch.open_streams < args.streams and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-    opened_before_votes = watch.open_streams
-    events_before = watch.events
-    # /healthz while the votes run (not while the streams were being opened)
-    watch.health_ms.clear()
+    loop = asyncio.get_running_loop()
+    conn.send(watch.open_streams)
+    await loop.run_in_executor(None, conn.recv)  # the votes start
+    events_before, cpu_before = watch.events, _cpu()
+    watch.health_ms.clear()  # /healthz while the votes run, not while the streams opened
     watch.health_failures = 0
-    rng = random.Random(seed)
-
-    def voter(i, tally, stop_votes):
-        return load.participant(
-            port, cid, tally, stop_votes, random.Random(rng.random()), args.timeout
-        )
-
-    votes, seconds, cpu = await load.phase(voter, args.participants, args.warmup, args.duration)
+    await loop.run_in_executor(None, conn.recv)  # the votes ended
     open_at_end = watch.open_streams
     stop.set()
-    for task in background:
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(*background, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     health = sorted(watch.health_ms)
+    conn.send(
+        {
+            "streams_open_at_end": open_at_end,
+            "streams_max_open": watch.max_open,
+            "streams_refused": watch.refused,
+            "streams_dropped": watch.dropped,
+            "streams_failed": watch.failed,
+            "results_events_during_votes": watch.events - events_before,
+            "slow_opened": watch.slow_opened,
+            "slow_closed_by_server": watch.slow_closed_by_server,
+            "holder_cpu_s": _cpu() - cpu_before,
+            "healthz": {
+                "answered": len(health),
+                "failures": watch.health_failures,
+                "p50_ms": statistics.median(health) if health else None,
+                "p99_ms": health[min(len(health) - 1, int(0.99 * len(health)))] if health else None,
+                "max_ms": health[-1] if health else None,
+            },
+        }
+    )
+
+
+def _hold(port: int, cid: int, args, with_streams: bool, conn) -> None:
+    asyncio.run(hold(port, cid, args, with_streams, conn))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds used so far by these processes and their children (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return sum(cpu for pid, (ppid, cpu) in stats.items() if pid in pids or ppid in pids)
+
+
+def run_phase(port: int, cid: int, args, with_streams: bool, seed: int, services) -> dict:
+    """One phase: the holders' process opens its clients, then the participants vote."""
+    ours, theirs = multiprocessing.Pipe()
+    holder = multiprocessing.get_context("fork").Process(
+        target=_hold, args=(port, cid, args, with_streams, theirs), daemon=True
+    )
+    holder.start()
+    try:
+        opened = ours.recv()
+        rng = random.Random(seed)
+
+        def voter(i, tally, stop_votes):
+            return load.participant(
+                port, cid, tally, stop_votes, random.Random(rng.random()), args.timeout
+            )
+
+        ours.send("votes")
+        pids = [process.pid for process in services]
+        server_cpu = process_cpu(pids[:1]), process_cpu(pids[1:])
+        votes, seconds, cpu = asyncio.run(
+            load.phase(voter, args.participants, args.warmup, args.duration)
+        )
+        server_cpu = process_cpu(pids[:1]) - server_cpu[0], process_cpu(pids[1:]) - server_cpu[1]
+        ours.send("stop")
+        held = ours.recv()
+    finally:
+        holder.join(30)
+        if holder.is_alive():
+            holder.kill()
     return {
         "streams": args.streams if with_streams else 0,
         "slow": args.slow if with_streams else 0,
         "votes": load.summary(votes, seconds, cpu),
         "acknowledged": votes.acknowledged,
-        "streams_open_before_votes": opened_before_votes,
-        "streams_open_at_end": open_at_end,
-        "streams_max_open": watch.max_open,
-        "streams_refused": watch.refused,
-        "streams_dropped": watch.dropped,
-        "streams_failed": watch.failed,
-        "results_events_during_votes": watch.events - events_before,
-        "slow_opened": watch.slow_opened,
-        "slow_closed_by_server": watch.slow_closed_by_server,
-        "healthz": {
-            "answered": len(health),
-            "failures": watch.health_failures,
-            "p50_ms": statistics.median(health) if health else None,
-            "p99_ms": health[min(len(health) - 1, int(0.99 * len(health)))] if health else None,
-            "max_ms": health[-1] if health else None,
-        },
+        "streams_open_before_votes": opened,
+        # over the warm-up and the counted seconds
+        "web_cpu_s": server_cpu[0],
+        "worker_cpu_s": server_cpu[1],
+        **held,
         "load": os.getloadavg(),
     }
 
@@ -250,7 +312,7 @@ def run(args: argparse.Namespace) -> dict:
             for with_streams in (False, True):
                 name = "with" if with_streams else "without"
                 print(f"round {round_ + 1}: {name} streams ...", file=sys.stderr, flush=True)
-                phase = asyncio.run(run_phase(port, cid, args, with_streams, round_))
+                phase = run_phase(port, cid, args, with_streams, round_, services)
                 acknowledged += phase.pop("acknowledged")
                 phase.update(round=round_ + 1, name=name)
                 report["phases"].append(phase)
@@ -271,7 +333,8 @@ def line(phase: dict) -> str:
         f"{phase['streams_dropped']}), results events {phase['results_events_during_votes']}; "
         f"slow {phase['slow_opened']} opened, {phase['slow_closed_by_server']} closed by the "
         f"server; /healthz {h['answered']} answered, {h['failures']} failed, max "
-        f"{load._f(h['max_ms'])} ms"
+        f"{load._f(h['max_ms'])} ms; CPU s: web {phase['web_cpu_s']:.1f}, worker "
+        f"{phase['worker_cpu_s']:.1f}, holders {phase['holder_cpu_s']:.1f}"
     )
 
 

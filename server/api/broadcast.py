@@ -194,14 +194,9 @@ class Broadcaster:
         if known is not None:
             return known
         with self.sessions() as session:
-            document = stored.read_document(session, conversation_id, tick)
+            read = stored.read_summary(session, conversation_id, tick)
         summary = {"tick": tick, "computed_ms": None, "k": None, "participation": None}
-        if document is not None:
-            summary.update(
-                computed_ms=document.computed_ms,
-                k=document.k,
-                participation=stored.to_plain(document.participation),
-            )
+        summary.update(read or {})
         with self.condition:
             self.summaries[key] = summary
             if len(self.summaries) > 1000:
