@@ -167,14 +167,16 @@ class Hub:
     async def wait(self, stream: EventStream, timeout: float, gone: asyncio.Future):
         """The conversation's (tick, revision) once it moves past what ``stream`` has seen,
         or after ``timeout``, or when ``gone`` is done."""
-        now = self.broadcaster.now(stream.conversation_id, stream.seen)
-        if moved(now, stream.seen):
-            return now
-        future = self._waiting.get(stream.conversation_id)
-        if future is None or future.done():
-            future = self._waiting[stream.conversation_id] = self.loop.create_future()
-        await asyncio.wait((future, gone), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        return self.broadcaster.now(stream.conversation_id, stream.seen)
+        deadline = self.loop.time() + timeout
+        while True:
+            now = self.broadcaster.now(stream.conversation_id, stream.seen)
+            left = deadline - self.loop.time()
+            if moved(now, stream.seen) or left <= 0 or gone.done():
+                return now
+            future = self._waiting.get(stream.conversation_id)
+            if future is None or future.done():
+                future = self._waiting[stream.conversation_id] = self.loop.create_future()
+            await asyncio.wait((future, gone), timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
 
 class Body:

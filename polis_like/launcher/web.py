@@ -69,6 +69,9 @@ class Worker(UvicornWorker):
         "proxy_headers": False,
         "server_header": False,
         "access_log": False,  # gunicorn's access log is off too; not even formatted
+        # On SIGTERM, end what is still open (event streams never end by themselves) before
+        # gunicorn's graceful_timeout (5 s) kills the process.
+        "timeout_graceful_shutdown": 3,
     }
 
     def init_process(self) -> None:
