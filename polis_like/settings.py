@@ -138,10 +138,10 @@ class Settings:
         2, "POLIS_LIKE_WEB_WORKERS", "gunicorn processes of the web server.", _positive_int
     )
     web_threads: int = _setting(
-        32,
+        8,
         "POLIS_LIKE_WEB_THREADS",
-        "Request threads per web process (event streams hold none: they are served on each "
-        "process's event loop).",
+        "Request threads per web process (event streams and slow clients hold none: they wait "
+        "on each process's event loop).",
         _positive_int,
     )
     max_streams: int = _setting(

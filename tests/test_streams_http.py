@@ -79,6 +79,9 @@ def timed(call) -> tuple[float, object]:
     return time.monotonic() - started, result
 
 
+# PostgreSQL only, to stay within ~30 s: the streams are served alike on SQLite (see
+# test_service_http.py, which runs on both).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_streams_past_the_old_cap_and_slow_clients_leave_votes_and_healthz_prompt(roomy):
     admin = Browser(roomy["base"], {"Authorization": f"Bearer {roomy['token']}"})
     _, conversation = admin.call(

@@ -158,7 +158,7 @@ def _service_commands(commands) -> None:
     serve.add_argument(
         "--threads",
         type=int,
-        help="request threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)",
+        help="request threads per process (default: $POLIS_LIKE_WEB_THREADS, else 8)",
     )
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)
