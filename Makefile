@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 VENDOR_UPLOT ?= 1.6.32
 VENDOR_AXE   ?= 4.11.0
 
-.PHONY: help install run lint test vendor translations bench-fidelity bench-scale bench-latency bench-load bench-faults clean
+.PHONY: help install run lint test vendor translations bench-fidelity bench-scale bench-latency bench-load bench-faults bench-streams clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench-scale: $(STAMP) ## Time and measure the math on synthetic conversations (s
 
 bench-load: $(STAMP) ## Many participants voting at once over HTTP, SQLite and PostgreSQL (slow)
 	$(BIN)/python benchmarks/load.py
+
+bench-streams: $(STAMP) ## Votes beside 1,000 event streams and 100 slow-header clients, PostgreSQL (slow)
+	$(BIN)/python benchmarks/streams.py
 
 bench-latency: $(STAMP) ## Time from a vote to its results event, SQLite and PostgreSQL (slow)
 	$(BIN)/python benchmarks/latency.py

@@ -161,17 +161,26 @@ class Settings:
         2, "POLIS_LIKE_WEB_WORKERS", "gunicorn processes of the web server.", _positive_int
     )
     web_threads: int = _setting(
-        32,
+        8,
         "POLIS_LIKE_WEB_THREADS",
-        "Threads per web process (an open event stream holds one).",
+        "Request threads per web process (event streams and slow clients hold none: they wait "
+        "on each process's event loop).",
         _positive_int,
     )
-    max_streams: int | None = _setting(
-        None,
+    max_streams: int = _setting(
+        5000,
         "POLIS_LIKE_MAX_STREAMS",
-        "Event streams per web process; more get 503. `threads - 4` when unset, so four threads "
-        "always serve votes.",
+        "Event streams per web process; more get 503 with `Retry-After` (and the pages try "
+        "again later). Each open stream takes a file descriptor: `serve` raises its limit of "
+        "open files to the system's hard limit.",
         _positive_int,
+    )
+    header_timeout_s: float = _setting(
+        10.0,
+        "POLIS_LIKE_HEADER_TIMEOUT_S",
+        "A client must send a request's headers, and a body of up to 256 KiB, within this many "
+        "seconds of starting it; a slower one is disconnected (headers) or gets 408 (body).",
+        _positive_float,
     )
     stream_max_s: float = _setting(
         300.0,
@@ -298,10 +307,6 @@ class Settings:
     def resolved_database_url(self) -> str:
         """``database_url``, else the SQLite file in the instance folder."""
         return self.database_url or f"sqlite:///{self.instance_path() / 'polis-like.db'}"
-
-    def streams_per_process(self) -> int:
-        """``max_streams``, else all but four of a process's threads (at least one)."""
-        return self.max_streams or max(1, self.web_threads - 4)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes``; None values are ignored (an option not given)."""

@@ -20,7 +20,7 @@ def _defaults(settings: Settings) -> dict:
         "DATABASE_URL": settings.resolved_database_url(),
         "MAX_CONTENT_LENGTH": settings.max_upload_bytes,  # imports; JSON bodies are checked smaller
         "MAX_JSON_BYTES": settings.max_json_bytes,
-        "MAX_STREAMS": settings.streams_per_process(),
+        "MAX_STREAMS": settings.max_streams,
         "STREAM_MAX_S": settings.stream_max_s,
         "STREAM_PING_S": settings.stream_ping_s,
         "SQLITE_BUSY_S": settings.sqlite_busy_s,

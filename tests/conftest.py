@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -263,10 +264,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def service(database_url, sessions, tmp_path):
-    """A running web server (1 process, 4 threads: room for one stream) and worker, with an
-    admin account (``token``) on the test's database."""
+@contextlib.contextmanager
+def serving(database_url: str, sessions, tmp_path: Path, **env: str):
+    """Run the web server (``polis-like serve``, 1 process, 4 request threads) and a worker on
+    the database, with an admin account (``token``) and ``env`` over the environment; yields
+    ``{"base", "port", "token"}``."""
     from polis_like.storage.accounts import create_account
 
     with sessions() as session:
@@ -278,6 +280,7 @@ def service(database_url, sessions, tmp_path):
         DATABASE_URL=database_url,
         SECRET_KEY="http-test",
         POLIS_LIKE_INSTANCE=str(tmp_path),
+        **env,
     )
     command = [sys.executable, "-m", "polis_like.launcher.cli"]
     processes = [
@@ -305,16 +308,26 @@ def service(database_url, sessions, tmp_path):
             time.sleep(0.2)
         finally:
             probe.close()
-    yield {"base": base, "port": port, "token": token}
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stderr.close()
+    try:
+        yield {"base": base, "port": port, "token": token}
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stderr.close()
+
+
+@pytest.fixture
+def service(database_url, sessions, tmp_path):
+    """A running web server (1 process, 4 request threads, room for one event stream) and a
+    worker, with an admin account (``token``) on the test's database."""
+    with serving(database_url, sessions, tmp_path, POLIS_LIKE_MAX_STREAMS="1") as running:
+        yield running
 
 
 # -- a real browser: Debian's Chromium driven by Playwright ------------------------------------

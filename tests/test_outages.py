@@ -211,7 +211,7 @@ def psycopg_url(url: str) -> str:
 
 
 def test_the_broadcaster_logs_an_outage_once_without_traceback(caplog):
-    from server.api.results import Broadcaster
+    from server.api.broadcast import Broadcaster
 
     engine = make_engine(f"postgresql://postgres@127.0.0.1:{closed_port()}/none")
     broadcaster = Broadcaster(engine, session_factory(engine))

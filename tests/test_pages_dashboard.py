@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -124,6 +125,38 @@ def test_the_dashboard_updates_without_a_reload_after_new_votes(chromium, page, 
     expect(page.locator("#series-table tbody tr").first.locator("td").nth(2)).to_have_text("6")
     expect(page.locator("#live-status")).to_contain_text("New results")
     assert page.evaluate("window.sameDocument") is True  # no reload
+    assert page.errors == []
+
+
+def test_the_dashboard_comes_back_by_itself_after_its_stream_is_refused(chromium, page, service):
+    """The service here has room for one stream: while another client holds it, the page's
+    stream gets 503, on which a browser's EventSource gives up for good; the page's script
+    tries again, later each time, and is live once there is room."""
+    cid = create(service, "Full", ["one", "two", "three"])
+    voter = chromium.new_context()
+    for sid in (0, 1):
+        answer = voter.request.post(
+            f"{service['base']}/api/v1/conversations/{cid}/votes",
+            data={"statement_id": sid, "vote": 1},
+        )
+        assert answer.ok, answer.text()
+    wait_for_result(service, cid, votes=2)
+    holder = http.client.HTTPConnection("127.0.0.1", service["port"], timeout=10)
+    holder.request("GET", f"/api/v1/conversations/{cid}/events")
+    assert holder.getresponse().status == 200
+    page.goto(f"{service['base']}/c/{cid}/dashboard")
+    expect(page.locator("#n-votes")).to_have_text("2 votes")
+    expect(page.locator("#live-status")).to_contain_text("Reconnecting")
+    time.sleep(2)  # refused again meanwhile: the page keeps trying
+    holder.close()  # room again: the next try gets the stream
+    answer = voter.request.post(
+        f"{service['base']}/api/v1/conversations/{cid}/votes", data={"statement_id": 2, "vote": 1}
+    )
+    assert answer.ok, answer.text()
+    voter.close()
+    expect(page.locator("#n-votes")).to_have_text("3 votes", timeout=30_000)
+    tries = [url for url in page.requests if url.endswith(f"/conversations/{cid}/events")]
+    assert len(tries) >= 3  # refused at least twice, then live
     assert page.errors == []
 
 

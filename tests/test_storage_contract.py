@@ -308,3 +308,30 @@ def test_the_worker_waits_out_an_unreachable_database_and_carries_on(
     assert len(warnings) == 1  # logged once, not once per try
     assert "answers again" in caplog.text
     other.dispose()
+
+
+def test_the_summary_of_a_result_is_what_its_document_says(sessions):
+    from polis_like.storage.results import read_document, read_summary, to_plain
+
+    cid = new_conversation(sessions, 2)
+    with sessions.begin() as session:
+        assert jobs.acquire(session, cid, "w", 60.0)
+        tick = jobs.publish(
+            session,
+            cid,
+            "w",
+            60.0,
+            watermark=votes.Watermark(),
+            revision=0,
+            duration_ms=1.0,
+            document=bare_document,
+            positions=b"",
+        )
+    with sessions() as session:
+        document = read_document(session, cid, tick)
+        assert read_summary(session, cid, tick) == {
+            "computed_ms": document.computed_ms,
+            "k": document.k,
+            "participation": to_plain(document.participation),
+        }
+        assert read_summary(session, cid, tick + 1) is None

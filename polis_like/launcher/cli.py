@@ -136,7 +136,9 @@ def _service_commands(commands) -> None:
 
     admin.add_commands(commands, url_help)
 
-    serve = commands.add_parser("serve", help="run the web server (gunicorn, threaded workers)")
+    serve = commands.add_parser(
+        "serve", help="run the web server (gunicorn processes, uvicorn event loops)"
+    )
     _listen_options(serve)
     serve.add_argument(
         "--workers", type=int, help="processes (default: $POLIS_LIKE_WEB_WORKERS, else 2)"
@@ -144,7 +146,7 @@ def _service_commands(commands) -> None:
     serve.add_argument(
         "--threads",
         type=int,
-        help="threads per process (default: $POLIS_LIKE_WEB_THREADS, else 32)",
+        help="request threads per process (default: $POLIS_LIKE_WEB_THREADS, else 8)",
     )
     serve.add_argument("--database-url", help=url_help)
     serve.set_defaults(handler=_serve)

@@ -48,18 +48,23 @@ def check_port(host: str, port: int) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Serve the app with gunicorn's threaded workers (event streams hold a thread each)."""
+    """Serve the app: gunicorn's processes, each a uvicorn event loop in front of the Flask
+    app's request threads, with the event streams on the loop (see :mod:`.web`)."""
     from gunicorn.app.base import BaseApplication
 
     from server.app import create_app
+    from server.front import Front
+
+    from .web import Protocol
+
+    Protocol.timeout_s = settings.header_timeout_s
 
     class Gunicorn(BaseApplication):
         def load_config(self):
             options = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.web_workers,
-                "threads": settings.web_threads,
-                "worker_class": "gthread",
+                "worker_class": "polis_like.launcher.web.Worker",
                 "accesslog": None,
                 "errorlog": "-",
                 "timeout": 60,
@@ -72,7 +77,11 @@ def serve(settings: Settings) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            return create_app(settings=settings)
+            return Front(
+                create_app(settings=settings),
+                threads=settings.web_threads,
+                body_timeout_s=settings.header_timeout_s,
+            )
 
     Gunicorn().run()
 

@@ -10,6 +10,7 @@ reference (docs). Supported field types: ``int``, ``float``, ``str``, ``bool``, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -42,7 +43,11 @@ def _key(field: dataclasses.Field) -> str:
     return field.metadata.get("json", field.name)
 
 
+@functools.cache
 def _hints(cls: Any) -> dict[str, Any]:
+    # Once per class: evaluating the annotations (strings, with ``from __future__ import
+    # annotations``) took most of the time of parsing a results document, which every web
+    # process does for each new tick.
     return typing.get_type_hints(cls)
 
 

@@ -346,6 +346,21 @@ def read_document(session: Session, conversation_id: int, tick: int) -> ResultsD
     return ResultsDocument.from_json(text) if text is not None else None
 
 
+def read_summary(session: Session, conversation_id: int, tick: int) -> dict | None:
+    """``computed_ms``, ``k`` and ``participation`` of the document of ``tick`` (None when it
+    is not stored), without building the whole document: the event streams' ``results``
+    event, read by every web process on every tick."""
+    text = session.scalar(
+        select(ResultRow.result).where(
+            ResultRow.conversation_id == conversation_id, ResultRow.tick == tick
+        )
+    )
+    if text is None:
+        return None
+    plain = json.loads(text)
+    return {key: plain[key] for key in ("computed_ms", "k", "participation")}
+
+
 def priorities(document: ResultsDocument | None) -> np.ndarray:
     """Routing priority by sid in a result (empty when there is none)."""
     if document is None:

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from . import (
     accounts,
     conversations,
+    events,
     moderation,
     participation,
     results,
@@ -23,6 +24,7 @@ for module in (
     participation,
     moderation,
     results,
+    events,
     session,
     transfer,
     watching,

@@ -43,19 +43,27 @@ export function errorText(result, fallback) {
   return (result.data && result.data.error && result.data.error.message) || fallback;
 }
 
-// Listen to a conversation's event stream; `onResults(summary)` on each new result. The
-// browser's EventSource gives up after a 503 (too many streams), so reconnect ourselves, with
-// a growing pause. `onState("live" | "reconnecting")` says how the stream is doing; `others`
-// maps other event names (staff streams send `statements`) to their handlers.
+// Listen to a conversation's event stream; `onResults(summary)` on each new result.
+// `onState("live" | "reconnecting")` says how the stream is doing; `others` maps other event
+// names (staff streams send `statements`) to their handlers.
+//
+// The browser's EventSource retries a dropped stream by itself (after the server's `retry:`),
+// but gives up for good on an error status such as 503 (the server is at its cap of streams)
+// and never waits longer between tries. So: after a 503, or a second error without the stream
+// opening in between, close it and open a new one ourselves after a pause that doubles up to
+// 30 s, drawn at random between half and all of it, so that pages refused together (or cut off
+// by a restart) do not all come back at once.
 export function listen(conversation, onResults, onState = () => {}, others = {}) {
   let source = null;
   let pause = 1000;
+  let failures = 0;
   let closed = false;
   const open = () => {
     if (closed) return;
     source = new EventSource(apiUrl(`/conversations/${conversation}/events`));
     source.addEventListener("open", () => {
       pause = 1000;
+      failures = 0;
       onState("live");
     });
     source.addEventListener("results", (event) => onResults(JSON.parse(event.data)));
@@ -63,10 +71,11 @@ export function listen(conversation, onResults, onState = () => {}, others = {})
       source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
     }
     source.addEventListener("error", () => {
-      if (source.readyState === EventSource.CLOSED) {
-        onState("reconnecting");
+      onState("reconnecting");
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures > 1) {
         source.close();
-        window.setTimeout(open, pause);
+        window.setTimeout(open, pause * (0.5 + Math.random() / 2));
         pause = Math.min(pause * 2, 30000);
       }
     });

@@ -1,0 +1,82 @@
+"""The web server's processes: gunicorn's arbiter over uvicorn workers serving the ASGI front.
+
+gunicorn keeps what it did (the processes, their restarts, the listening socket, signals);
+each process is a uvicorn event loop (httptools parser) that reads requests and holds the event
+streams, while the Flask app runs in the front's request threads (``server.front``). A client
+that sends its headers slowly costs a buffer on the loop, not a thread, and is disconnected
+after ``POLIS_LIKE_HEADER_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, with a time limit on each request's headers (uvicorn has
+    none: a client sending one byte a second would keep its connection for ever)."""
+
+    #: Seconds from a request's first byte (or the connection) to the end of its headers; set
+    #: by ``serve`` before gunicorn starts the processes.
+    timeout_s: ClassVar[float] = 10.0
+    _headers_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()  # the next request on a kept-alive connection: its own limit
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._headers_timer is None:
+            self._headers_timer = self.loop.call_later(self.timeout_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
+
+    def _too_slow(self) -> None:
+        self._headers_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class Worker(UvicornWorker):
+    """A gunicorn worker process running uvicorn with :class:`Protocol`."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        "loop": "asyncio",
+        "http": Protocol,
+        "interface": "asgi3",
+        # The client address is the peer's, as with gunicorn's own workers: uvicorn would
+        # otherwise believe X-Forwarded-For from 127.0.0.1, and the rate limits with it.
+        "proxy_headers": False,
+        "server_header": False,
+        "access_log": False,  # gunicorn's access log is off too; not even formatted
+        # On SIGTERM, end what is still open (event streams never end by themselves) before
+        # gunicorn's graceful_timeout (5 s) kills the process.
+        "timeout_graceful_shutdown": 3,
+    }
+
+    def init_process(self) -> None:
+        # Each open event stream is a socket: allow as many as the system lets a process.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        super().init_process()
