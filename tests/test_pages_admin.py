@@ -168,12 +168,20 @@ def test_the_admin_creates_a_moderator_who_can_moderate_but_not_administer(page,
     context = chromium.new_context()
     moderator = context.new_page()
     assert sign_in(moderator, service, "Mona", password) == 200
-    accepted = moderator.request.patch(
-        f"{service['base']}/api/v1/conversations/{cid}/statements/0",
-        data={"status": "accepted"},
-    )
+    statement = f"{service['base']}/api/v1/conversations/{cid}/statements/0"
+    # A moderator moderates the conversations an admin gives them, and no other.
+    refused = moderator.request.patch(statement, data={"status": "accepted"})
+    assert refused.status == 403
+    page.goto(f"{service['base']}/admin/c/{cid}")
+    page.get_by_role("checkbox", name="Mona").check()
+    page.get_by_role("button", name="Save the moderators").click()
+    expect(page.locator("#status")).to_contain_text("Saved")
+    accepted = moderator.request.patch(statement, data={"status": "accepted"})
     assert accepted.status == 200
+    moderator.goto(f"{service['base']}/mine")
+    expect(moderator.get_by_role("link", name="Moderated")).to_be_visible()
     assert moderator.goto(f"{service['base']}/admin").status == 403
+    assert page.errors == []
     context.close()
 
 
