@@ -174,11 +174,16 @@ def require(role: str):
 def moderates(conversation_id: int) -> bool:
     """Whether the request comes from an admin or a moderator of the conversation (a wrong
     token counts as nobody here: the routes that ask are open to everyone)."""
-    try:
-        account = current_account()
-    except Unauthorized:
-        return False
-    return account is not None and moderators.may_moderate(db(), account, conversation_id)
+    known = g.setdefault("moderates", {})  # asked more than once a request (results, events)
+    if conversation_id not in known:
+        try:
+            account = current_account()
+        except Unauthorized:
+            account = None
+        known[conversation_id] = account is not None and moderators.may_moderate(
+            db(), account, conversation_id
+        )
+    return known[conversation_id]
 
 
 # -- participants --------------------------------------------------------------------------
