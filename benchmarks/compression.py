@@ -19,7 +19,6 @@ import gzip
 import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import time
 import zlib
 from pathlib import Path
 from urllib.request import urlopen
+
+from dashboard import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "vtaiwan.uberx"
@@ -50,12 +51,6 @@ def prepare(url: str) -> tuple[int, str]:
             _, _, token = create_account(session, "admin", password="password-1")
             session.commit()
     return cid, token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(url: str, folder: str) -> tuple[subprocess.Popen, int]:
