@@ -12,18 +12,70 @@ A cookie that holds a staff sign-in stays ``Lax`` over HTTPS too: the import rou
 multipart upload, which a form on another site can send, so an admin's cookie must not go with
 another site's POST. Staff do not take part through embedded pages.
 
+A participant's cookie lasts a year from when it was last sent, and is sent again (its year
+renewed) when it is a day old, not with every answer: signing it cost more than choosing the
+next statement.
+
 "Over HTTPS" is ``request.is_secure``: behind a reverse proxy that ends TLS, it needs
 ``POLIS_LIKE_PROXY_HOPS`` (``server/app.py`` then trusts the proxies' ``X-Forwarded-Proto``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, request, session
-from flask.sessions import SecureCookieSessionInterface
+import time
+
+from flask import Flask, Request, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+#: A cookie that has not changed is sent again once it is this old.
+RENEW_AFTER_S = 24 * 3600
+
+
+class Session(SecureCookieSession):
+    #: When the request's cookie was signed (seconds since the epoch); None: no cookie came.
+    signed_at: float | None = None
 
 
 class SessionCookies(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, cross-site over HTTPS (see the module's docstring)."""
+    """Flask's signed-cookie sessions, cross-site over HTTPS, renewed daily (see the module's
+    docstring)."""
+
+    session_class = Session
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # One per app and key, not one per request.
+        key = app.secret_key
+        cached = app.extensions.get("polis_like.cookie_signer")
+        if cached is None or cached[0] != key:
+            cached = (key, super().get_signing_serializer(app))
+            app.extensions["polis_like.cookie_signer"] = cached
+        return cached[1]
+
+    def open_session(self, app: Flask, request: Request) -> Session | None:
+        signer = self.get_signing_serializer(app)
+        if signer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return Session()
+        try:
+            data, signed = signer.loads(
+                value,
+                max_age=int(app.permanent_session_lifetime.total_seconds()),
+                return_timestamp=True,
+            )
+        except BadSignature:
+            return Session()
+        opened = Session(data)
+        opened.signed_at = signed.timestamp()
+        return opened
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if session.modified:
+            return True
+        signed_at = getattr(session, "signed_at", None)
+        return session.permanent and (signed_at is None or time.time() - signed_at > RENEW_AFTER_S)
 
     def get_cookie_samesite(self, app: Flask) -> str | None:
         if request.is_secure and "account" not in session:
