@@ -265,10 +265,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(database_url: str, sessions, tmp_path: Path, **env: str):
-    """Run the web server (``polis-like serve``, 1 process, 4 request threads) and a worker on
-    the database, with an admin account (``token``) and ``env`` over the environment; yields
-    ``{"base", "port", "token"}``."""
+def serving(database_url: str, sessions, tmp_path: Path, *, web_processes: int = 1, **env: str):
+    """Run the web server (``polis-like serve``, ``web_processes`` processes, 4 request threads
+    each) and a worker on the database, with an admin account (``token``) and ``env`` over the
+    environment; yields ``{"base", "port", "token", "pid"}`` (``pid``: the web server's)."""
     from polis_like.storage.accounts import create_account
 
     with sessions() as session:
@@ -285,7 +285,8 @@ def serving(database_url: str, sessions, tmp_path: Path, **env: str):
     command = [sys.executable, "-m", "polis_like.launcher.cli"]
     processes = [
         subprocess.Popen(
-            command + ["serve", "--port", str(port), "--workers", "1", "--threads", "4"],
+            command
+            + ["serve", "--port", str(port), "--workers", str(web_processes), "--threads", "4"],
             env=env,
             stderr=subprocess.PIPE,
         ),
@@ -309,7 +310,7 @@ def serving(database_url: str, sessions, tmp_path: Path, **env: str):
         finally:
             probe.close()
     try:
-        yield {"base": base, "port": port, "token": token}
+        yield {"base": base, "port": port, "token": token, "pid": processes[0].pid}
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

@@ -5,9 +5,11 @@ the new results, and the slow clients are disconnected."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import serving
@@ -138,3 +140,64 @@ def test_streams_past_the_old_cap_and_slow_clients_leave_votes_and_healthz_promp
         for sock, reader in streams:
             reader.close()
             sock.close()
+
+
+def connections_held(pid: int, port: int) -> int:
+    """How many established TCP connections to ``port`` the process ``pid`` holds."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+    return held
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_a_burst_of_participants_is_shared_by_the_web_processes(database_url, sessions, tmp_path):
+    """Everyone opening the conversation at once (one kept-alive connection each) must not
+    land on one web process, which would leave the other processes' cores idle."""
+    with serving(database_url, sessions, tmp_path, web_processes=2) as running:
+        port = running["port"]
+        deadline = time.monotonic() + 30
+        while len(processes := children(running["pid"])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(processes) == 2
+        time.sleep(1)  # each process has started listening
+        burst = [socket.socket() for _ in range(60)]
+        for sock in burst:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        try:
+            for sock in burst:
+                sock.setblocking(True)
+                sock.settimeout(10)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            for sock in burst:
+                assert sock.recv(12).startswith(b"HTTP/1.1 200")
+            held = [connections_held(pid, port) for pid in processes]
+            assert sum(held) == len(burst)
+            assert min(held) >= len(burst) // 4, held
+        finally:
+            for sock in burst:
+                sock.close()

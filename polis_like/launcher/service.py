@@ -65,6 +65,8 @@ def serve(settings: Settings) -> None:
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.web_workers,
                 "worker_class": "polis_like.launcher.web.Worker",
+                # each process listens on a socket of its own (see web.own_listener)
+                "reuse_port": True,
                 "accesslog": None,
                 "errorlog": "-",
                 "timeout": 60,

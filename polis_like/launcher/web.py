@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -57,8 +58,35 @@ class Protocol(HttpToolsProtocol):
             self.transport.close()
 
 
+def own_listener(shared: socket.socket, backlog: int) -> socket.socket:
+    """A listening socket of this process alone, on the address of gunicorn's ``shared`` one.
+
+    Every process has its own, with ``SO_REUSEPORT``, and the kernel spreads new connections
+    evenly over them. On one shared socket, the first process awake takes every connection
+    waiting, so that a burst of participants (a broadcast sends everyone at once) lands on one
+    process and its one core while the others idle. The shared socket stops listening (the
+    port stays bound to it); a unix socket is kept as it is.
+    """
+    if shared.family not in (socket.AF_INET, socket.AF_INET6):
+        return shared
+    own = socket.socket(shared.family, socket.SOCK_STREAM)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    own.bind(shared.getsockname())
+    own.listen(backlog)
+    own.setblocking(False)
+    try:
+        shared.shutdown(socket.SHUT_RD)  # no longer in the group that shares connections
+    except OSError:
+        pass  # another process did it already
+    return own
+
+
 class Worker(UvicornWorker):
     """A gunicorn worker process running uvicorn with :class:`Protocol`."""
+
+    #: The listening sockets (gunicorn's, then this process's own: :func:`own_listener`).
+    sockets: list[socket.socket]
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "asyncio",
@@ -79,4 +107,5 @@ class Worker(UvicornWorker):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        self.sockets = [own_listener(shared, self.cfg.backlog) for shared in self.sockets]
         super().init_process()
