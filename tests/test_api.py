@@ -153,6 +153,26 @@ def test_a_participant_votes_through_every_statement(app, client, staff):
     assert other.get(f"{API}/conversations/{cid}/next").json["remaining"] == 3
 
 
+def test_the_participant_cookie_is_sent_again_only_when_a_day_old(app, client, staff, monkeypatch):
+    """Not re-signed with every answer (it cost more than routing a vote), but renewed daily,
+    so that a participant who keeps coming back keeps their identity."""
+    import time
+
+    from server import cookies
+
+    cid = make_conversation(client, staff["admin"])
+    browser = participant(app)
+    assert "polis_like=" in browser.get(f"{API}/conversations/{cid}/next").headers["Set-Cookie"]
+    vote = browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1})
+    assert vote.status_code == 200 and "Set-Cookie" not in vote.headers
+    assert "Set-Cookie" not in browser.get(f"{API}/conversations/{cid}/me").headers
+    later = time.time() + cookies.RENEW_AFTER_S + 60
+    monkeypatch.setattr(cookies.time, "time", lambda: later)
+    renewed = browser.get(f"{API}/conversations/{cid}/me")
+    assert "polis_like=" in renewed.headers["Set-Cookie"]
+    assert renewed.json["votes"] == 1  # the same participant
+
+
 def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
     from polis_like.storage.models import LatestVoteRow, VoteEventRow
 

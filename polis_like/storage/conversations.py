@@ -174,7 +174,8 @@ def create_conversation(
     return conversation
 
 
-_PARTICIPANT_VIEW = (
+#: What a participant's request needs of a conversation, with its latest tick.
+PARTICIPANT_VIEW = (
     select(
         ConversationRow.id,
         ConversationRow.is_open,
@@ -193,7 +194,9 @@ _PARTICIPANT_VIEW = (
 
 def participant_view(session: Session, conversation_id: int) -> Row:
     """What a participant's request needs of a conversation, with its latest tick (one query)."""
-    row = session.execute(_PARTICIPANT_VIEW, {"conversation_id": conversation_id}).first()
+    row = (
+        session.connection().execute(PARTICIPANT_VIEW, {"conversation_id": conversation_id}).first()
+    )
     if row is None:
         raise NotFound(f"no conversation {conversation_id}")
     return row

@@ -147,6 +147,16 @@ def sqlite_turn(session: Session) -> Iterator[None]:
         yield
 
 
+def autocommit(session: Session) -> Session:
+    """On PostgreSQL, have each statement of ``session`` commit by itself, which spares the
+    BEGIN and COMMIT round trips of a request whose writes are each one statement (a vote).
+    Call it before the session's first statement. Nothing on SQLite, where a transaction costs
+    no round trip and the write turns (:func:`sqlite_turn`) rely on transactions."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

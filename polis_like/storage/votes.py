@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Row,
     bindparam,
     insert,
     literal,
@@ -24,16 +25,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from polis_like.conversation import VoteEvents
 from polis_like.errors import NotFound
 from polis_like.math.matrix import latest_index
 
-from .conversations import next_id
+from .conversations import PARTICIPANT_VIEW, next_id
 from .db import now_ms, sqlite_turn
-from .models import LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
+from .models import ConversationRow, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change, vote_wake_ups, wake_up_workers
 
 #: The routing weight of a statement the math has not seen yet: the Pol.is priority of a
@@ -76,8 +76,37 @@ def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[
     query, key = (_BY_XID, who.xid) if who.xid is not None else (_BY_VISITOR, who.visitor)
     if key is None:
         return None
-    row = session.execute(query, {"conversation_id": conversation_id, "key": key}).first()
-    return (row.pid, row.banned) if row else None
+    row = session.connection().execute(query, {"conversation_id": conversation_id, "key": key})
+    found = row.first()
+    return (found.pid, found.banned) if found else None
+
+
+def _visit_query(column):
+    return PARTICIPANT_VIEW.add_columns(ParticipantRow.pid, ParticipantRow.banned).outerjoin(
+        ParticipantRow,
+        (ParticipantRow.conversation_id == ConversationRow.id) & (column == bindparam("key")),
+    )
+
+
+_VISIT_BY_XID = _visit_query(ParticipantRow.xid)
+_VISIT_BY_VISITOR = _visit_query(ParticipantRow.visitor)
+
+
+def visit(session: Session, conversation_id: int, who: Who) -> Row:
+    """What a participant's request needs of the conversation (the columns of
+    :data:`~.conversations.PARTICIPANT_VIEW`: its settings and latest tick) and who asks
+    (``pid`` and ``banned``, both None when they have not taken part yet), in one query."""
+    query, key = (
+        (_VISIT_BY_XID, who.xid) if who.xid is not None else (_VISIT_BY_VISITOR, who.visitor)
+    )
+    row = (
+        session.connection()
+        .execute(query, {"conversation_id": conversation_id, "key": key})
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    return row
 
 
 _BANNED = select(ParticipantRow.xid, ParticipantRow.origin).where(
@@ -113,7 +142,12 @@ def join(
     admit: Callable[[], None] | None = None,
 ) -> tuple[int, bool]:
     """The participant's (pid, banned); they become a participant on their first vote or
-    statement. ``admit`` is called before a participant is made, and refuses by raising."""
+    statement. ``admit`` is called before a participant is made, and refuses by raising.
+
+    Each write is one statement, so this works alike in a transaction and in autocommit
+    (:func:`~.db.autocommit`): a request that made the same visitor a participant first wins,
+    and this one finds theirs (the pid it drew stays unused).
+    """
     found = find_participant(session, conversation_id, who)
     if found is not None:
         return found
@@ -121,28 +155,35 @@ def join(
         admit()
     banned = inherits_ban(session, conversation_id, who)
     pid = next_id(session, conversation_id, "next_pid")
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(ParticipantRow).values(
-                    conversation_id=conversation_id,
-                    pid=pid,
-                    visitor=who.visitor,
-                    xid=who.xid,
-                    banned=banned,
-                    origin=who.origin,
-                    created_ms=now_ms(),
-                )
-            )
-    except IntegrityError:  # the same visitor's other request got there first
+    values = {
+        "conversation_id": conversation_id,
+        "pid": pid,
+        "visitor": who.visitor,
+        "xid": who.xid,
+        "banned": banned,
+        "origin": who.origin,
+        "created_ms": now_ms(),
+    }
+    made = session.execute(_insert_participant(session.get_bind().dialect.name), values).first()
+    if made is None:  # the same visitor's other request got there first
         found = find_participant(session, conversation_id, who)
         if found is None:
-            raise
+            raise RuntimeError(f"participant {who} neither made nor found")
         return found
     # Committed at once: the participant's first write (a vote, with its turn to write SQLite:
     # storage.db.sqlite_turn) must begin a transaction of its own.
     session.commit()
     return pid, banned
+
+
+@functools.cache
+def _insert_participant(dialect: str):
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(ParticipantRow.__table__)
+        .on_conflict_do_nothing()
+        .returning(ParticipantRow.__table__.c.pid)
+    )
 
 
 def _upsert_latest(dialect: str):
@@ -204,7 +245,7 @@ def record_vote(
         return np.union1d(earlier, [sid])
     values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
     wake = vote_wake_ups.due(conversation_id)
-    rows = session.execute(_cast_statement(wake), values).scalars().all()
+    rows = session.connection().execute(_cast_statement(wake), values).scalars().all()
     session.commit()
     # The final SELECT sees the votes as they were before this statement: add this one.
     earlier = np.fromiter((r for r in rows if r >= 0), dtype=np.int64)
@@ -344,7 +385,8 @@ def participant_votes(session: Session, conversation_id: int, pid: int) -> list[
 
 def voted_sids(session: Session, conversation_id: int, pid: int) -> np.ndarray:
     """The statements this participant has voted on."""
-    rows = session.execute(_VOTED, {"conversation_id": conversation_id, "pid": pid}).scalars().all()
+    query = session.connection().execute(_VOTED, {"conversation_id": conversation_id, "pid": pid})
+    rows = query.scalars().all()
     return np.fromiter(rows, dtype=np.int64, count=len(rows))
 
 

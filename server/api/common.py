@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import replace
 
 from flask import Response, current_app, g, request
 from flask import session as cookie
@@ -199,18 +200,34 @@ def visitor(create: bool) -> str | None:
     return value
 
 
-def who(conversation, body: dict | None = None, *, create: bool = True) -> Who:
-    """How this request names its participant, by the conversation's XID setting."""
+def claimed(body: dict | None = None) -> Who:
+    """Who the request says it is, before the conversation's XID setting is known: the xid it
+    sends, else the visitor id of its cookie (None on a first visit)."""
     xid = request.args.get("xid") if body is None else body.get("xid", request.args.get("xid"))
     if xid is not None:
         if not isinstance(xid, str) or not xid.strip() or len(xid) > 200:
             raise InputError("xid must be a non-empty string of at most 200 characters")
+        return Who(visitor=None, xid=xid.strip(), origin=origin())
+    return Who(visitor=visitor(False), origin=origin())
+
+
+def admitted(conversation, person: Who, *, create: bool = True) -> Who:
+    """``person`` (see :func:`claimed`) under the conversation's XID setting; a first visit
+    gets its cookie's visitor id here when ``create``."""
+    if person.xid is not None:
         if conversation.xid_mode == "off":
             raise InputError("this conversation does not use XIDs")
-        return Who(visitor=None, xid=xid.strip(), origin=origin())
+        return person
     if conversation.xid_mode == "required":
         raise Forbidden("this conversation needs an xid")
-    return Who(visitor=visitor(create), origin=origin())
+    if person.visitor is None and create:
+        return replace(person, visitor=visitor(True))
+    return person
+
+
+def who(conversation, body: dict | None = None, *, create: bool = True) -> Who:
+    """How this request names its participant, by the conversation's XID setting."""
+    return admitted(conversation, claimed(body), create=create)
 
 
 def origin() -> str:

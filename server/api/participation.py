@@ -10,11 +10,12 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from polis_like.errors import Forbidden, InputError
 from polis_like.storage import conversations as store
+from polis_like.storage import db as storage_db
 from polis_like.storage import results, votes
 
 from ..ratelimit import client_address, limiter
 from . import cache, shapes
-from .common import db, identifier, integer, json_body, moderates, query_int, who
+from .common import admitted, claimed, db, identifier, integer, json_body, moderates, query_int
 
 blueprint = Blueprint("participation", __name__)
 
@@ -25,6 +26,19 @@ def _conversation(conversation_id: int):
     """What the participant routes need of the conversation, and its latest tick (one query)."""
     row = store.participant_view(db(), conversation_id)
     return row, row.tick
+
+
+def _visit(conversation_id: int, body: dict | None = None, *, autocommit: bool = True):
+    """The conversation as the participant routes need it (see :func:`_conversation`), who
+    asks, and their (pid, banned) when they have taken part: one query. With ``autocommit``
+    (routes whose writes are each one statement), no transaction on PostgreSQL."""
+    session = db()
+    if autocommit:
+        storage_db.autocommit(session)
+    person = claimed(body)
+    row = votes.visit(session, conversation_id, person)
+    person = admitted(row, person)
+    return row, person, ((row.pid, row.banned) if row.pid is not None else None)
 
 
 _draws = threading.local()
@@ -68,14 +82,16 @@ def next_payload(conversation, tick: int, pid: int | None, voted: np.ndarray | N
 
 @blueprint.get("/conversations/<id:conversation_id>/next")
 def next_statement(conversation_id: int):
-    conversation, tick = _conversation(conversation_id)
-    found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
-    return jsonify(next_payload(conversation, tick, found[0] if found else None))
+    conversation, _, found = _visit(conversation_id)
+    return jsonify(next_payload(conversation, conversation.tick, found[0] if found else None))
 
 
-def _participant(conversation, person: votes.Who, body: dict) -> int:
-    """The pid of the participant ``person``; a new one only with the invite code (when the
-    conversation has one) and within the limits of new participants."""
+def _participant(
+    conversation, person: votes.Who, body: dict, found: tuple[int, bool] | None
+) -> int:
+    """The pid of the participant ``person`` (``found``: their (pid, banned) when known); a
+    new one only with the invite code (when the conversation has one) and within the limits of
+    new participants."""
     if not conversation.is_open:
         raise Forbidden("this conversation is closed")
 
@@ -83,7 +99,7 @@ def _participant(conversation, person: votes.Who, body: dict) -> int:
         check_invite(conversation, body)
         limiter().check("joins", ip=client_address(), conversation=conversation.id)
 
-    pid, banned = votes.join(db(), conversation.id, person, admit=admit)
+    pid, banned = found or votes.join(db(), conversation.id, person, admit=admit)
     if banned:
         raise Forbidden("this participant has been banned from the conversation")
     return pid
@@ -104,16 +120,14 @@ def check_invite(conversation, body: dict) -> None:
         )
 
 
-def _limited(action: str, conversation, body: dict) -> votes.Who:
-    """Who is asking, after counting ``action`` against its rate limits."""
-    person = who(conversation, body)
+def _limited(action: str, conversation, person: votes.Who) -> None:
+    """Count ``action`` of ``person`` against its rate limits."""
     limiter().check(
         action,
         participant=person.xid if person.xid is not None else person.visitor,
         ip=client_address(),
         conversation=conversation.id,
     )
-    return person
 
 
 @blueprint.post("/conversations/<id:conversation_id>/votes")
@@ -128,16 +142,16 @@ def vote(conversation_id: int):
     value = integer(body["vote"], "vote")
     if value not in VOTES:
         raise InputError("vote must be 1 (agree), 0 (pass) or -1 (disagree)")
-    conversation, tick = _conversation(conversation_id)
+    conversation, person, found = _visit(conversation_id, body)
     session = db()
     shown = cache.visible(session, conversation.id, conversation.revision, conversation.moderation)
     if sid not in shown.texts:
         votes.statement_status(session, conversation_id, sid)  # 404 when there is no such one
         raise Forbidden(f"statement {sid} is not open for voting")
-    person = _limited("votes", conversation, body)
-    pid = _participant(conversation, person, body)
+    _limited("votes", conversation, person)
+    pid = _participant(conversation, person, body, found)
     voted = votes.record_vote(session, conversation_id, pid, sid, value)  # committed
-    payload = next_payload(conversation, tick, pid, voted)
+    payload = next_payload(conversation, conversation.tick, pid, voted)
     payload["vote"] = {"statement_id": sid, "vote": value}
     return jsonify(payload)
 
@@ -150,12 +164,12 @@ def submit_statement(conversation_id: int):
         raise InputError(f"unknown field: {unknown[0]}")
     if "text" not in body:
         raise InputError("send the statement's text")
-    conversation, _ = _conversation(conversation_id)
+    conversation, person, found = _visit(conversation_id, body, autocommit=False)
     if not conversation.write_enabled:
         raise Forbidden("this conversation does not take statements from participants")
     session = db()
-    person = _limited("statements", conversation, body)
-    pid = _participant(conversation, person, body)
+    _limited("statements", conversation, person)
+    pid = _participant(conversation, person, body, found)
     statement = store.add_statement(session, conversation, body["text"], author_pid=pid)
     # The author agrees with their own statement, as in Pol.is.
     votes.cast_vote(session, conversation_id, pid, statement.sid, 1)
@@ -173,8 +187,8 @@ def submit_statement(conversation_id: int):
 @blueprint.get("/conversations/<id:conversation_id>/me")
 def me(conversation_id: int):
     """Where this participant stands: their votes, group and position in the latest result."""
-    conversation, tick = _conversation(conversation_id)
-    found = votes.find_participant(db(), conversation_id, who(conversation, create=True))
+    conversation, _, found = _visit(conversation_id)
+    tick = conversation.tick
     document = {"participant": None, "votes": 0, "tick": tick, "group": None, "x": None, "y": None}
     if found is None:
         return jsonify(document)
