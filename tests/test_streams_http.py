@@ -201,3 +201,24 @@ def test_a_burst_of_participants_is_shared_by_the_web_processes(database_url, se
         finally:
             for sock in burst:
                 sock.close()
+
+
+def test_each_web_process_listens_on_a_tcp_socket_of_its_own():
+    """The socket must say it is TCP (asyncio sets TCP_NODELAY on its connections only then;
+    without it every answer sent in two parts waited 40 ms for the client's delayed ACK), and
+    listen on the shared socket's address, which stops listening."""
+    from polis_like.launcher.web import own_listener
+
+    shared = socket.create_server(("127.0.0.1", 0), reuse_port=True)
+    own = own_listener(shared, 16)
+    try:
+        assert own.proto == socket.IPPROTO_TCP
+        assert own.getsockname() == shared.getsockname()
+        with socket.create_connection(own.getsockname(), timeout=5):
+            own.setblocking(True)
+            own.settimeout(5)
+            accepted, _ = own.accept()  # the connection came to this process's socket
+            accepted.close()
+    finally:
+        own.close()
+        shared.close()
