@@ -335,3 +335,56 @@ def test_the_summary_of_a_result_is_what_its_document_says(sessions):
             "participation": to_plain(document.participation),
         }
         assert read_summary(session, cid, tick + 1) is None
+
+
+def _vote_often(url: str, cid: int, pid: int, start, n: int, failures) -> None:
+    """A process voting ``n`` times on a SQLite file that gives no busy wait at all."""
+    from polis_like.storage.db import make_engine, session_factory
+
+    engine = make_engine(url, sqlite_busy_s=0)
+    sessions = session_factory(engine)
+    start.wait()
+    for i in range(n):
+        with sessions() as session:
+            try:
+                votes.record_vote(session, cid, pid, i % 2, 1 - i % 3)
+            except Exception as error:  # counted: the test expects none
+                failures.put(repr(error))
+    engine.dispose()
+
+
+def test_sqlite_writers_of_several_processes_take_turns(sqlite_template, tmp_path):
+    """The web server's processes write one SQLite file: they take turns on its turn file
+    rather than meet SQLite's lock (here with no busy wait, so a meeting would fail a vote)."""
+    import multiprocessing
+
+    from polis_like.storage.db import make_engine, session_factory
+
+    path = tmp_path / "polis-like.db"
+    shutil.copy(sqlite_template, path)
+    database_url = f"sqlite:///{path}"
+    engine = make_engine(database_url)
+    sessions = session_factory(engine)
+    cid = new_conversation(sessions, 2)
+    with sessions() as session:
+        pids = [votes.join(session, cid, votes.Who(visitor=f"p{n}"))[0] for n in range(3)]
+    context = multiprocessing.get_context("spawn")
+    start, failures = context.Event(), context.Queue()
+    processes = [
+        context.Process(target=_vote_often, args=(database_url, cid, pid, start, 150, failures))
+        for pid in pids
+    ]
+    for process in processes:
+        process.start()
+    start.set()
+    for process in processes:
+        process.join(120)
+    errors = []
+    while not failures.empty():
+        errors.append(failures.get())
+    assert [process.exitcode for process in processes] == [0, 0, 0]
+    assert errors == []
+    with sessions() as session:
+        stored = votes.read_new_votes(session, cid, votes.Watermark())
+    engine.dispose()
+    assert stored.n_read == 450

@@ -7,7 +7,9 @@ mode, so that the web server's readers never wait for the worker's writes. Set
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -130,21 +132,50 @@ def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:
 
 #: Writers of this process to SQLite files take turns here. SQLite lets one connection write
 #: at a time and makes the others sleep and retry (1, 2, 5 ... 100 ms apart): with dozens of
-#: threads voting at once most of them sleep while the file is free. A lock in the process
-#: hands the turn over at once; the busy timeout still orders the processes.
+#: threads voting at once most of them sleep while the file is free. A lock hands the turn
+#: over at once: this one between the threads of a process, then a lock on the file
+#: ``<database>-turn`` between the processes (the web server runs several).
 _sqlite_writer = threading.Lock()
+_turn_files: dict[tuple[int, str], int] = {}
+
+
+def _turn_file(database: str) -> int | None:
+    """This process's descriptor of the database's turn file (None when it cannot be opened,
+    e.g. on a full disk: the processes then order themselves by SQLite's busy timeout)."""
+    key = (os.getpid(), database)  # a forked process opens its own: the lock is per open file
+    if key not in _turn_files:
+        path = f"{database}-turn"
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            try:
+                descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        _turn_files[key] = descriptor
+    return _turn_files[key]
 
 
 @contextmanager
 def sqlite_turn(session: Session) -> Iterator[None]:
-    """Hold this process's SQLite write turn while the block writes and commits (nothing on
-    PostgreSQL). The block must be the session's whole write transaction: one that had
-    written before would hold the file while it waits for the turn."""
-    if session.get_bind().dialect.name != "sqlite":
+    """Hold the SQLite write turn (of this process's threads, then of the processes) while the
+    block writes and commits; nothing on PostgreSQL. The block must be the session's whole write
+    transaction: one that had written before would hold the file while it waits for the turn."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
         yield
         return
+    database = bind.engine.url.database
     with _sqlite_writer:
-        yield
+        descriptor = _turn_file(database) if database and database != ":memory:" else None
+        if descriptor is None:
+            yield
+            return
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
 def autocommit(session: Session) -> Session:
