@@ -42,7 +42,7 @@ def prepare(name: str, cache_dir: Path) -> Path:
         return FIXTURES / "vtaiwan.uberx"
     n_participants, n_statements = CASES[name]
     folder = cache_dir / (
-        f"export-{n_participants}x{n_statements}-v30-s0-g{synthetic.GENERATOR_VERSION}"
+        f"analyze-export-{n_participants}x{n_statements}-v30-s0-g{synthetic.GENERATOR_VERSION}"
     )
     if (folder / "DONE").exists():
         return folder
@@ -84,10 +84,15 @@ def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES)
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--checkout", type=Path, default=ROOT, help="the polis-like source to run (default: this one)"
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="the polis-like source to run (default: this one)",
     )
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "polis-like-bench"
@@ -112,10 +117,10 @@ def main(argv: list[str] | None = None) -> None:
             "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
         }
         report["cases"][name] = entry
+        walls = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
         print(
             f"[{name}] wall {entry['median_wall_s']:.2f} s, peak {entry['median_peak_rss_mb']:.0f}"
-            f" MB (runs {', '.join(f'{r['wall_s']:.2f}' for r in runs)} s; first "
-            f"{first['wall_s']:.2f} s)",
+            f" MB (runs {walls} s; first {first['wall_s']:.2f} s)",
             file=sys.stderr,
             flush=True,
         )

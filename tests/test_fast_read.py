@@ -143,15 +143,21 @@ ODD = {
     "bom": dict(votes_csv="\ufeff" + GOOD_VOTES, participants_votes_csv="\ufeff" + GOOD_MATRIX),
     "blank lines": dict(votes_csv=VOTES + "\n1000,,0,1,1\n\n\r\n2000,,1,2,-1\n\n"),
     "leading blank line": dict(votes_csv="\n" + GOOD_VOTES),
-    "no final line end": dict(votes_csv=GOOD_VOTES.rstrip("\n"), participants_votes_csv=GOOD_MATRIX.rstrip("\n")),
+    "no final line end": dict(
+        votes_csv=GOOD_VOTES.rstrip("\n"), participants_votes_csv=GOOD_MATRIX.rstrip("\n")
+    ),
     "leading zeros": dict(votes_csv=VOTES + "1000,,000,0001,+1\n2000,,01,0002,-0\n"),
     "signed timestamps": dict(votes_csv=VOTES + "-5,,0,1,1\n+7,,1,2,+0\n"),
     "quoted fields": dict(votes_csv=VOTES + '"1000",,"0",1,"1"\n'),
     "quoted header": dict(votes_csv='"timestamp",datetime,comment-id,voter-id,vote\n1,,0,1,1\n'),
-    "columns in another order": dict(votes_csv="vote,voter-id,note,comment-id,timestamp\n-1,7,hi there,1,5\n"),
+    "columns in another order": dict(
+        votes_csv="vote,voter-id,note,comment-id,timestamp\n-1,7,hi there,1,5\n"
+    ),
     "no datetime column": dict(votes_csv="timestamp,comment-id,voter-id,vote\n5,1,7,1\n"),
     "blank datetimes": dict(votes_csv=VOTES + "1000,,0,1,1\n"),
-    "header with spaces": dict(votes_csv=" timestamp , datetime,comment-id ,voter-id,vote\n1,,0,1,1\n"),
+    "header with spaces": dict(
+        votes_csv=" timestamp , datetime,comment-id ,voter-id,vote\n1,,0,1,1\n"
+    ),
     "non-ASCII text": dict(votes_csv=VOTES + "1000,jeudi 1 janvier 1970 à 00:00,0,1,1\n"),
     "tab in text": dict(votes_csv=VOTES + "1000,a\tb,0,1,1\n"),
     "no votes": dict(votes_csv=VOTES),
@@ -255,7 +261,9 @@ def test_bad_files_in_participants_votes_alone_give_the_row_readers_exact_error(
 
 
 def _many_votes(n: int) -> str:
-    lines = [f"{1000 + i},Thu Jan 01 00:00:01 UTC 1970,{i % 2},{i % 997},{i % 3 - 1}" for i in range(n)]
+    lines = [
+        f"{1000 + i},Thu Jan 01 00:00:01 UTC 1970,{i % 2},{i % 997},{i % 3 - 1}" for i in range(n)
+    ]
     return VOTES + "\n".join(lines) + "\n"
 
 
@@ -281,7 +289,9 @@ def test_small_pieces_give_the_same_conversation(tmp_path, monkeypatch):
     assert_identical(read_export(folder), reference)
     (folder / "votes.csv").unlink()
     write_export(reference, tmp_path / "written")
-    assert_identical(read_export(tmp_path / "written"), read_export(tmp_path / "written", fast=False))
+    assert_identical(
+        read_export(tmp_path / "written"), read_export(tmp_path / "written", fast=False)
+    )
 
 
 def test_a_bad_file_in_a_zip_is_named_inside_the_zip(tmp_path):

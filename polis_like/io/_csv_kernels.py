@@ -89,7 +89,7 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                     return pos, rows, cells, DOUBT
                 value = 0
                 while i < end:
-                    d = np.int64(buf[i]) - 48
+                    d = int(buf[i]) - 48
                     if d < 0 or d > 9:
                         return pos, rows, cells, DOUBT
                     value = value * 10 + d
@@ -104,7 +104,7 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                     return pos, rows, cells, DOUBT
                 value = 0
                 for i in range(start, end):
-                    d = np.int64(buf[i]) - 48
+                    d = int(buf[i]) - 48
                     if d < 0 or d > 9:
                         return pos, rows, cells, DOUBT
                     value = value * 10 + d
@@ -116,7 +116,7 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                 length = end - start
                 if length < 1 or length > 2:
                     return pos, rows, cells, DOUBT
-                d = np.int64(buf[end - 1]) - 48
+                d = int(buf[end - 1]) - 48
                 if d < 0 or d > 1:
                     return pos, rows, cells, DOUBT
                 if length == 2:

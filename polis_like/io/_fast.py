@@ -212,8 +212,7 @@ def _matrix(source: ExportSource, cells: bool) -> _FastMatrix:
     names = [str(p) for p in pids.tolist()]
     group_values = scanned.column(1, np.int64).tolist()
     groups = {
-        pid: (None if g == kernels.NONE else g)
-        for pid, g in zip(names, group_values, strict=True)
+        pid: (None if g == kernels.NONE else g) for pid, g in zip(names, group_values, strict=True)
     }
     xids: dict[str, str] = {}
     if i_xid is not None:
@@ -224,7 +223,9 @@ def _matrix(source: ExportSource, cells: bool) -> _FastMatrix:
                     xids[names[at]] = data[start:end].decode("utf-8")
                 at += 1
     if scanned.cells:
-        cell_row, cell_col, cell_vote = (np.concatenate(part) for part in zip(*scanned.cells))
+        cell_row, cell_col, cell_vote = (
+            np.concatenate(part) for part in zip(*scanned.cells, strict=True)
+        )
     else:
         cell_row = cell_col = np.empty(0, dtype=np.int32)
         cell_vote = np.empty(0, dtype=np.int8)
@@ -255,12 +256,7 @@ def _open(
     line = first if end < 0 else first[:end]
     if line.endswith(b"\r"):
         line = line[:-1]
-    if (
-        not line
-        or not line.isascii()
-        or b'"' in line
-        or any(c < 32 for c in line)
-    ):
+    if not line or not line.isascii() or b'"' in line or any(c < 32 for c in line):
         raise _Doubt
     try:
         header = Table(line + b"\n", source.where(name), required)

@@ -9,6 +9,7 @@ import numpy as np
 
 from polis_like.conversation import Conversation, Moderation, Statement, VoteEvents, canonical_ids
 from polis_like.errors import InputError
+from polis_like.io import _fast
 from polis_like.io.polis_csv import (
     COMMENTS,
     IS_META,
@@ -26,7 +27,6 @@ from polis_like.io.polis_csv import (
     parse_vote,
     records,
 )
-from polis_like.io import _fast
 from polis_like.io.source import ExportSource, open_export
 
 VOTES_REQUIRED = ("timestamp", "comment-id", "voter-id", "vote")
