@@ -267,31 +267,57 @@ def _many_votes(n: int) -> str:
     return VOTES + "\n".join(lines) + "\n"
 
 
+def _zipped(folder: Path) -> Path:
+    path = folder.with_suffix(".zip")
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in folder.iterdir():
+            zf.write(file, f"conv/{file.name}")
+    return path
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Many pieces (lines cut across them in a .zip) and many scan calls."""
+    monkeypatch.setattr(_fast, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(_fast, "_ROW_BATCH", 100)
+    monkeypatch.setattr(_fast, "_CELL_BATCH", 1)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
 @pytest.mark.parametrize("where", ["first piece", "across pieces", "last line"])
-def test_a_bad_vote_at_a_large_line_number_is_named_at_its_line(where, tmp_path, monkeypatch):
-    monkeypatch.setattr(_fast, "CHUNK_BYTES", 4096)  # many pieces, lines cut across them
+def test_a_bad_vote_at_a_large_line_number_is_named_at_its_line(
+    where, packed, tmp_path, small_batches
+):
     votes = _many_votes(20_000).splitlines(keepends=True)
     at = {"first piece": 10, "across pieces": 12_345, "last line": len(votes) - 1}[where]
     votes[at] = votes[at].replace(",1\n", ",yes\n").replace(",0\n", ",yes\n")
     votes[at] = votes[at].replace(",-1\n", ",yes\n")
-    folder = export(tmp_path, votes_csv="".join(votes))
+    path = export(tmp_path / "export", votes_csv="".join(votes))
+    if packed:
+        path = _zipped(path)
     with pytest.raises(InputError) as caught:
-        read_export(folder)
+        read_export(path)
+    folder = path / "conv" if packed else path
     assert (caught.value.path, caught.value.line) == (str(folder / "votes.csv"), at + 1)
     assert "vote 'yes'" in caught.value.message
 
 
-def test_small_pieces_give_the_same_conversation(tmp_path, monkeypatch):
-    folder = export(tmp_path, votes_csv=_many_votes(5_000).replace("\n", "\r\n"))
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_small_pieces_give_the_same_conversation(packed, tmp_path, small_batches, monkeypatch):
+    folder = export(tmp_path / "export", votes_csv=_many_votes(5_000).replace("\n", "\r\n"))
     reference = read_export(folder, fast=False)
-    monkeypatch.setattr(_fast, "CHUNK_BYTES", 1000)
-    monkeypatch.setattr(_fast, "_CELL_BATCH", 1)
-    assert_identical(read_export(folder), reference)
-    (folder / "votes.csv").unlink()
-    write_export(reference, tmp_path / "written")
-    assert_identical(
-        read_export(tmp_path / "written"), read_export(tmp_path / "written", fast=False)
-    )
+    written = tmp_path / "written"
+    conversation = read_export(FIXTURES / "vtaiwan.uberx")
+    conversation.xids = {pid: f"x-{pid}-é" for pid in conversation.participant_ids[::5]}
+    write_export(conversation, written)
+    (written / "votes.csv").unlink()
+    matrix_only = _zipped(written) if packed else written
+    matrix_reference = read_export(matrix_only, fast=False)
+    assert len(matrix_reference.xids) > 300
+    monkeypatch.setattr(rows, "_read_votes", None)  # the fast path reads them all
+    monkeypatch.setattr(rows, "_read_matrix", None)
+    assert_identical(read_export(_zipped(folder) if packed else folder), reference)
+    assert_identical(read_export(matrix_only), matrix_reference)
 
 
 def test_a_bad_file_in_a_zip_is_named_inside_the_zip(tmp_path):

@@ -10,7 +10,9 @@ therefore live in one place, the row reader.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +29,8 @@ from polis_like.io.source import ExportSource
 CHUNK_BYTES = 32 * 1024**2
 #: Cells kept per scan call of participants-votes.csv (the arrays are reused).
 _CELL_BATCH = 1 << 22
+#: Rows kept per scan call (the block is reused).
+_ROW_BATCH = 1 << 18
 _BOM = b"\xef\xbb\xbf"
 _MAX_ID = 2**31 - 1
 
@@ -41,7 +45,7 @@ class _Scanned:
 
     columns: dict[int, list[np.ndarray]]
     cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # row (global), cell column, vote
-    spans: list[tuple[bytes, np.ndarray]]  # per piece: its bytes, its rows' (start, end)
+    spans: list[tuple[bytes | mmap.mmap, np.ndarray]]  # the data, its rows' (start, end)
 
     def column(self, slot: int, dtype: type) -> np.ndarray:
         return np.concatenate(self.columns[slot]) if self.columns[slot] else np.empty(0, dtype)
@@ -241,19 +245,34 @@ def _matrix(source: ExportSource, cells: bool) -> _FastMatrix:
     )
 
 
+@dataclass
+class _Piece:
+    """Whole lines of a file: ``data`` (bytes, or the file mapped), as ``buf`` from ``start``."""
+
+    data: bytes | mmap.mmap
+    buf: np.ndarray
+    start: int
+
+
 def _open(
     source: ExportSource, name: str, required: tuple[str, ...]
-) -> tuple[Table, Iterator[bytes]]:
-    """The header (checked by ``Table``) and the file's remaining bytes as pieces of whole lines.
+) -> tuple[Table, Iterator[_Piece]]:
+    """The header (checked by ``Table``) and the rest of the file as pieces of whole lines: the
+    whole file mapped for a folder, pieces of ``CHUNK_BYTES`` inflated from a .zip.
 
     The header must be the first line, plain ASCII without quotes; anything else is a doubt.
     """
-    pieces = _whole_lines(source.chunks(name, CHUNK_BYTES))
-    first = next(pieces, b"")
-    if first.startswith(_BOM):
-        first = first[len(_BOM) :]
+    mapped = source.mapped(name)
+    if mapped is not None:
+        end = mapped.find(b"\n")
+        first = mapped[: end + 1] if end >= 0 else mapped[:]
+        pieces: Iterator[bytes] = iter(())
+    else:
+        pieces = _whole_lines(source.chunks(name, CHUNK_BYTES))
+        first = next(pieces, b"")
+    skip = len(_BOM) if first.startswith(_BOM) else 0
     end = first.find(b"\n")
-    line = first if end < 0 else first[:end]
+    line = first[skip:] if end < 0 else first[skip:end]
     if line.endswith(b"\r"):
         line = line[:-1]
     if not line or not line.isascii() or b'"' in line or any(c < 32 for c in line):
@@ -262,12 +281,16 @@ def _open(
         header = Table(line + b"\n", source.where(name), required)
     except InputError:
         raise _Doubt from None
-    rest = first[end + 1 :] if end >= 0 else b""
+    body = len(first) if end < 0 else end + 1
 
-    def remaining() -> Iterator[bytes]:
-        if rest:
-            yield rest
-        yield from pieces
+    def remaining() -> Iterator[_Piece]:
+        if mapped is not None:
+            yield _Piece(mapped, np.frombuffer(mapped, dtype=np.uint8), body)
+            return
+        if body < len(first):
+            yield _Piece(first, np.frombuffer(first, dtype=np.uint8), body)
+        for piece in pieces:
+            yield _Piece(piece, np.frombuffer(piece, dtype=np.uint8), 0)
 
     return header, remaining()
 
@@ -287,8 +310,22 @@ def _whole_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield tail
 
 
+def _check_utf8(piece: _Piece) -> None:
+    """A doubt unless the piece is UTF-8 text (as the row reader's decoding requires)."""
+    starts = range(piece.start, len(piece.buf), CHUNK_BYTES)
+    if all(piece.buf[at : at + CHUNK_BYTES].max() < 0x80 for at in starts):
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for at in starts:
+            decoder.decode(piece.data[at : at + CHUNK_BYTES])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _Doubt from None
+
+
 def _scan(
-    pieces: Iterator[bytes],
+    pieces: Iterator[_Piece],
     kinds: np.ndarray,
     slots: np.ndarray,
     keep: dict[int, type],
@@ -299,35 +336,41 @@ def _scan(
     limit = csv.field_size_limit()
     n_slots = int(slots[kinds != kernels.CELL].max(initial=-1)) + 2  # a SPAN takes two
     scanned = _Scanned(columns={slot: [] for slot in keep}, cells=[], spans=[])
-    span_slots = slots[kinds == kernels.SPAN]
+    span_slots = slots[kinds == kernels.SPAN].tolist()
     n_cells = int((kinds == kernels.CELL).sum()) if emit else 0
     capacity = max(_CELL_BATCH, n_cells) if emit else 0
     cell_row = np.empty(capacity, dtype=np.int32)
     cell_col = np.empty(capacity, dtype=np.int32)
     cell_vote = np.empty(capacity, dtype=np.int8)
+    block = np.empty((_ROW_BATCH, n_slots), dtype=np.int64)
     row_base = 0
-    for data in pieces:
-        if not data.isascii():
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _Doubt from None
-        buf = np.frombuffer(data, dtype=np.uint8)
-        values = np.empty((data.count(b"\n") + 1, n_slots), dtype=np.int64)
-        pos, filled = 0, 0
+    for piece in pieces:
+        _check_utf8(piece)
+        pos, buf = piece.start, piece.buf
         while pos < len(buf):
+            done = pos
             pos, n_rows, n, status = kernels.scan(
-                buf, pos, kinds, slots, limit, values[filled:], cell_row, cell_col, cell_vote, emit
+                buf, pos, kinds, slots, limit, block, cell_row, cell_col, cell_vote, emit
             )
             if status != kernels.OK:
                 raise _Doubt
             if n:
-                row = cell_row[:n] + np.int32(row_base + filled)
+                row = cell_row[:n] + np.int32(row_base)
                 scanned.cells.append((row, cell_col[:n].copy(), cell_vote[:n].copy()))
-            filled += n_rows
-        for slot, dtype in keep.items():
-            scanned.columns[slot].append(values[:filled, slot].astype(dtype))
-        for slot in span_slots.tolist():
-            scanned.spans.append((data, values[:filled, slot : slot + 2].copy()))
-        row_base += filled
+            for slot, dtype in keep.items():
+                scanned.columns[slot].append(block[:n_rows, slot].astype(dtype))
+            for slot in span_slots:
+                scanned.spans.append((piece.data, block[:n_rows, slot : slot + 2].copy()))
+            row_base += n_rows
+            _release(piece, done, pos)
     return scanned
+
+
+def _release(piece: _Piece, start: int, end: int) -> None:
+    """Drop the scanned pages of a mapped file from this process (they stay in the page cache),
+    so that its resident memory does not grow with the file."""
+    if isinstance(piece.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        first = start - start % mmap.PAGESIZE
+        last = end - end % mmap.PAGESIZE
+        if last > first:
+            piece.data.madvise(mmap.MADV_DONTNEED, first, last - first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import zipfile
 from collections.abc import Iterator
@@ -57,6 +58,19 @@ class ExportSource:
                         yield part
         except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
             raise InputError(f"cannot read: {error}", path=self.where(name)) from None
+
+    def mapped(self, name: str) -> mmap.mmap | None:
+        """The file ``name`` mapped read-only into memory, or None (inside a .zip, empty, or a
+        file that cannot be mapped: ``chunks`` then reads it, or says why it cannot)."""
+        if self._archive is not None:
+            return None
+        try:
+            with open(os.path.join(self.location, self._files[name]), "rb") as file:
+                if os.fstat(file.fileno()).st_size == 0:
+                    return None
+                return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
 
     def _inflate(
         self, archive: zipfile.ZipFile, member: str, name: str, size: int | None
