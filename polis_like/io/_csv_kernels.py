@@ -30,7 +30,7 @@ _MAX_INT_DIGITS = 18
 
 
 @njit(cache=True, nogil=True)
-def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_vote, emit):
+def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_vote, emit, wide):
     """Scan the whole rows of ``buf[pos:]`` (it ends with a line end, or at the end of the file).
 
     ``kinds[c]`` is the kind of column c and ``slots[c]`` where its value goes: a column of
@@ -79,6 +79,8 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                         break
                     if c < 32 or c == 34:
                         return pos, rows, cells, DOUBT
+                elif c >= 128:
+                    wide[0] = 1  # not ASCII: the caller checks that the rows are UTF-8
                 pos += 1
             end = pos
             if end - start > field_limit:

@@ -43,12 +43,12 @@ class _Doubt(Exception):
 class _Scanned:
     """One file scanned: the kept columns (by slot), the cells, the bytes of each span."""
 
-    columns: dict[int, list[np.ndarray]]
+    columns: dict[int, _Column]
     cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # row (global), cell column, vote
     spans: list[tuple[bytes | mmap.mmap, np.ndarray]]  # the data, its rows' (start, end)
 
-    def column(self, slot: int, dtype: type) -> np.ndarray:
-        return np.concatenate(self.columns[slot]) if self.columns[slot] else np.empty(0, dtype)
+    def column(self, slot: int) -> np.ndarray:
+        return self.columns[slot].values()
 
 
 def read(
@@ -170,8 +170,8 @@ def _votes(source: ExportSource) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         kinds[i_datetime], slots[i_datetime] = kernels.FLAG, 4
     keep = {0: np.int64, 1: np.int32, 2: np.int32, 3: np.int8, 4: np.bool_}
     scanned = _scan(pieces, kinds, slots, keep, emit=False)
-    time, comment, voter, vote = (scanned.column(s, keep[s]) for s in range(4))
-    any_datetime = i_datetime is not None and any(part.any() for part in scanned.columns[4])
+    time, comment, voter, vote = (scanned.column(s) for s in range(4))
+    any_datetime = i_datetime is not None and bool(scanned.column(4).any())
     has_timestamps = any_datetime or i_datetime is None or len(vote) == 0
     return time, comment, voter, vote, has_timestamps
 
@@ -210,11 +210,11 @@ def _matrix(source: ExportSource, cells: bool) -> _FastMatrix:
     if i_xid is not None:
         kinds[i_xid], slots[i_xid] = kernels.SPAN, 2
     scanned = _scan(pieces, kinds, slots, {0: np.int32, 1: np.int64}, emit=cells)
-    pids = scanned.column(0, np.int32)
+    pids = scanned.column(0)
     if len(np.unique(pids)) != len(pids):
         raise _Doubt  # a participant twice: the row reader names the line
     names = [str(p) for p in pids.tolist()]
-    group_values = scanned.column(1, np.int64).tolist()
+    group_values = scanned.column(1).tolist()
     groups = {
         pid: (None if g == kernels.NONE else g) for pid, g in zip(names, group_values, strict=True)
     }
@@ -310,20 +310,6 @@ def _whole_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield tail
 
 
-def _check_utf8(piece: _Piece) -> None:
-    """A doubt unless the piece is UTF-8 text (as the row reader's decoding requires)."""
-    starts = range(piece.start, len(piece.buf), CHUNK_BYTES)
-    if all(piece.buf[at : at + CHUNK_BYTES].max() < 0x80 for at in starts):
-        return
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        for at in starts:
-            decoder.decode(piece.data[at : at + CHUNK_BYTES])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise _Doubt from None
-
-
 def _scan(
     pieces: Iterator[_Piece],
     kinds: np.ndarray,
@@ -335,7 +321,8 @@ def _scan(
     soon as the kernel has one."""
     limit = csv.field_size_limit()
     n_slots = int(slots[kinds != kernels.CELL].max(initial=-1)) + 2  # a SPAN takes two
-    scanned = _Scanned(columns={slot: [] for slot in keep}, cells=[], spans=[])
+    columns = {slot: _Column(dtype) for slot, dtype in keep.items()}
+    scanned = _Scanned(columns=columns, cells=[], spans=[])
     span_slots = slots[kinds == kernels.SPAN].tolist()
     n_cells = int((kinds == kernels.CELL).sum()) if emit else 0
     capacity = max(_CELL_BATCH, n_cells) if emit else 0
@@ -343,27 +330,55 @@ def _scan(
     cell_col = np.empty(capacity, dtype=np.int32)
     cell_vote = np.empty(capacity, dtype=np.int8)
     block = np.empty((_ROW_BATCH, n_slots), dtype=np.int64)
+    wide = np.zeros(1, dtype=np.int64)
     row_base = 0
     for piece in pieces:
-        _check_utf8(piece)
         pos, buf = piece.start, piece.buf
         while pos < len(buf):
             done = pos
             pos, n_rows, n, status = kernels.scan(
-                buf, pos, kinds, slots, limit, block, cell_row, cell_col, cell_vote, emit
+                buf, pos, kinds, slots, limit, block, cell_row, cell_col, cell_vote, emit, wide
             )
             if status != kernels.OK:
                 raise _Doubt
+            if wide[0]:  # the rows are whole lines, so whole characters
+                try:
+                    codecs.decode(piece.data[done:pos], "utf-8")
+                except UnicodeDecodeError:
+                    raise _Doubt from None
+                wide[0] = 0
             if n:
                 row = cell_row[:n] + np.int32(row_base)
                 scanned.cells.append((row, cell_col[:n].copy(), cell_vote[:n].copy()))
-            for slot, dtype in keep.items():
-                scanned.columns[slot].append(block[:n_rows, slot].astype(dtype))
+            for slot, column in columns.items():
+                rows_left = (len(buf) - pos) * n_rows // max(pos - done, 1)
+                column.extend(block[:n_rows, slot], rows_left)
             for slot in span_slots:
                 scanned.spans.append((piece.data, block[:n_rows, slot : slot + 2].copy()))
             row_base += n_rows
             _release(piece, done, pos)
     return scanned
+
+
+class _Column:
+    """A growing array of one dtype, sized ahead from the rows still to come."""
+
+    def __init__(self, dtype: type) -> None:
+        self.array: np.ndarray = np.empty(0, dtype=dtype)
+        self.size = 0
+
+    def extend(self, values: np.ndarray, expected_more: int) -> None:
+        end = self.size + len(values)
+        if end > len(self.array):
+            wanted = max(end + expected_more + expected_more // 16 + 1024, len(self.array) * 3 // 2)
+            grown = np.empty(wanted, dtype=self.array.dtype)
+            grown[: self.size] = self.array[: self.size]
+            self.array = grown
+        self.array[self.size : end] = values
+        self.size = end
+
+    def values(self) -> np.ndarray:
+        return self.array[: self.size]
 
 
 def _release(piece: _Piece, start: int, end: int) -> None:
