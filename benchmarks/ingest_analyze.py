@@ -24,7 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import synthetic
+# Read before polis_like is imported (by synthetic): it sets NUMBA_CACHE_DIR for its own process,
+# and each checkout's children should choose their cache themselves.
+_NUMBA_CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR")
+
+import synthetic  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -102,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     checkout = args.checkout.resolve()
     env = dict(os.environ, PYTHONPATH=str(checkout))
+    env.pop("NUMBA_CACHE_DIR", None)
+    if _NUMBA_CACHE_DIR is not None:
+        env["NUMBA_CACHE_DIR"] = _NUMBA_CACHE_DIR
     report: dict = {"checkout": str(checkout), "load_start": os.getloadavg(), "cases": {}}
     folders = {name: prepare(name, args.cache_dir.resolve()) for name in names}
     analyze = [sys.executable, "-m", "polis_like.launcher.cli", "analyze"]

@@ -33,8 +33,8 @@ _MAX_INT_DIGITS = 18
 def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_vote, emit, wide):
     """Scan the whole rows of ``buf[pos:]`` (it ends with a line end, or at the end of the file).
 
-    ``kinds[c]`` is the kind of column c and ``slots[c]`` where its value goes: a column of
-    ``values`` (shape (max rows, slots)) for INT, ID, VOTE, OPT_INT, FLAG and SPAN (-1: checked
+    ``kinds[c]`` is the kind of column c and ``slots[c]`` where its value goes: a row of
+    ``values`` (shape (slots, max rows)) for INT, ID, VOTE, OPT_INT, FLAG and SPAN (-1: checked
     only), the cell column index for CELL. Cells go to ``cell_*`` when ``emit``; a row starts only
     while ``values`` has a row free and the cell arrays room for a full row.
 
@@ -42,7 +42,7 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
     """
     n = len(buf)
     width = len(kinds)
-    max_rows = values.shape[0]
+    max_rows = values.shape[1]
     max_cells = len(cell_vote)
     n_cell_columns = 0
     for c in range(width):
@@ -102,10 +102,10 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                     value = value * 10 + d
                     i += 1
                 if slot >= 0:
-                    values[rows, slot] = -value if negative else value
+                    values[slot, rows] = -value if negative else value
             elif kind == OPT_INT:
                 if slot >= 0:
-                    values[rows, slot] = NONE
+                    values[slot, rows] = NONE
             elif kind == ID:
                 if end == start:
                     return pos, rows, cells, DOUBT
@@ -118,7 +118,7 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                     if value > _MAX_ID:
                         return pos, rows, cells, DOUBT
                 if slot >= 0:
-                    values[rows, slot] = value
+                    values[slot, rows] = value
             elif kind == VOTE or (kind == CELL and end > start):
                 length = end - start
                 if length < 1 or length > 2:
@@ -134,18 +134,18 @@ def scan(buf, pos, kinds, slots, field_limit, values, cell_row, cell_col, cell_v
                         return pos, rows, cells, DOUBT
                 if kind == VOTE:
                     if slot >= 0:
-                        values[rows, slot] = d
+                        values[slot, rows] = d
                 elif emit:
                     cell_row[cells] = rows
                     cell_col[cells] = slot
                     cell_vote[cells] = d
                     cells += 1
             elif kind == SPAN:
-                values[rows, slot] = start
-                values[rows, slot + 1] = end
+                values[slot, rows] = start
+                values[slot + 1, rows] = end
             elif kind == FLAG:
                 if slot >= 0:
-                    values[rows, slot] = 1 if end > start else 0
+                    values[slot, rows] = 1 if end > start else 0
             col += 1
             if pos >= n:
                 break

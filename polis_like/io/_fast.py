@@ -211,7 +211,8 @@ def _matrix(source: ExportSource, cells: bool) -> _FastMatrix:
         kinds[i_xid], slots[i_xid] = kernels.SPAN, 2
     scanned = _scan(pieces, kinds, slots, {0: np.int32, 1: np.int64}, emit=cells)
     pids = scanned.column(0)
-    if len(np.unique(pids)) != len(pids):
+    ordered = np.sort(pids)
+    if (ordered[1:] == ordered[:-1]).any():
         raise _Doubt  # a participant twice: the row reader names the line
     names = [str(p) for p in pids.tolist()]
     group_values = scanned.column(1).tolist()
@@ -329,7 +330,7 @@ def _scan(
     cell_row = np.empty(capacity, dtype=np.int32)
     cell_col = np.empty(capacity, dtype=np.int32)
     cell_vote = np.empty(capacity, dtype=np.int8)
-    block = np.empty((_ROW_BATCH, n_slots), dtype=np.int64)
+    block = np.empty((n_slots, _ROW_BATCH), dtype=np.int64)
     wide = np.zeros(1, dtype=np.int64)
     row_base = 0
     for piece in pieces:
@@ -352,9 +353,9 @@ def _scan(
                 scanned.cells.append((row, cell_col[:n].copy(), cell_vote[:n].copy()))
             for slot, column in columns.items():
                 rows_left = (len(buf) - pos) * n_rows // max(pos - done, 1)
-                column.extend(block[:n_rows, slot], rows_left)
+                column.extend(block[slot, :n_rows], rows_left)
             for slot in span_slots:
-                scanned.spans.append((piece.data, block[:n_rows, slot : slot + 2].copy()))
+                scanned.spans.append((piece.data, block[slot : slot + 2, :n_rows].T.copy()))
             row_base += n_rows
             _release(piece, done, pos)
     return scanned
