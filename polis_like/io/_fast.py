@@ -14,6 +14,7 @@ import codecs
 import csv
 import mmap
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,11 +66,18 @@ def _read(
     source: ExportSource, summary: dict[str, str], comments: dict[str, Statement] | None
 ) -> Conversation:
     has_votes = source.has(VOTES)
-    matrix = _matrix(source, cells=not has_votes) if source.has(PARTICIPANTS_VOTES) else None
+    has_matrix = source.has(PARTICIPANTS_VOTES)
+    matrix: _FastMatrix | None
+    together = has_votes and has_matrix and comments is not None and not source.in_archive
+    if together:
+        time, comment, voter, vote, has_timestamps, matrix = _both(source)
+    else:
+        matrix = _matrix(source, cells=not has_votes) if has_matrix else None
     if has_votes:
         # The same checks, in the same order, as the row reader's.
         comments = rows._check_comments_present(source, comments)
-        time, comment, voter, vote, has_timestamps = _votes(source)
+        if not together:
+            time, comment, voter, vote, has_timestamps = _votes(source)
         if matrix is not None:
             try:
                 rows.check_matrix_comments(source, matrix.comment_ids, comments, matrix.line)
@@ -103,6 +111,22 @@ def _read(
         reference_groups=matrix.groups if matrix is not None else {},
         has_timestamps=has_timestamps,
     )
+
+
+def _both(
+    source: ExportSource,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, _FastMatrix]:
+    """votes.csv here and participants-votes.csv in a thread at the same time (the scan
+    releases the GIL), each file in a folder mapped on its own. The matrix's outcome (a doubt,
+    an error) comes first, as the row reader reads it first."""
+    with ThreadPoolExecutor(1) as pool:
+        matrix = pool.submit(_matrix, source, False)
+        try:
+            votes = _votes(source)
+        except (_Doubt, InputError):
+            matrix.result()
+            raise
+        return (*votes, matrix.result())
 
 
 def _statements(comments: dict[str, Statement]) -> list[Statement]:

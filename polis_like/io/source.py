@@ -32,6 +32,11 @@ class ExportSource:
         self._archive = archive
         self._inflated: dict[str, int] = {}  # bytes inflated from the archive, by file
 
+    @property
+    def in_archive(self) -> bool:
+        """Whether the files are inflated from a .zip (else read from a folder)."""
+        return self._archive is not None
+
     def has(self, name: str) -> bool:
         """Whether the export holds the file ``name``."""
         return name in self._files
