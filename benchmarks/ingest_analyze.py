@@ -5,11 +5,12 @@
     python benchmarks/ingest_analyze.py --checkout /path/to/other/checkout   # e.g. main, before
 
 Each run is a fresh ``python -m polis_like.launcher.cli analyze DIR`` child writing its JSON to a
-file; its wall time is measured around the process and its peak RSS is the child's
-``ru_maxrss`` (``os.wait4``). One run on vtaiwan first fills the compiled-kernel caches, as any
-earlier command would have; its time is reported apart. The synthetic exports
-(``benchmarks/synthetic.py``, 30 votes per participant, seed 0) are written once with the
-project's own writer (``polis_like.io.write``) into the cache folder; 1M x 1,000 takes minutes.
+file; its wall time is measured around the process, its CPU time (user + system, all threads)
+and peak RSS are the child's ``ru_utime + ru_stime`` and ``ru_maxrss`` (``os.wait4``). One run
+on vtaiwan first fills the compiled-kernel caches, as any earlier command would have; its time
+is reported apart. The synthetic exports (``benchmarks/synthetic.py``, 30 votes per
+participant, seed 0) are written once with the project's own writer (``polis_like.io.write``)
+into the cache folder; 1M x 1,000 takes minutes.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> dict:
         return {
             "wall_s": wall,
             "peak_rss_mb": usage.ru_maxrss * 1024 / 1e6,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
             "status": proc.returncode,
             "out_bytes": out.stat().st_size,
             "stderr": err.read_text(errors="replace")[-300:],
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             "runs": runs,
             "median_wall_s": statistics.median(r["wall_s"] for r in runs),
             "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
         }
         report["cases"][name] = entry
         walls = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
@@ -137,11 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
     print(f"first run (vtaiwan, caches filled): {first['wall_s']:.2f} s")
-    print("| case | runs | wall time (median) | peak RSS (median) |")
-    print("|---|---|---|---|")
+    print("| case | runs | wall time (median) | CPU time (median) | peak RSS (median) |")
+    print("|---|---|---|---|---|")
     for name, entry in report["cases"].items():
         print(
             f"| {name} | {len(entry['runs'])} | {entry['median_wall_s']:.2f} s "
+            f"| {entry['median_cpu_s']:.2f} s "
             f"| {entry['median_peak_rss_mb']:.0f} MB |"
         )
 
