@@ -9,6 +9,7 @@ import numpy as np
 
 from polis_like.conversation import Conversation, Moderation, Statement, VoteEvents, canonical_ids
 from polis_like.errors import InputError
+from polis_like.io import _fast
 from polis_like.io.polis_csv import (
     COMMENTS,
     IS_META,
@@ -28,11 +29,11 @@ from polis_like.io.polis_csv import (
 )
 from polis_like.io.source import ExportSource, open_export
 
-_VOTES_REQUIRED = ("timestamp", "comment-id", "voter-id", "vote")
+VOTES_REQUIRED = ("timestamp", "comment-id", "voter-id", "vote")
 _COMMENTS_REQUIRED = ("timestamp", "comment-id", "author-id", "moderated", "comment-body")
 _COMMENTS_NUMERIC = ("agrees", "disagrees")
-_PARTICIPANTS_REQUIRED = ("participant", "group-id")
-_PARTICIPANTS_NUMERIC = ("n-comments", "n-votes", "n-agree", "n-disagree")
+PARTICIPANTS_REQUIRED = ("participant", "group-id")
+PARTICIPANTS_NUMERIC = ("n-comments", "n-votes", "n-agree", "n-disagree")
 
 
 @dataclass
@@ -57,30 +58,30 @@ class _Matrix:
     votes: _Votes = field(default_factory=lambda: _Votes(has_timestamps=False))
 
 
-def read_export(path: str | os.PathLike[str]) -> Conversation:
+def read_export(path: str | os.PathLike[str], *, fast: bool = True) -> Conversation:
     """Read the Pol.is export at ``path`` (a folder or a .zip of one) into a Conversation.
 
     Votes come from ``votes.csv`` (with ``comments.csv``), or from ``participants-votes.csv``
     alone when there is no ``votes.csv``. Bad input raises :class:`InputError` naming the file
     and line.
+
+    The two large files are first scanned at column speed (see ``_fast``); a file that the scan
+    cannot prove valid is read again row by row, which gives the same Conversation or raises
+    the error with its line. ``fast=False`` reads row by row only (the reference of the tests).
     """
     with open_export(path) as source:
         summary = _read_summary(source) if source.has(SUMMARY) else {}
         comments = _read_comments(source) if source.has(COMMENTS) else None
+        if fast:
+            conversation = _fast.read(source, summary, comments)
+            if conversation is not None:
+                return conversation
         matrix = _read_matrix(source) if source.has(PARTICIPANTS_VOTES) else None
         if source.has(VOTES):
-            if comments is None:
-                message = f"{VOTES} needs {COMMENTS}, which is missing"
-                raise InputError(message, path=source.where(COMMENTS))
+            comments = _check_comments_present(source, comments)
             votes = _read_votes(source, comments)
             if matrix is not None:
-                unknown = [c for c in matrix.comment_ids if c not in comments]
-                if unknown:
-                    raise InputError(
-                        f"comment-id {unknown[0]} is not in {COMMENTS}",
-                        path=source.where(PARTICIPANTS_VOTES),
-                        line=matrix.header_line,
-                    )
+                check_matrix_comments(source, matrix.comment_ids, comments, matrix.header_line)
         else:
             assert matrix is not None  # open_export found one of the two files
             votes = matrix.votes
@@ -88,6 +89,28 @@ def read_export(path: str | os.PathLike[str]) -> Conversation:
             for cid in matrix.comment_ids:
                 comments.setdefault(cid, Statement(id=cid, text=""))
     return _assemble(summary, comments, matrix, votes)
+
+
+def _check_comments_present(
+    source: ExportSource, comments: dict[str, Statement] | None
+) -> dict[str, Statement]:
+    if comments is None:
+        message = f"{VOTES} needs {COMMENTS}, which is missing"
+        raise InputError(message, path=source.where(COMMENTS))
+    return comments
+
+
+def check_matrix_comments(
+    source: ExportSource, comment_ids: list[str], comments: dict[str, Statement], line: int
+) -> None:
+    """With votes.csv, every comment column of participants-votes.csv is in comments.csv."""
+    unknown = [c for c in comment_ids if c not in comments]
+    if unknown:
+        raise InputError(
+            f"comment-id {unknown[0]} is not in {COMMENTS}",
+            path=source.where(PARTICIPANTS_VOTES),
+            line=line,
+        )
 
 
 def _assemble(
@@ -165,9 +188,9 @@ def _read_comments(source: ExportSource) -> dict[str, Statement]:
 
 def _read_votes(source: ExportSource, comments: dict[str, Statement]) -> _Votes:
     """votes.csv: every vote event, in file order."""
-    table = Table(source.read(VOTES), source.where(VOTES), _VOTES_REQUIRED)
+    table = Table(source.read(VOTES), source.where(VOTES), VOTES_REQUIRED)
     path, col = table.path, table.columns
-    i_time, i_comment, i_voter, i_vote = (col[name] for name in _VOTES_REQUIRED)
+    i_time, i_comment, i_voter, i_vote = (col[name] for name in VOTES_REQUIRED)
     i_datetime = col.get("datetime")
     votes = _Votes()
     any_datetime = False
@@ -189,21 +212,14 @@ def _read_votes(source: ExportSource, comments: dict[str, Statement]) -> _Votes:
 def _read_matrix(source: ExportSource) -> _Matrix:
     """participants-votes.csv: groups and xids, and its cells as events in row then column order."""
     table = Table(
-        source.read(PARTICIPANTS_VOTES), source.where(PARTICIPANTS_VOTES), _PARTICIPANTS_REQUIRED
+        source.read(PARTICIPANTS_VOTES), source.where(PARTICIPANTS_VOTES), PARTICIPANTS_REQUIRED
     )
     path, col = table.path, table.columns
     matrix = _Matrix(header_line=table.header_line)
-    comment_columns: list[tuple[str, int]] = []
-    for i, name in enumerate(table.header):
-        if name.isascii() and name.isdigit():
-            cid = parse_id(name, "comment-id", path, table.header_line)
-            if cid in matrix.comment_ids:
-                message = f"comment-id {cid} appears twice"
-                raise InputError(message, path=path, line=table.header_line)
-            matrix.comment_ids.append(cid)
-            comment_columns.append((cid, i))
+    comment_columns = matrix_comment_columns(table)
+    matrix.comment_ids = [cid for cid, _ in comment_columns]
     i_participant, i_group, i_xid = col["participant"], col["group-id"], col.get(XID)
-    numeric = [(name, col[name]) for name in _PARTICIPANTS_NUMERIC if name in col]
+    numeric = [(name, col[name]) for name in PARTICIPANTS_NUMERIC if name in col]
     votes = matrix.votes
     for line, row in table.rows():
         pid = parse_id(row[i_participant], "participant", path, line)
@@ -222,3 +238,18 @@ def _read_matrix(source: ExportSource) -> _Matrix:
                 votes.comment.append(cid)
     votes.timestamp = list(range(len(votes.vote)))
     return matrix
+
+
+def matrix_comment_columns(table: Table) -> list[tuple[str, int]]:
+    """The comment columns of participants-votes.csv (digits for a name): id and position."""
+    columns: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for i, name in enumerate(table.header):
+        if name.isascii() and name.isdigit():
+            cid = parse_id(name, "comment-id", table.path, table.header_line)
+            if cid in seen:
+                message = f"comment-id {cid} appears twice"
+                raise InputError(message, path=table.path, line=table.header_line)
+            seen.add(cid)
+            columns.append((cid, i))
+    return columns

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import zipfile
+from collections.abc import Iterator
 from types import TracebackType
 
 from polis_like.errors import InputError, TooLarge
@@ -28,7 +30,12 @@ class ExportSource:
         self.location = location
         self._files = files  # base name -> path in the folder or member name in the archive
         self._archive = archive
-        self._inflated = 0  # bytes inflated from the archive so far
+        self._inflated: dict[str, int] = {}  # bytes inflated from the archive, by file
+
+    @property
+    def in_archive(self) -> bool:
+        """Whether the files are inflated from a .zip (else read from a folder)."""
+        return self._archive is not None
 
     def has(self, name: str) -> bool:
         """Whether the export holds the file ``name``."""
@@ -43,19 +50,43 @@ class ExportSource:
 
     def read(self, name: str) -> bytes:
         """The bytes of the file ``name``."""
+        return b"".join(self.chunks(name, None))
+
+    def chunks(self, name: str, size: int | None) -> Iterator[bytes]:
+        """The bytes of the file ``name`` in pieces of about ``size`` bytes (None: whole)."""
         try:
             if self._archive is not None:
-                return self._inflate(self._archive, self._files[name], name)
-            with open(os.path.join(self.location, self._files[name]), "rb") as file:
-                return file.read()
+                yield from self._inflate(self._archive, self._files[name], name, size)
+            else:
+                with open(os.path.join(self.location, self._files[name]), "rb") as file:
+                    while part := file.read(-1 if size is None else size):
+                        yield part
         except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
             raise InputError(f"cannot read: {error}", path=self.where(name)) from None
 
-    def _inflate(self, archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    def mapped(self, name: str) -> mmap.mmap | None:
+        """The file ``name`` mapped read-only into memory, or None (inside a .zip, empty, or a
+        file that cannot be mapped: ``chunks`` then reads it, or says why it cannot)."""
+        if self._archive is not None:
+            return None
+        try:
+            with open(os.path.join(self.location, self._files[name]), "rb") as file:
+                if os.fstat(file.fileno()).st_size == 0:
+                    return None
+                return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+
+    def _inflate(
+        self, archive: zipfile.ZipFile, member: str, name: str, size: int | None
+    ) -> Iterator[bytes]:
         """The member's bytes, refused with 413 before inflating when its declared size or
-        ratio is a zip bomb's, and while inflating should it grow past what it declared."""
+        ratio is a zip bomb's, and while inflating should it grow past what it declared.
+        A member read again (the row reader after the fast one) counts once."""
         info = archive.getinfo(member)
-        budget = MAX_INFLATED_BYTES - self._inflated
+        budget = MAX_INFLATED_BYTES - sum(
+            inflated for other, inflated in self._inflated.items() if other != name
+        )
         if info.file_size > budget:
             raise TooLarge(
                 f"inflates to {info.file_size} bytes; the limit is "
@@ -70,15 +101,21 @@ class ExportSource:
                 f"compressed size; the limit is {MAX_RATIO} (a zip bomb?)",
                 path=self.where(name),
             )
-        parts, size = [], 0
+        inflated, parts, held = 0, [], 0
         with archive.open(info) as file:
+            # inflated 1 MB at a time, so that a lie about the size is caught within 1 MB
             while part := file.read(_CHUNK):
-                size += len(part)
-                if size > info.file_size:
+                inflated += len(part)
+                if inflated > info.file_size:
                     raise TooLarge("inflates past its declared size", path=self.where(name))
                 parts.append(part)
-        self._inflated += size
-        return b"".join(parts)
+                held += len(part)
+                if size is not None and held >= size:
+                    yield b"".join(parts) if len(parts) > 1 else parts[0]
+                    parts, held = [], 0
+        if parts:
+            yield b"".join(parts)
+        self._inflated[name] = max(self._inflated.get(name, 0), inflated)
 
     def close(self) -> None:
         """Close the archive, if any."""

@@ -56,8 +56,8 @@ def _analyze(args: argparse.Namespace) -> int:
             replay=args.replay,
             projection_scale=args.projection_scale,
         )
-        json.dump(document, sys.stdout, ensure_ascii=False, allow_nan=False)
-        sys.stdout.write("\n")
+        # dumps, not dump: dump encodes piece by piece in Python, dumps in C (10x faster)
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
     return 0
 
 
