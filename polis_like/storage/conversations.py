@@ -20,6 +20,7 @@ from .models import (
     MODERATION_MODES,
     PENDING,
     REJECTED,
+    VISIBLE,
     XID_MODES,
     ConversationRow,
     JobRow,
@@ -188,7 +189,7 @@ PARTICIPANT_VIEW = (
         JobRow.tick,
     )
     .join(JobRow, JobRow.conversation_id == ConversationRow.id)
-    .where(ConversationRow.id == bindparam("conversation_id"))
+    .where(ConversationRow.id == bindparam("conversation_id"), VISIBLE)
 )
 
 
@@ -204,7 +205,7 @@ def participant_view(session: Session, conversation_id: int) -> Row:
 
 def get_conversation(session: Session, conversation_id: int) -> ConversationRow:
     conversation = session.get(ConversationRow, conversation_id)
-    if conversation is None:
+    if conversation is None or conversation.importing_ms is not None:
         raise NotFound(f"no conversation {conversation_id}")
     return conversation
 
@@ -250,14 +251,14 @@ def sizes(session: Session, conversation_ids: list[int]) -> dict[int, tuple[int,
 
 def first_conversation_id(session: Session) -> int | None:
     """The oldest conversation's id (None when there is none)."""
-    return session.scalar(select(func.min(ConversationRow.id)))
+    return session.scalar(select(func.min(ConversationRow.id)).where(VISIBLE))
 
 
 def list_conversations(
     session: Session, *, offset: int, limit: int, where: ColumnElement[bool] | None = None
 ) -> list[ConversationRow]:
     """One page of conversations, newest first; only those meeting ``where`` when given."""
-    query = select(ConversationRow)
+    query = select(ConversationRow).where(VISIBLE)
     if where is not None:
         query = query.where(where)
     return list(

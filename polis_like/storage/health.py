@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
 from .db import now_ms
-from .models import ConversationRow, JobRow, VoteEventRow
+from .models import VISIBLE, ConversationRow, JobRow, VoteEventRow
 from .votes import EVENT_TX
 
 
@@ -47,6 +47,7 @@ def worker_lag_s(
         select(first_unread.label("created_ms"))
         .select_from(ConversationRow)
         .outerjoin(JobRow, JobRow.conversation_id == ConversationRow.id)
+        .where(VISIBLE)
     )
     if conversation_id is not None:
         conversations = conversations.where(ConversationRow.id == conversation_id)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from . import history
 from .db import now_ms
-from .models import ConversationRow, JobRow, ResultRow, StateRow, VoteEventRow
+from .models import VISIBLE, ConversationRow, JobRow, ResultRow, StateRow, VoteEventRow
 from .notify import notify_result
 from .results import ResultsDocument
 from .votes import EVENT_TX, Watermark
@@ -54,9 +54,10 @@ def dirty(session: Session) -> list[int]:
         .scalar_subquery()
     )
     rows = session.execute(
-        select(ConversationRow.id, ConversationRow.revision, top_query, mark, JobRow.revision).join(
-            JobRow, JobRow.conversation_id == ConversationRow.id
-        )
+        select(ConversationRow.id, ConversationRow.revision, top_query, mark, JobRow.revision)
+        .join(JobRow, JobRow.conversation_id == ConversationRow.id)
+        # A conversation still being imported is computed once its import ends.
+        .where(VISIBLE)
     ).all()
     return [c for c, revision, top, seen, done in rows if unread(top, seen) or revision != done]
 

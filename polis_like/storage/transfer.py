@@ -2,7 +2,8 @@
 
 An import keeps the export's ids: participant ids become pids and comment ids become sids, so
 that exporting the conversation again gives the same files back (before the math has run, the
-group-id column is blank). Everything is written in one transaction, with bulk inserts.
+group-id column is blank). The rows are written in bulk (COPY on PostgreSQL, batched inserts on
+SQLite), and a failed import leaves nothing behind (see :func:`import_conversation`).
 
 An import takes the texts as the files give them: our default export puts a ``'`` before a text
 that begins like a spreadsheet formula, and that ``'`` is imported with it (visible, never
@@ -23,13 +24,16 @@ What the tables cannot hold as such is encoded:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from polis_like.conversation import Conversation, Moderation, VoteEvents
@@ -38,13 +42,12 @@ from polis_like.errors import InputError
 from polis_like.math.matrix import latest_index
 
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
-from .db import now_ms
-from .models import MAX_ID, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
+from .db import now_ms, sqlite_turn
+from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change
 from .results import latest_groups
 
 DEFAULT_TOPIC = "Imported conversation"
-CHUNK = 10_000
 XID_MAX = 200  # ParticipantRow.xid's length
 #: Summary rows that live in their own columns rather than in ``extra``.
 _OWN_COLUMNS = ("topic", "conversation-description")
@@ -81,8 +84,16 @@ def import_conversation(
 ) -> int:
     """Store ``conversation`` as a new conversation (open moderation); returns its id.
 
-    One transaction: an error leaves nothing behind. ``progress(done, total)`` is called as rows
-    are written (participants, statements, vote events and latest votes).
+    An error leaves nothing behind. ``progress(done, total)`` is called as rows are written
+    (participants, statements, vote events and latest votes).
+
+    The rows are written in chunks straight from the conversation's arrays (no Python object a
+    vote): on PostgreSQL by ``COPY`` (binary for the votes), in one transaction; on SQLite by
+    batched inserts, in transactions of about :data:`SQLITE_TURN_S` each, so that votes of
+    other conversations never wait long for the file's write lock. Until the last one commits
+    the conversation is marked importing (``importing_ms``) and is invisible and inert; a failed
+    import deletes what it wrote, and one that was killed is deleted by the next import
+    (:func:`clear_dead_imports`).
     """
     pids = _integer_ids(conversation.participant_ids, "participant")
     sids = _integer_ids([s.id for s in conversation.statements], "comment")
@@ -95,29 +106,81 @@ def import_conversation(
                 f"the author {statement.author_id} of comment {statement.id} is not a participant"
             )
     votes = conversation.votes
-    # Events in time order, ties in the order given; all at 0 when the export had no times.
+    # All at 0 when the export had no times.
+    times = votes.timestamp_ms if conversation.has_timestamps else np.zeros(len(votes), np.int64)
+    # Events in time order, ties in the order given (vote event ids follow it).
     order = votes.time_order()
-    times = (
-        votes.timestamp_ms[order] if conversation.has_timestamps else np.zeros(len(order), np.int64)
-    )
-    event_pid = pids[votes.participant[order]]
-    event_sid = sids[votes.statement[order]]
-    event_vote = votes.vote[order].astype(np.int64)
-    latest = _latest(event_pid, event_sid, event_vote, times)
+    keep = latest_index(VoteEvents(times, votes.participant, votes.statement, votes.vote))
+
+    def vote_columns(index: np.ndarray) -> list[Any]:
+        return [
+            pids[votes.participant[index]],
+            sids[votes.statement[index]],
+            votes.vote[index],
+            times[index],
+        ]
 
     statement_times = [s.created_ms for s in conversation.statements]
-    arrival = _arrivals(conversation, votes.participant[order], times)
+    now = now_ms()
+    arrival = _arrivals(conversation, times, now)
     dated = [t for t in statement_times if t is not None and t > 0]
     dated += [int(times.min())] if len(times) and times.min() > 0 else []
-    now = now_ms()
 
-    settings = {
-        "topic": _topic(topic, conversation.summary),
-        "moderation": "open",
-        "description": conversation.summary.get("conversation-description", ""),
-    }
-    extra = {k: v for k, v in conversation.summary.items() if k not in _OWN_COLUMNS}
-    total = len(pids) + len(sids) + len(times) + len(latest[0])
+    statements: list[tuple] = []
+    seen_keys: set[str] = set()
+    for statement, sid, created in zip(
+        conversation.statements, sids.tolist(), statement_times, strict=True
+    ):
+        key = text_key(statement.text)
+        if key in seen_keys:
+            key = _repeat_key(key, sid)
+        seen_keys.add(key)
+        author = statement.author_id
+        statements.append(
+            (
+                sid,
+                statement.text,
+                key,
+                pid_of[author] if author is not None else None,
+                int(statement.moderation),
+                False,
+                bool(statement.is_meta),
+                created if created is not None else 0,
+            )
+        )
+
+    vote_names = ("pid", "sid", "vote", "created_ms")
+    vote_types = ("int4", "int4", "int2", "int8")
+    tables = [
+        _Table(
+            "participants",
+            ("pid", "xid", "banned", "created_ms"),
+            len(pids),
+            lambda a, b: [
+                pids[a:b],
+                [xids.get(p) for p in pids[a:b].tolist()],
+                [False] * (b - a),
+                arrival[a:b],
+            ],
+        ),
+        _Table(
+            "statements",
+            ("sid", "text", "text_key", "author_pid", "status", "is_seed", "is_meta", "created_ms"),
+            len(statements),
+            lambda a, b: [list(column) for column in zip(*statements[a:b], strict=True)],
+        ),
+        _Table(
+            "vote_events",
+            vote_names,
+            len(order),
+            lambda a, b: vote_columns(order[a:b]),
+            vote_types,
+        ),
+        _Table(
+            "latest_votes", vote_names, len(keep), lambda a, b: vote_columns(keep[a:b]), vote_types
+        ),
+    ]
+    total = sum(table.size for table in tables)
     done = 0
 
     def report(rows: int) -> None:
@@ -126,62 +189,233 @@ def import_conversation(
         if progress is not None:
             progress(done, total)
 
-    with sessions.begin() as session:
+    settings = {
+        "topic": _topic(topic, conversation.summary),
+        "moderation": "open",
+        "description": conversation.summary.get("conversation-description", ""),
+    }
+    extra = {k: v for k, v in conversation.summary.items() if k not in _OWN_COLUMNS}
+
+    def create(session: Session, importing_ms: int | None) -> int:
         row = create_conversation(
             session, settings, owner_id=owner_id, created_ms=min(dated, default=now), extra=extra
         )
-        cid = row.id
         row.next_pid = int(pids.max()) + 1 if len(pids) else 0
         row.next_sid = int(sids.max()) + 1 if len(sids) else 0
         row.revision = 0
+        row.importing_ms = importing_ms
         session.flush()
-        if progress is not None:
-            progress(0, total)
+        return row.id
 
-        participants = [
-            {
-                "conversation_id": cid,
-                "pid": pid,
-                "visitor": None,
-                "xid": xids.get(pid),
-                "banned": False,
-                "created_ms": int(at) if at is not None else now,
-            }
-            for pid, at in zip(pids.tolist(), arrival, strict=True)
-        ]
-        _insert(session, ParticipantRow, participants, report)
+    if progress is not None:
+        progress(0, total)
+    with sessions() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        return _import_postgres(sessions, create, tables, report)
+    return _import_sqlite(sessions, create, tables, report)
 
-        statements = []
-        seen_keys: set[str] = set()
-        for statement, sid, created in zip(
-            conversation.statements, sids.tolist(), statement_times, strict=True
-        ):
-            key = text_key(statement.text)
-            if key in seen_keys:
-                key = _repeat_key(key, sid)
-            seen_keys.add(key)
-            author = statement.author_id
-            statements.append(
-                {
-                    "conversation_id": cid,
-                    "sid": sid,
-                    "text": statement.text,
-                    "text_key": key,
-                    "author_pid": pid_of[author] if author is not None else None,
-                    "status": int(statement.moderation),
-                    "is_seed": False,
-                    "is_meta": bool(statement.is_meta),
-                    "created_ms": created if created is not None else 0,
-                }
-            )
-        _insert(session, StatementRow, statements, report)
 
-        _insert(
-            session, VoteEventRow, _vote_rows(cid, event_pid, event_sid, event_vote, times), report
-        )
-        _insert(session, LatestVoteRow, _vote_rows(cid, *latest), report)
+@dataclass
+class _Table:
+    """The rows of one table: ``rows(start, stop)`` gives the values of ``columns`` (all but
+    conversation_id) of rows start to stop - 1, a numpy array or list a column."""
+
+    name: str
+    columns: tuple[str, ...]
+    size: int
+    rows: Callable[[int, int], list[Any]]
+    #: The columns' PostgreSQL types when all are fixed-width integers (binary COPY), or None.
+    binary: tuple[str, ...] | None = None
+
+
+def _chunk(table: _Table, start: int, stop: int) -> list[Any]:
+    """One chunk of ``table``'s rows, as columns (what every write of an import goes through)."""
+    return table.rows(start, stop)
+
+
+# PostgreSQL: one transaction, COPY.
+
+#: Rows a COPY write (and a progress step) on PostgreSQL.
+CHUNK = 100_000
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
+_PGCOPY_TRAILER = b"\xff\xff"
+_PG_INTEGERS = {"int2": ">i2", "int4": ">i4", "int8": ">i8"}
+
+
+def _import_postgres(
+    sessions: sessionmaker[Session],
+    create: Callable[[Session, int | None], int],
+    tables: list[_Table],
+    report: Callable[[int], None],
+) -> int:
+    with sessions.begin() as session:
+        cid = create(session, None)
+        driver = session.connection().connection.driver_connection
+        assert driver is not None  # an open connection has its driver's
+        with driver.cursor() as cursor:
+            for table in tables:
+                _copy(cursor, cid, table, report)
         notify_change(session, cid)
     return cid
+
+
+def _copy(cursor: Any, cid: int, table: _Table, report: Callable[[int], None]) -> None:
+    """COPY the table's rows in chunks: integers in the binary format, built by numpy."""
+    names = ", ".join(("conversation_id", *table.columns))
+    if table.binary is None:
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for start in range(0, table.size, CHUNK):
+                stop = min(start + CHUNK, table.size)
+                columns = [
+                    c.tolist() if isinstance(c, np.ndarray) else c
+                    for c in _chunk(table, start, stop)
+                ]
+                for row in zip(itertools.repeat(cid), *columns, strict=False):
+                    copy.write_row(row)
+                report(stop - start)
+        return
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_PGCOPY_HEADER)
+        for start in range(0, table.size, CHUNK):
+            stop = min(start + CHUNK, table.size)
+            copy.write(_binary_rows(cid, table.binary, _chunk(table, start, stop)))
+            report(stop - start)
+        copy.write(_PGCOPY_TRAILER)
+
+
+def _binary_rows(cid: int, types: tuple[str, ...], columns: list[Any]) -> bytes:
+    """Rows of COPY's binary format: a field count, then each field's length and value."""
+    kinds = ("int4", *types)
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for i, kind in enumerate(kinds):
+        fields += [(f"length{i}", ">i4"), (f"value{i}", _PG_INTEGERS[kind])]
+    rows = np.empty(len(columns[0]), dtype=np.dtype(fields))
+    rows["count"] = len(kinds)
+    for i, (kind, values) in enumerate(zip(kinds, [cid, *columns], strict=True)):
+        rows[f"length{i}"] = np.dtype(_PG_INTEGERS[kind]).itemsize
+        rows[f"value{i}"] = values
+    return rows.tobytes()
+
+
+# SQLite: short transactions, taking turns with the votes.
+
+#: On SQLite an import writes in transactions of about this long (each holds the file's write
+#: lock), then leaves the file to other writers for :data:`SQLITE_PAUSE_S`: a vote from
+#: another process waits at most about their sum (its busy handler retries every 100 ms or
+#: sooner), one from this process (:func:`~.db.sqlite_turn`) less.
+SQLITE_TURN_S = 0.4
+SQLITE_PAUSE_S = 0.1
+#: The rows of the first transaction; the next ones are sized by the time it took.
+SQLITE_FIRST_ROWS = 5_000
+SQLITE_MAX_ROWS = 1_000_000
+#: An import that has not written for this long is dead (killed, its machine down): the next
+#: import deletes what it wrote. A live import writes every second or so, or waits for the
+#: lock at most the busy timeout (30 s by default).
+DEAD_IMPORT_S = 300.0
+#: Rows a transaction of the deletion of a failed import.
+DISCARD_ROWS = 50_000
+
+
+def _between_chunks(conversation_id: int) -> None:
+    """Called on SQLite after each transaction of an import (a hook for the tests)."""
+
+
+def _import_sqlite(
+    sessions: sessionmaker[Session],
+    create: Callable[[Session, int | None], int],
+    tables: list[_Table],
+    report: Callable[[int], None],
+) -> int:
+    clear_dead_imports(sessions)
+    with sessions() as session:
+        with sqlite_turn(session):
+            cid = create(session, now_ms())
+            session.commit()
+        try:
+            rows = SQLITE_FIRST_ROWS
+            heartbeat = (
+                update(ConversationRow)
+                .where(ConversationRow.id == cid)
+                .values(importing_ms=bindparam("now"))
+            )
+            for table in tables:
+                start = 0
+                while start < table.size:
+                    stop = min(start + rows, table.size)
+                    began = time.perf_counter()
+                    with sqlite_turn(session):
+                        _insert_rows(session, cid, table, _chunk(table, start, stop))
+                        session.execute(heartbeat, {"now": now_ms()})
+                        session.commit()
+                    spent = time.perf_counter() - began
+                    rows = int((stop - start) * SQLITE_TURN_S / max(spent, 1e-3))
+                    rows = max(SQLITE_FIRST_ROWS, min(rows, SQLITE_MAX_ROWS))
+                    report(stop - start)
+                    start = stop
+                    _between_chunks(cid)
+                    time.sleep(SQLITE_PAUSE_S)
+            with sqlite_turn(session):
+                session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == cid)
+                    .values(importing_ms=None)
+                )
+                notify_change(session, cid)
+                session.commit()
+        except BaseException:
+            session.rollback()
+            _discard(sessions, cid)  # if this fails too, the next import deletes the rest
+            raise
+    return cid
+
+
+def _insert_rows(session: Session, cid: int, table: _Table, columns: list[Any]) -> None:
+    """One executemany of the driver's (no SQLAlchemy or ORM work a row), whose errors
+    SQLAlchemy still wraps (a full disk or a read-only file is an outage: db.refusal)."""
+    names = ", ".join(("conversation_id", *table.columns))
+    marks = ", ".join("?" * (len(table.columns) + 1))
+    values = [c.tolist() if isinstance(c, np.ndarray) else c for c in columns]
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+        list(zip(itertools.repeat(cid), *values, strict=False)),
+    )
+
+
+def clear_dead_imports(sessions: sessionmaker[Session]) -> list[int]:
+    """Delete the conversations whose import died (see :data:`DEAD_IMPORT_S`); their ids."""
+    with sessions() as session:
+        dead = session.scalars(
+            select(ConversationRow.id).where(
+                ConversationRow.importing_ms < now_ms() - int(DEAD_IMPORT_S * 1000)
+            )
+        ).all()
+    for cid in dead:
+        _discard(sessions, cid)
+    return list(dead)
+
+
+def _discard(sessions: sessionmaker[Session], cid: int) -> None:
+    """Delete what an import of ``cid`` wrote, in short transactions (SQLite)."""
+    with sessions() as session:
+        for table in ("vote_events", "latest_votes", "participants", "statements"):
+            deleted = DISCARD_ROWS
+            while deleted:
+                with sqlite_turn(session):
+                    result = session.execute(
+                        text(
+                            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
+                            " WHERE conversation_id = :cid LIMIT :n)"
+                        ),
+                        {"cid": cid, "n": DISCARD_ROWS},
+                    )
+                    deleted = int(getattr(result, "rowcount", 0) or 0)
+                    session.commit()
+                if deleted:
+                    time.sleep(SQLITE_PAUSE_S)
+        with sqlite_turn(session):
+            session.execute(delete(ConversationRow).where(ConversationRow.id == cid))
+            session.commit()
 
 
 def _integer_ids(ids: Sequence[str], kind: str) -> np.ndarray:
@@ -254,69 +488,18 @@ def _repeat_key(key: str, sid: int) -> str:
     return key[: 64 - len(suffix)] + suffix
 
 
-def _latest(
-    pid: np.ndarray, sid: np.ndarray, vote: np.ndarray, times: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each (pid, sid)'s vote that counts, by the math's rule, sorted by (pid, sid)."""
-    keep = latest_index(VoteEvents(times, pid, sid, vote))
-    return pid[keep], sid[keep], vote[keep], times[keep]
-
-
-def _arrivals(
-    conversation: Conversation, event_index: np.ndarray, times: np.ndarray
-) -> list[int | None]:
-    """Each participant's first vote or comment time (None: neither is known)."""
+def _arrivals(conversation: Conversation, times: np.ndarray, now: int) -> np.ndarray:
+    """Each participant's first vote or comment time (``now``: neither is known)."""
     big = np.iinfo(np.int64).max
     first = np.full(len(conversation.participant_ids), big, dtype=np.int64)
-    np.minimum.at(first, event_index, times)
+    np.minimum.at(first, conversation.votes.participant, times)
     index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
     for statement in conversation.statements:
         if statement.author_id is not None and statement.created_ms is not None:
             i = index[statement.author_id]
             first[i] = min(first[i], statement.created_ms)
-    return [None if t == big else t for t in first.tolist()]
-
-
-def _vote_rows(
-    cid: int, pid: np.ndarray, sid: np.ndarray, vote: np.ndarray, times: np.ndarray
-) -> list[dict]:
-    return [
-        {"conversation_id": cid, "pid": p, "sid": s, "vote": v, "created_ms": t}
-        for p, s, v, t in zip(
-            pid.tolist(), sid.tolist(), vote.tolist(), times.tolist(), strict=True
-        )
-    ]
-
-
-def _insert(session: Session, model: Any, rows: list[dict], report: Callable[[int], None]) -> None:
-    """Bulk inserts, ``CHUNK`` rows at a time, in the order given (so vote event ids follow it).
-
-    SQLite takes Core executemany inserts. On PostgreSQL, psycopg runs an executemany as one
-    statement a row (pipelined), several times slower than COPY, which the import uses instead,
-    inside the same transaction.
-    """
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        columns = list(rows[0]) if rows else []
-        driver = session.connection().connection.driver_connection
-        assert driver is not None  # an open connection has its driver's
-        command = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-        with driver.cursor() as cursor:
-            for chunk in _chunks(rows):
-                with cursor.copy(command) as copy:
-                    for row in chunk:
-                        copy.write_row(tuple(row.values()))
-                report(len(chunk))
-        return
-    statement = insert(table)  # Core: no ORM bulk bookkeeping per row
-    for chunk in _chunks(rows):
-        session.execute(statement, chunk)
-        report(len(chunk))
-
-
-def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
+    first[first == big] = now
+    return first
 
 
 # -- export ---------------------------------------------------------------------------------

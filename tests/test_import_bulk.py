@@ -1,0 +1,202 @@
+"""Bulk import: chunked writes give the same conversation, a failure half way leaves nothing,
+and on SQLite other votes go on while an import runs (it is invisible until done).
+
+Every test runs on SQLite and on PostgreSQL unless it says otherwise. The chunks are made small
+so that the real fixtures span many of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+from sqlalchemy import update
+from test_transfer import SMALL, assert_same_files, count, reference
+
+from polis_like.errors import NotFound
+from polis_like.storage import jobs, models, transfer
+from polis_like.storage.conversations import (
+    get_conversation,
+    list_conversations,
+    participant_view,
+)
+from polis_like.storage.transfer import import_conversation, import_export, write_conversation
+from polis_like.storage.votes import record_vote
+
+TABLES = (
+    models.ConversationRow,
+    models.ParticipantRow,
+    models.StatementRow,
+    models.VoteEventRow,
+    models.LatestVoteRow,
+    models.JobRow,
+)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 50 rows (SQLite transactions and PostgreSQL COPY writes), no pauses."""
+    monkeypatch.setattr(transfer, "CHUNK", 50)
+    monkeypatch.setattr(transfer, "SQLITE_FIRST_ROWS", 50)
+    monkeypatch.setattr(transfer, "SQLITE_MAX_ROWS", 50)
+    monkeypatch.setattr(transfer, "SQLITE_PAUSE_S", 0.0)
+    monkeypatch.setattr(transfer, "DISCARD_ROWS", 70)
+
+
+def dialect(sessions) -> str:
+    with sessions() as session:
+        return session.get_bind().dialect.name
+
+
+def rows_of(sessions, conversation_id: int) -> dict[str, int]:
+    """How many rows of each table belong to the conversation."""
+    from sqlalchemy import func, select
+
+    with sessions() as session:
+        return {
+            model.__tablename__: session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.conversation_id == conversation_id)
+            )
+            for model in TABLES[1:]
+        }
+
+
+def test_an_import_in_many_chunks_exports_the_same_files(
+    sessions, small_chunks, load_conversation, tmp_path
+):
+    expected = reference(load_conversation(SMALL), tmp_path / "expected")
+    conversation_id = import_export(sessions, FIXTURES / SMALL)
+    with sessions() as session:
+        write_conversation(session, conversation_id, tmp_path / "actual")
+    assert_same_files(expected, tmp_path / "actual")
+    assert len(load_conversation(SMALL).votes) > 10 * 50  # many chunks
+
+
+def test_a_chunk_that_fails_half_way_leaves_nothing_behind(
+    sessions, small_chunks, load_conversation, monkeypatch
+):
+    chunk = transfer._chunk
+
+    def failing(table, start, stop):
+        if table.name == "vote_events" and start >= 200:
+            raise OSError(28, "No space left on device")
+        return chunk(table, start, stop)
+
+    monkeypatch.setattr(transfer, "_chunk", failing)
+    with pytest.raises(OSError, match="No space left"):
+        import_conversation(sessions, load_conversation(SMALL))
+    for model in TABLES:
+        assert count(sessions, model) == 0, model.__tablename__
+
+
+def test_a_bad_row_half_way_leaves_nothing_behind(
+    sessions, small_chunks, load_conversation, monkeypatch
+):
+    """The database refuses a row of a later chunk (a vote of 5): the earlier chunks go too."""
+    chunk = transfer._chunk
+
+    def bad(table, start, stop):
+        columns = chunk(table, start, stop)
+        if table.name == "vote_events" and start >= 200:
+            columns[2] = np.full(stop - start, 5, np.int8)
+        return columns
+
+    monkeypatch.setattr(transfer, "_chunk", bad)
+    with pytest.raises(Exception, match=r"(?i)check"):
+        import_conversation(sessions, load_conversation(SMALL))
+    for model in TABLES:
+        assert count(sessions, model) == 0, model.__tablename__
+
+
+def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
+    sessions, small_chunks, load_conversation, monkeypatch
+):
+    """Between two chunks of an import, another session votes on another conversation; the
+    half-imported conversation is nowhere to be seen, and the worker leaves it alone."""
+    if dialect(sessions) != "sqlite":
+        pytest.skip("PostgreSQL imports in one transaction, which locks no other conversation")
+    other = import_export(sessions, FIXTURES / SMALL)
+    with sessions() as session:
+        pid, sid = session.execute(
+            models.LatestVoteRow.__table__.select()
+            .with_only_columns(models.LatestVoteRow.pid, models.LatestVoteRow.sid)
+            .where(models.LatestVoteRow.conversation_id == other)
+            .limit(1)
+        ).one()
+        jobs_before = jobs.dirty(session)
+    seen: list[dict] = []
+
+    def between(conversation_id: int) -> None:
+        if seen:
+            return
+        rows = rows_of(sessions, conversation_id)
+        with sessions() as session:
+            record_vote(session, other, pid, sid, 1)
+        with sessions() as session:
+            with pytest.raises(NotFound):
+                get_conversation(session, conversation_id)
+            with pytest.raises(NotFound):
+                participant_view(session, conversation_id)
+            listed = [c.id for c in list_conversations(session, offset=0, limit=100)]
+            seen.append(
+                {
+                    "id": conversation_id,
+                    "rows": rows,
+                    "listed": listed,
+                    "dirty": jobs.dirty(session),
+                }
+            )
+
+    monkeypatch.setattr(transfer, "_between_chunks", between)
+    imported = import_conversation(sessions, load_conversation(SMALL))
+    (during,) = seen
+    assert during["id"] == imported
+    assert during["rows"]["participants"] > 0  # the import had written, and committed, rows
+    assert imported not in during["listed"] and other in during["listed"]
+    assert imported not in during["dirty"]
+    assert set(during["dirty"]) == set(jobs_before) | {other}
+    with sessions() as session:
+        vote = session.get(models.LatestVoteRow, (other, pid, sid))
+        assert vote is not None and vote.vote == 1
+        assert get_conversation(session, imported).importing_ms is None
+        assert imported in jobs.dirty(session)
+
+
+def test_on_sqlite_the_next_import_clears_a_killed_one(
+    sessions, small_chunks, load_conversation, monkeypatch
+):
+    if dialect(sessions) != "sqlite":
+        pytest.skip("a killed PostgreSQL import is rolled back by the server")
+    chunk = transfer._chunk
+
+    def killed(table, start, stop):
+        if table.name == "vote_events" and start >= 200:
+            raise KeyboardInterrupt
+        return chunk(table, start, stop)
+
+    # A "kill": the import stops half way without deleting what it wrote.
+    with monkeypatch.context() as patched:
+        patched.setattr(transfer, "_discard", lambda sessions, cid: None)
+        patched.setattr(transfer, "_chunk", killed)
+        with pytest.raises(KeyboardInterrupt):
+            import_conversation(sessions, load_conversation(SMALL))
+    (dead,) = [c for c in range(1, 10) if rows_of(sessions, c)["vote_events"]]
+    with sessions() as session:
+        assert list_conversations(session, offset=0, limit=10) == []
+
+    # Still fresh: it may be alive, so the next import leaves it.
+    live = import_export(sessions, FIXTURES / SMALL)
+    assert rows_of(sessions, dead)["vote_events"] > 0
+    with sessions() as session:
+        session.execute(
+            update(models.ConversationRow)
+            .where(models.ConversationRow.id == dead)
+            .values(importing_ms=1)
+        )
+        session.commit()
+    again = import_export(sessions, FIXTURES / SMALL)
+    assert set(rows_of(sessions, dead).values()) == {0}
+    assert count(sessions, models.ConversationRow) == 2
+    assert rows_of(sessions, again) == rows_of(sessions, live)
