@@ -31,6 +31,7 @@ from polis_like.conversation import VoteEvents
 from polis_like.errors import NotFound
 from polis_like.math.matrix import latest_index
 
+from .bulk import read_all
 from .conversations import PARTICIPANT_VIEW, next_id
 from .db import now_ms, sqlite_turn
 from .models import ConversationRow, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
@@ -310,56 +311,51 @@ def read_new_votes(session: Session, conversation_id: int, after: Watermark) -> 
     ended, so those events are final and none can appear later; the events of younger
     transactions wait for the next read. On SQLite: the events with ids past ``after.id``.
 
-    Read through the driver's cursor in chunks: building SQLAlchemy rows for millions of votes
-    (the first computation of an imported conversation) costs many times the query itself.
+    Read in bulk, with no Python object per event (:mod:`.bulk`): the first computation of an
+    imported conversation reads millions of them.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         boundary = int(session.execute(_OLDEST_RUNNING).scalar_one())
-        table = _event_table(session, _NEW_BY_TX, (conversation_id, after.tx, boundary))
+        table = read_all(session, _NEW_BY_TX, (conversation_id, after.tx, boundary), EVENT_DTYPE)
     else:
         boundary = 0
-        table = _event_table(session, _NEW_BY_ID, (conversation_id, after.id))
+        table = read_all(session, _NEW_BY_ID, (conversation_id, after.id), EVENT_DTYPE)
     if not len(table):
         return NewVotes(VoteEvents.empty(), Watermark(after.id, max(after.tx, boundary)), 0, 0, 0)
-    events = VoteEvents(table[:, 4], table[:, 1], table[:, 2], table[:, 3])
+    events = VoteEvents(table["created_ms"], table["pid"], table["sid"], table["vote"])
     kept = events.take(latest_index(events))
     return NewVotes(
         kept,
-        Watermark(max(after.id, int(table[:, 0].max())), max(after.tx, boundary)),
+        Watermark(max(after.id, int(table["id"].max())), max(after.tx, boundary)),
         len(table),
-        int(table[:, 1].max()) + 1,
-        int(table[:, 2].max()) + 1,
+        int(events.participant.max()) + 1,
+        int(events.statement.max()) + 1,
     )
 
 
 _OLDEST_RUNNING = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 #: The inserting transaction of a vote event (PostgreSQL only; see :class:`VoteEventRow`).
 EVENT_TX: ColumnElement[int] = literal_column("vote_events.tx", BigInteger)
+#: A vote event as read in bulk (:mod:`.bulk`), one field a column of ``vote_events``.
+EVENT_DTYPE = np.dtype(
+    [
+        ("id", np.int64),
+        ("pid", np.int32),
+        ("sid", np.int32),
+        ("vote", np.int16),
+        ("created_ms", np.int64),
+    ]
+)
+# The math takes the events in any order: PostgreSQL need not sort them.
 _NEW_BY_TX = (
     "SELECT id, pid, sid, vote, created_ms FROM vote_events "
-    "WHERE conversation_id = %s AND tx >= %s AND tx < %s ORDER BY id"
+    "WHERE conversation_id = {} AND tx >= {} AND tx < {}"
 )
 _NEW_BY_ID = (
     "SELECT id, pid, sid, vote, created_ms FROM vote_events "
-    "WHERE conversation_id = ? AND id > ? ORDER BY id"
+    "WHERE conversation_id = {} AND id > {} ORDER BY id"
 )
-
-
-def _event_table(session: Session, query: str, parameters: tuple) -> np.ndarray:
-    """(id, pid, sid, vote, created_ms) rows of ``query`` as an int64 array."""
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(query, parameters)
-        chunks = []
-        while True:
-            rows = cursor.fetchmany(200_000)
-            if not rows:
-                break
-            chunks.append(np.array(rows, dtype=np.int64))
-    finally:
-        cursor.close()
-    return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
 
 
 def latest_vote(session: Session, conversation_id: int, pid: int, sid: int) -> int | None:
