@@ -16,8 +16,9 @@ SQLite file and a fresh PostgreSQL database (``--postgres-url``; dropped at the 
 * **export**: ``polis-like export`` of the conversation (with the worker's result, so with the
   group column), as a whole process: wall time and peak RSS.
 
-Every ``polis-like`` process runs this checkout's code, or ``--code``'s (put first on
-``PYTHONPATH``, with this venv's packages), so that one venv measures before and after.
+Every ``polis-like`` process runs this checkout's code, or ``--code``'s (its working folder,
+and first on ``PYTHONPATH``, with this venv's packages), so that one venv measures before and
+after.
 Prints a markdown report; ``--out`` keeps the raw runs as JSON.
 """
 
@@ -166,7 +167,12 @@ def _first_result(code: Path, url: str, cid: int) -> dict:
     argv = _cli(code, "worker", "--once", "--database-url", url)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        argv, env=_env(code), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        argv,
+        env=_env(code),
+        cwd=code,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: queue.Queue = queue.Queue()
 
@@ -223,7 +229,7 @@ def _env(code: Path) -> dict[str, str]:
 def _run(argv: list[str], code: Path) -> dict:
     """Run a child to its end: its output, exit status and peak RSS."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(argv, env=_env(code), stdout=out, stderr=err)
+        proc = subprocess.Popen(argv, env=_env(code), cwd=code, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
