@@ -110,13 +110,14 @@ def test_a_bad_row_half_way_leaves_nothing_behind(
         assert count(sessions, model) == 0, model.__tablename__
 
 
+# SQLite only: PostgreSQL imports in one transaction, which locks no other conversation.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
     sessions, small_chunks, load_conversation, monkeypatch
 ):
     """Between two chunks of an import, another session votes on another conversation; the
     half-imported conversation is nowhere to be seen, and the worker leaves it alone."""
-    if dialect(sessions) != "sqlite":
-        pytest.skip("PostgreSQL imports in one transaction, which locks no other conversation")
+    assert dialect(sessions) == "sqlite"
     other = import_export(sessions, FIXTURES / SMALL)
     with sessions() as session:
         pid, sid = session.execute(
@@ -164,11 +165,12 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
         assert imported in jobs.dirty(session)
 
 
+# SQLite only: a killed PostgreSQL import is rolled back by the server.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_on_sqlite_the_next_import_clears_a_killed_one(
     sessions, small_chunks, load_conversation, monkeypatch
 ):
-    if dialect(sessions) != "sqlite":
-        pytest.skip("a killed PostgreSQL import is rolled back by the server")
+    assert dialect(sessions) == "sqlite"
     chunk = transfer._chunk
 
     def killed(table, start, stop):

@@ -388,3 +388,31 @@ def test_sqlite_writers_of_several_processes_take_turns(sqlite_template, tmp_pat
         stored = votes.read_new_votes(session, cid, votes.Watermark())
     engine.dispose()
     assert stored.n_read == 450
+
+
+def test_the_worker_reads_every_kind_of_vote_and_the_largest_ids(sessions):
+    """The events are read in bulk, packed: each vote value, and pids and sids too large to
+    pack (the read then takes them one by one), come back as they were cast, once."""
+    cid = new_conversation(sessions, 3)
+    cast = [(0, 0, -1), (1, 2, 0), (2, 1, 1), (2**31 - 1, 2**31 - 2, -1)]
+    read: list[tuple[int, int, int]] = []
+    watermark = votes.Watermark()
+    with sessions() as session:
+        for done in (3, 4):
+            for pid, sid, vote in cast[len(read) : done]:
+                votes.cast_vote(session, cid, pid, sid, vote, at=1_000 + pid)
+            session.commit()
+            # on PostgreSQL a transaction elsewhere on the server can hold the votes back a while
+            deadline = time.monotonic() + 120
+            while len(read) < done and time.monotonic() < deadline:
+                new = votes.read_new_votes(session, cid, watermark)
+                session.commit()
+                watermark = new.watermark
+                e = new.events
+                read += zip(
+                    e.participant.tolist(), e.statement.tolist(), e.vote.tolist(), strict=True
+                )
+                time.sleep(0.1)
+            assert sorted(read) == cast[:done]
+    with sessions() as session:
+        assert votes.read_new_votes(session, cid, watermark).n_read == 0

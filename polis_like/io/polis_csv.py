@@ -188,9 +188,13 @@ class RowWriter:
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\r\n")
 
-    def writerow(self, row: Iterable[object]) -> None:
-        """Write one record."""
+    def line(self, row: Iterable[object]) -> str:
+        """One record as :meth:`writerow` writes it, without its line end."""
         self._buffer.seek(0)
         self._buffer.truncate()
         self._writer.writerow(row)
-        self._file.write(self._buffer.getvalue()[:-2] + "\n")
+        return self._buffer.getvalue()[:-2]
+
+    def writerow(self, row: Iterable[object]) -> None:
+        """Write one record."""
+        self._file.write(self.line(row) + "\n")

@@ -6,12 +6,13 @@ import csv
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
 import numpy as np
 
-from polis_like.conversation import Conversation, canonical_ids
+from polis_like.conversation import Conversation, Statement, VoteEvents, canonical_ids
 from polis_like.errors import InputError
 from polis_like.io.polis_csv import (
     COMMENTS,
@@ -50,6 +51,38 @@ def _as_stored(text: str) -> str:
     return text
 
 
+@dataclass
+class ExportSource:
+    """A conversation to write as an export, whose votes come in chunks, so that no file (nor
+    the votes) is ever held in memory whole: memory stays flat in the number of votes.
+
+    Participants and statements are given whole (indices into these lists are what the chunks
+    hold); the votes are read twice, by the two iterables.
+    """
+
+    summary: dict[str, str]
+    statements: list[Statement]
+    participant_ids: list[str]
+    xids: dict[str, str]
+    has_timestamps: bool
+    #: Each participant's first vote time (``NO_VOTE`` when they never voted), by index.
+    first_vote_ms: np.ndarray
+    #: Every vote event in time order (ties in the order they were cast), in chunks.
+    events: Iterable[VoteEvents]
+    #: Each participant's latest vote on each statement (the one latest-vote rule), as
+    #: (participant, statement, vote) chunks sorted by the participant's position in canonical
+    #: id order, then by statement.
+    latest: Iterable[_Latest]
+
+
+#: :attr:`ExportSource.first_vote_ms` of a participant who never voted.
+NO_VOTE = np.iinfo(np.int64).max
+#: Events or latest votes of a chunk made from a whole conversation in memory.
+CHUNK = 200_000
+#: Cells of participants-votes.csv formatted at a time.
+BLOCK_CELLS = 1 << 21
+
+
 def write_export(
     conversation: Conversation,
     folder: str | os.PathLike[str],
@@ -70,33 +103,94 @@ def write_export(
     every text is written as it is, as Pol.is does, for another server to import. Numbers (ids,
     votes, counts, times) are never changed.
     """
-    folder = os.fspath(folder)
-    _check_ids(conversation, folder)
-    os.makedirs(folder, exist_ok=True)
     if groups is None:
         groups = conversation.reference_groups
+    write_source(
+        _source(conversation), folder, groups=groups, in_conversation=in_conversation, exact=exact
+    )
+
+
+def write_source(
+    source: ExportSource,
+    folder: str | os.PathLike[str],
+    *,
+    groups: Mapping[str, int | None],
+    in_conversation: int | None = None,
+    exact: bool = False,
+) -> None:
+    """Write ``source`` into ``folder`` as :func:`write_export` does, a chunk at a time."""
+    folder = os.fspath(folder)
+    _check_ids(source, folder)
+    os.makedirs(folder, exist_ok=True)
     text = _as_stored if exact else defuse_formula
-    latest = _latest(conversation)
-    with _open(folder, VOTES) as file:
-        _write_votes(file, conversation)
-    with _open(folder, COMMENTS) as file:
-        _write_comments(file, conversation, latest, text)
     with _open(folder, PARTICIPANTS_VOTES) as file:
-        written_groups = _write_participants_votes(file, conversation, latest, groups, text)
+        written_groups, agrees, disagrees = _write_participants_votes(file, source, groups, text)
+    with _open(folder, COMMENTS) as file:
+        _write_comments(file, source, agrees, disagrees, text)
     with _open(folder, SUMMARY) as file:
-        _write_summary(file, conversation, written_groups, in_conversation, text)
-    with _open(folder, STATS_HISTORY) as file:
-        _write_stats_history(file, conversation)
+        _write_summary(file, source, written_groups, in_conversation, text)
+    with _open(folder, VOTES) as votes, _open(folder, STATS_HISTORY) as history:
+        _write_votes_and_history(votes, history, source)
 
 
 _Latest = tuple[np.ndarray, np.ndarray, np.ndarray]  # participant, statement, vote
+
+
+def _source(conversation: Conversation) -> ExportSource:
+    """A conversation in memory as an :class:`ExportSource`."""
+    votes = conversation.votes
+    n_participants = len(conversation.participant_ids)
+    first = np.full(n_participants, NO_VOTE, dtype=np.int64)
+    np.minimum.at(first, votes.participant, votes.timestamp_ms)
+    return ExportSource(
+        summary=conversation.summary,
+        statements=conversation.statements,
+        participant_ids=conversation.participant_ids,
+        xids=conversation.xids,
+        has_timestamps=conversation.has_timestamps,
+        first_vote_ms=first,
+        events=_time_ordered(votes),
+        latest=_latest_chunks(conversation),
+    )
+
+
+def _time_ordered(votes: VoteEvents) -> Iterator[VoteEvents]:
+    order = votes.time_order()
+    for start in range(0, len(order), CHUNK):
+        yield votes.take(order[start : start + CHUNK])
+
+
+def _latest_chunks(conversation: Conversation) -> Iterator[_Latest]:
+    """Each participant's latest vote on each statement, by (canonical position, statement).
+
+    The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
+    wins, and among equal timestamps the larger vote, whatever the order of the events.
+    """
+    codes = latest_votes(
+        conversation.votes, len(conversation.participant_ids), len(conversation.statements)
+    )
+    participant = np.repeat(np.arange(codes.shape[0], dtype=np.int32), np.diff(codes.indptr))
+    rank = _participant_rank(conversation.participant_ids)
+    order = np.argsort(rank[participant], kind="stable")
+    statement, vote = codes.indices, codes.data.astype(np.int8) - CODE_OFFSET
+    for start in range(0, len(order), CHUNK):
+        at = order[start : start + CHUNK]
+        yield participant[at], statement[at], vote[at]
+
+
+def _participant_rank(participant_ids: list[str]) -> np.ndarray:
+    """Each participant's position in canonical id order (participants-votes.csv's rows)."""
+    index = {pid: i for i, pid in enumerate(participant_ids)}
+    rank = np.empty(len(participant_ids), dtype=np.int64)
+    rank[[index[pid] for pid in canonical_ids(participant_ids)]] = np.arange(len(participant_ids))
+    return rank
 
 
 def _open(folder: str, name: str) -> TextIO:
     return open(os.path.join(folder, name), "w", encoding="utf-8", newline="")
 
 
-def _check_ids(conversation: Conversation, folder: str) -> None:
+def _check_ids(conversation: ExportSource, folder: str) -> None:
     """Pol.is ids are non-negative integers; anything else could not be read back."""
     ids = [("participant", p) for p in conversation.participant_ids]
     ids += [("statement", s.id) for s in conversation.statements]
@@ -107,54 +201,20 @@ def _check_ids(conversation: Conversation, folder: str) -> None:
             raise InputError(message, path=folder)
 
 
-def _latest(conversation: Conversation) -> _Latest:
-    """Each participant's latest vote on each statement, sorted by (participant, statement).
-
-    The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
-    wins, and among equal timestamps the larger vote, whatever the order of the events.
-    """
-    codes = latest_votes(
-        conversation.votes, len(conversation.participant_ids), len(conversation.statements)
-    )
-    participant = np.repeat(np.arange(codes.shape[0], dtype=np.int32), np.diff(codes.indptr))
-    return participant, codes.indices, codes.data.astype(np.int8) - CODE_OFFSET
-
-
-def _write_votes(file: TextIO, conversation: Conversation) -> None:
-    writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(VOTES_COLUMNS)
-    events = conversation.votes.take(conversation.votes.time_order())
-    participant_ids = conversation.participant_ids
-    statement_ids = [s.id for s in conversation.statements]
-    stamp = polis_datetime if conversation.has_timestamps else (lambda ms: "")
-    writer.writerows(
-        (ms, stamp(ms), statement_ids[s], participant_ids[p], v)
-        for ms, s, p, v in zip(
-            events.timestamp_ms.tolist(),
-            events.statement.tolist(),
-            events.participant.tolist(),
-            events.vote.tolist(),
-            strict=True,
-        )
-    )
-
-
-def _statement_order(conversation: Conversation) -> list[int]:
+def _statement_order(conversation: ExportSource) -> list[int]:
     """Indices of the statements in canonical id order."""
-    index = conversation.statement_index()
+    index = {s.id: i for i, s in enumerate(conversation.statements)}
     return [index[sid] for sid in canonical_ids([s.id for s in conversation.statements])]
 
 
-def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest, text: _Text) -> None:
-    _, statement, vote = latest
-    n = len(conversation.statements)
-    agrees = np.bincount(statement[vote == 1], minlength=n)
-    disagrees = np.bincount(statement[vote == -1], minlength=n)
-    with_meta = any(s.is_meta for s in conversation.statements)
+def _write_comments(
+    file: TextIO, source: ExportSource, agrees: np.ndarray, disagrees: np.ndarray, text: _Text
+) -> None:
+    with_meta = any(s.is_meta for s in source.statements)
     writer = RowWriter(file)
     writer.writerow(COMMENTS_COLUMNS + ((IS_META,) if with_meta else ()))
-    for i in _statement_order(conversation):
-        s = conversation.statements[i]
+    for i in _statement_order(source):
+        s = source.statements[i]
         created = "" if s.created_ms is None else s.created_ms
         row = [
             created,
@@ -169,78 +229,130 @@ def _write_comments(file: TextIO, conversation: Conversation, latest: _Latest, t
         writer.writerow(row + ([int(s.is_meta)] if with_meta else []))
 
 
+#: A vote cell of participants-votes.csv, by vote + 2 (0: no vote), with its comma: three
+#: bytes, the NULs dropped.
+_CELLS = np.array([[0, 0, 44], [45, 49, 44], [48, 0, 44], [49, 0, 44]], dtype=np.uint8)
+
+
 def _write_participants_votes(
-    file: TextIO,
-    conversation: Conversation,
-    latest: _Latest,
-    groups: Mapping[str, int | None],
-    text: _Text,
-) -> dict[str, int | None]:
-    """Write the vote matrix; return the group of each participant written."""
-    participant, statement, vote = latest
-    n_participants = len(conversation.participant_ids)
-    n_votes = np.bincount(participant, minlength=n_participants)
-    n_agree = np.bincount(participant[vote == 1], minlength=n_participants)
-    n_disagree = np.bincount(participant[vote == -1], minlength=n_participants)
-    authored = Counter(s.author_id for s in conversation.statements if s.author_id is not None)
-    columns = _statement_order(conversation)
+    file: TextIO, source: ExportSource, groups: Mapping[str, int | None], text: _Text
+) -> tuple[dict[str, int | None], np.ndarray, np.ndarray]:
+    """Write the vote matrix, a block of participants at a time; return the group of each
+    participant written, and each statement's agrees and disagrees."""
+    participant_ids = source.participant_ids
+    n_participants, n_statements = len(participant_ids), len(source.statements)
+    rank = _participant_rank(participant_ids)
+    row_of = np.empty(n_participants, dtype=np.int64)  # participant index of each row
+    row_of[rank] = np.arange(n_participants)
+    authored = Counter(s.author_id for s in source.statements if s.author_id is not None)
+    columns = _statement_order(source)
     position = np.empty(len(columns), dtype=np.int64)
     position[columns] = np.arange(len(columns))
-    starts = np.searchsorted(participant, np.arange(n_participants + 1))
-    cells_at, cells = position[statement].tolist(), vote.tolist()
+    agrees = np.zeros(n_statements, dtype=np.int64)
+    disagrees = np.zeros(n_statements, dtype=np.int64)
 
-    with_xid = any(conversation.xids.get(pid) for pid in conversation.participant_ids)
+    with_xid = any(source.xids.get(pid) for pid in participant_ids)
     header = list(PARTICIPANT_COLUMNS)
     if with_xid:
         header.insert(1, XID)
     writer = RowWriter(file)
-    writer.writerow(header + [conversation.statements[i].id for i in columns])
-    index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
+    writer.writerow(header + [source.statements[i].id for i in columns])
     written: dict[str, int | None] = {}
-    for pid in canonical_ids(conversation.participant_ids):
-        i = index[pid]
-        # Authors who never voted nor were grouped live on in comments.csv; Pol.is leaves them out.
-        if n_votes[i] == 0 and pid not in groups and authored[pid]:
+    block_rows = max(1, BLOCK_CELLS // max(1, len(columns)))
+
+    def write_rows(first: int, end: int, rows: np.ndarray, statement: np.ndarray, vote: np.ndarray):
+        """Rows ``first`` to ``end`` (exclusive), whose votes these are (rows sorted)."""
+        for block in range(first, end, block_rows):
+            block_end = min(block + block_rows, end)
+            lo, hi = np.searchsorted(rows, [block, block_end])
+            at, s, v = rows[lo:hi] - block, statement[lo:hi], vote[lo:hi]
+            size = block_end - block
+            n_votes = np.bincount(at, minlength=size).tolist()
+            n_agree = np.bincount(at[v == 1], minlength=size).tolist()
+            n_disagree = np.bincount(at[v == -1], minlength=size).tolist()
+            codes = np.zeros((size, len(columns)), dtype=np.int8)
+            codes[at, position[s]] = v + 2
+            cells = _CELLS[codes].reshape(size, -1)
+            kept = cells != 0
+            ends = np.cumsum(kept.sum(axis=1)).tolist()
+            data = cells[kept].tobytes().decode("ascii")
+            del codes, cells, kept
+            lines = []
+            start = 0
+            for k in range(size):
+                i = int(row_of[block + k])
+                pid = participant_ids[i]
+                # Authors who never voted nor were grouped live on in comments.csv; Pol.is
+                # leaves them out.
+                if n_votes[k] == 0 and pid not in groups and authored[pid]:
+                    start = ends[k]
+                    continue
+                group = groups.get(pid)
+                written[pid] = group
+                row: list[object] = [
+                    pid,
+                    "" if group is None else group,
+                    authored[pid],
+                    n_votes[k],
+                    n_agree[k],
+                    n_disagree[k],
+                ]
+                if with_xid:
+                    row.insert(1, text(source.xids.get(pid, "")))
+                line = writer.line(row)
+                if columns:
+                    line += "," + data[start : ends[k] - 1]
+                start = ends[k]
+                lines.append(line + "\n")
+            file.write("".join(lines))
+
+    done = 0  # the rows written
+    carry: _Latest = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
+    for chunk in source.latest:
+        participant, statement, vote = (
+            np.concatenate([old, np.asarray(new, dtype=np.int64)])
+            for old, new in zip(carry, chunk, strict=True)
+        )
+        if not len(participant):
             continue
-        group = groups.get(pid)
-        written[pid] = group
-        row: list[object] = [
-            pid,
-            "" if group is None else group,
-            authored[pid],
-            n_votes[i],
-            n_agree[i],
-            n_disagree[i],
-        ]
-        if with_xid:
-            row.insert(1, text(conversation.xids.get(pid, "")))
-        cells_row: list[object] = [""] * len(columns)
-        for k in range(starts[i], starts[i + 1]):
-            cells_row[cells_at[k]] = cells[k]
-        writer.writerow(row + cells_row)
-    return written
+        rows = rank[participant]
+        # the last participant's votes may go on in the next chunk
+        last = np.searchsorted(rows, rows[-1])
+        carry = (participant[last:], statement[last:], vote[last:])
+        _count(agrees, disagrees, statement[:last], vote[:last])
+        write_rows(done, int(rows[-1]), rows[:last], statement[:last], vote[:last])
+        done = int(rows[-1])
+    participant, statement, vote = carry
+    _count(agrees, disagrees, statement, vote)
+    write_rows(done, n_participants, rank[participant], statement, vote)
+    return written, agrees, disagrees
+
+
+def _count(agrees: np.ndarray, disagrees: np.ndarray, statement: np.ndarray, vote: np.ndarray):
+    agrees += np.bincount(statement[vote == 1], minlength=len(agrees))
+    disagrees += np.bincount(statement[vote == -1], minlength=len(disagrees))
 
 
 def _write_summary(
     file: TextIO,
-    conversation: Conversation,
+    source: ExportSource,
     groups: dict[str, int | None],
     in_conversation: int | None,
     text: _Text,
 ) -> None:
-    summary = conversation.summary
+    summary = source.summary
     grouped = [g for g in groups.values() if g is not None]
-    authors = {s.author_id for s in conversation.statements if s.author_id is not None}
+    authors = {s.author_id for s in source.statements if s.author_id is not None}
     voters_in_conv: int | str  # without a count of ours, the export's own figure as it was read
     if in_conversation is not None:
         voters_in_conv = in_conversation
     else:
         voters_in_conv = summary.get("voters-in-conv") or len(grouped)
     counted = {
-        "voters": len(np.unique(conversation.votes.participant)),
+        "voters": int((source.first_vote_ms != NO_VOTE).sum()),
         "voters-in-conv": voters_in_conv,
         "commenters": len(authors),
-        "comments": len(conversation.statements),
+        "comments": len(source.statements),
         "groups": len(set(grouped)),
     }
 
@@ -259,61 +371,123 @@ def _write_summary(
             writer.writerow([text(key), cell(key, value)])
 
 
-def _write_stats_history(file: TextIO, conversation: Conversation) -> None:
-    """Cumulative counts after each event (a participant's arrival, comment, vote) in time order.
+def _write_votes_and_history(votes_file: TextIO, history_file: TextIO, source: ExportSource):
+    """votes.csv, and stats-history.csv: cumulative counts after each event (a participant's
+    arrival, comment, vote) in time order; one pass over the events.
 
     Without real vote times (votes made up from participants-votes.csv) there is no history to
     tell, so only the header is written.
     """
-    writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(STATS_HISTORY_COLUMNS)
-    if not conversation.has_timestamps:
-        return
-    votes = conversation.votes
-    participant_index = {pid: i for i, pid in enumerate(conversation.participant_ids)}
-    dated = [s for s in conversation.statements if s.created_ms is not None]
-    comment_time = np.array([s.created_ms for s in dated], dtype=np.int64)
-    authors = [participant_index.get(s.author_id, -1) if s.author_id else -1 for s in dated]
-    comment_who = np.array(authors, dtype=np.int64)
-    # A participant's arrival is their first vote or comment (the export has no visit times).
-    first = np.full(len(conversation.participant_ids), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, votes.participant, votes.timestamp_ms)
-    known = comment_who >= 0
-    np.minimum.at(first, comment_who[known], comment_time[known])
-    arrived = first != np.iinfo(np.int64).max
-    # kind: 0 participant arrives, 1 comment, 2 vote (that order among equal times)
-    time = np.concatenate([first[arrived], comment_time, votes.timestamp_ms])
-    kind = np.concatenate(
-        [
-            np.zeros(arrived.sum(), dtype=np.int8),
-            np.ones(len(dated), dtype=np.int8),
-            np.full(len(votes), 2, dtype=np.int8),
-        ]
-    )
-    who = np.concatenate([np.flatnonzero(arrived), comment_who, votes.participant])
-    order = np.lexsort((kind, time))
-    kind, who = kind[order], who[order]
-    n_votes = np.cumsum(kind == 2)
-    n_comments = np.cumsum(kind == 1)
-    n_visitors = np.cumsum(kind == 0)
-    n_voters = np.cumsum(_first_of_each(who, kind == 2))
-    n_commenters = np.cumsum(_first_of_each(who, (kind == 1) & (who >= 0)))
-    writer.writerows(
-        zip(
-            n_votes.tolist(),
-            n_comments.tolist(),
-            n_visitors.tolist(),
-            n_voters.tolist(),
-            n_commenters.tolist(),
-            strict=True,
+    csv.writer(votes_file, lineterminator="\n").writerow(VOTES_COLUMNS)
+    csv.writer(history_file, lineterminator="\n").writerow(STATS_HISTORY_COLUMNS)
+    participant_ids = source.participant_ids
+    statement_ids = [s.id for s in source.statements]
+    history = _History(source) if source.has_timestamps else None
+    for events in source.events:
+        if not len(events):
+            continue
+        ms = events.timestamp_ms
+        if source.has_timestamps:
+            seconds, at = np.unique(ms // 1000, return_inverse=True)
+            texts = [polis_datetime(second * 1000) for second in seconds.tolist()]
+            stamps = [texts[k] for k in at.tolist()]
+        else:
+            stamps = [""] * len(ms)
+        # What csv.writer writes, faster: no cell here needs quoting (ids are digits, checked)
+        votes_file.write(
+            "".join(
+                [
+                    f"{t},{d},{statement_ids[s]},{participant_ids[p]},{v}\n"
+                    for t, d, s, p, v in zip(
+                        ms.tolist(),
+                        stamps,
+                        events.statement.tolist(),
+                        events.participant.tolist(),
+                        events.vote.tolist(),
+                        strict=True,
+                    )
+                ]
+            )
         )
-    )
+        if history is not None:
+            history_file.write(history.votes(events))
+    if history is not None:
+        history_file.write(history.rest())
 
 
-def _first_of_each(who: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mask of the positions where ``mask`` holds and ``who`` appears there for the first time."""
+class _History:
+    """The rows of stats-history.csv, as the time-ordered votes come: each chunk of votes is
+    merged with the arrivals and comments up to its last time (which sort before votes of the
+    same time)."""
+
+    def __init__(self, source: ExportSource) -> None:
+        participant_index = {pid: i for i, pid in enumerate(source.participant_ids)}
+        dated = [s for s in source.statements if s.created_ms is not None]
+        comment_time = np.array([s.created_ms for s in dated], dtype=np.int64)
+        authors = [participant_index.get(s.author_id, -1) if s.author_id else -1 for s in dated]
+        comment_who = np.array(authors, dtype=np.int64)
+        # A participant's arrival is their first vote or comment (the export has no visit times).
+        first = source.first_vote_ms.astype(np.int64, copy=True)
+        known = comment_who >= 0
+        np.minimum.at(first, comment_who[known], comment_time[known])
+        arrived = first != NO_VOTE
+        # kind: 0 participant arrives, 1 comment, 2 vote (that order among equal times)
+        time = np.concatenate([first[arrived], comment_time])
+        kind = np.concatenate(
+            [np.zeros(arrived.sum(), dtype=np.int8), np.ones(len(dated), dtype=np.int8)]
+        )
+        who = np.concatenate([np.flatnonzero(arrived), comment_who])
+        order = np.lexsort((kind, time))
+        self.time, self.kind, self.who = time[order], kind[order], who[order]
+        self.next = 0  # the first arrival or comment not written yet
+        self.counts = np.zeros(5, dtype=np.int64)  # votes, comments, visitors, voters, commenters
+        self.voted = np.zeros(len(source.participant_ids), dtype=bool)
+        self.commented = np.zeros(len(source.participant_ids), dtype=bool)
+
+    def votes(self, events: VoteEvents) -> str:
+        """The rows up to these votes (in time order, after every earlier chunk's)."""
+        end = int(np.searchsorted(self.time, events.timestamp_ms[-1], side="right"))
+        return self._rows(end, events.timestamp_ms, events.participant)
+
+    def rest(self) -> str:
+        """The rows of the arrivals and comments after the last vote."""
+        return self._rows(len(self.time), np.empty(0, np.int64), np.empty(0, np.int64))
+
+    def _rows(self, end: int, vote_time: np.ndarray, voter: np.ndarray) -> str:
+        start, self.next = self.next, end
+        time = np.concatenate([self.time[start:end], vote_time])
+        kind = np.concatenate([self.kind[start:end], np.full(len(vote_time), 2, dtype=np.int8)])
+        who = np.concatenate([self.who[start:end], voter.astype(np.int64)])
+        if not len(time):
+            return ""
+        order = np.lexsort((kind, time))
+        kind, who = kind[order], who[order]
+        new_voter = _first_of_each(who, kind == 2, self.voted)
+        new_commenter = _first_of_each(who, (kind == 1) & (who >= 0), self.commented)
+        columns = [
+            np.cumsum(kind == 2) + self.counts[0],
+            np.cumsum(kind == 1) + self.counts[1],
+            np.cumsum(kind == 0) + self.counts[2],
+            np.cumsum(new_voter) + self.counts[3],
+            np.cumsum(new_commenter) + self.counts[4],
+        ]
+        self.counts = np.array([c[-1] for c in columns], dtype=np.int64)
+        return "".join(
+            [
+                f"{a},{b},{c},{d},{e}\n"
+                for a, b, c, d, e in zip(*(c.tolist() for c in columns), strict=True)
+            ]
+        )
+
+
+def _first_of_each(who: np.ndarray, mask: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Mask of the positions where ``mask`` holds and ``who`` appears there for the first time,
+    nor was ``seen`` before (``seen`` is updated)."""
     first = np.zeros(len(who), dtype=bool)
     positions = np.flatnonzero(mask)
     _, at = np.unique(who[positions], return_index=True)
-    first[positions[at]] = True
+    at = positions[at]
+    at = at[~seen[who[at]]]
+    first[at] = True
+    seen[who[at]] = True
     return first

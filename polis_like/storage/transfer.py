@@ -28,9 +28,9 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import bindparam, delete, select, text, update
@@ -41,11 +41,15 @@ from polis_like.conversation import Statement as ExportStatement
 from polis_like.errors import InputError
 from polis_like.math.matrix import latest_index
 
+from .bulk import read_all, read_chunks
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
 from .db import now_ms, sqlite_turn
-from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow, VoteEventRow
+from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow
 from .notify import notify_change
 from .results import latest_groups
+
+if TYPE_CHECKING:
+    from polis_like.io.write import ExportSource
 
 DEFAULT_TOPIC = "Imported conversation"
 XID_MAX = 200  # ParticipantRow.xid's length
@@ -514,6 +518,105 @@ def export_conversation(
     first result; with a result, summary.csv's voters-in-conv is the result's too.
     Raises :class:`~polis_like.storage.conversations.NotFound` for an unknown conversation.
     """
+    parts = _export_parts(session, conversation_id)
+    table = read_all(session, _EVENTS_BY_ID, (conversation_id,), _EXPORT_EVENT)
+    votes = parts.events(table)
+    conversation = Conversation(
+        summary=parts.summary,
+        statements=parts.statements,
+        participant_ids=parts.participant_ids,
+        xids=parts.xids,
+        votes=votes,
+        has_timestamps=not (len(table) and int(table["created_ms"].max()) == 0),
+    )
+    return conversation, parts.groups
+
+
+def export_source(
+    session: Session, conversation_id: int
+) -> tuple[ExportSource, dict[str, int | None]]:
+    """:func:`export_conversation` with the votes read in chunks as they are written
+    (:class:`polis_like.io.write.ExportSource`), so that memory stays flat in their number."""
+    parts = _export_parts(session, conversation_id)
+    from polis_like.io.write import NO_VOTE, ExportSource
+
+    first = np.full(len(parts.pids), NO_VOTE, dtype=np.int64)
+    last_ms = [int(NO_VOTE)]  # the time of the last vote (NO_VOTE: none)
+    for chunk in read_chunks(session, _FIRST_VOTES, (conversation_id,), _FIRST_VOTE):
+        first[np.searchsorted(parts.pids, chunk["pid"])] = chunk["first_ms"]
+        last_ms.append(int(chunk["last_ms"].max()))
+
+    def events() -> Iterator[VoteEvents]:
+        for chunk in read_chunks(session, _EVENTS_BY_TIME, (conversation_id,), _EXPORT_EVENT):
+            yield parts.events(chunk)
+
+    def latest() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        # pids are canonical participant ids, in order: the rows of participants-votes.csv
+        for chunk in read_chunks(session, _LATEST_BY_PID, (conversation_id,), _LATEST_VOTE):
+            yield (
+                np.searchsorted(parts.pids, chunk["pid"]),
+                np.searchsorted(parts.sids, chunk["sid"]),
+                chunk["vote"],
+            )
+
+    source = ExportSource(
+        summary=parts.summary,
+        statements=parts.statements,
+        participant_ids=parts.participant_ids,
+        xids=parts.xids,
+        # votes all at time 0 were made up from participants-votes.csv (see the module's doc)
+        has_timestamps=max(last_ms[1:], default=None) != 0,
+        first_vote_ms=first,
+        events=events(),
+        latest=latest(),
+    )
+    return source, parts.groups
+
+
+_EXPORT_EVENT = np.dtype(
+    [("created_ms", np.int64), ("pid", np.int32), ("sid", np.int32), ("vote", np.int16)]
+)
+_EVENTS_BY_ID = (
+    "SELECT created_ms, pid, sid, vote FROM vote_events WHERE conversation_id = {} ORDER BY id"
+)
+_EVENTS_BY_TIME = (
+    "SELECT created_ms, pid, sid, vote FROM vote_events WHERE conversation_id = {} "
+    "ORDER BY created_ms, id"
+)
+_FIRST_VOTE = np.dtype([("pid", np.int32), ("first_ms", np.int64), ("last_ms", np.int64)])
+_FIRST_VOTES = (
+    "SELECT pid, min(created_ms), max(created_ms) FROM vote_events "
+    "WHERE conversation_id = {} GROUP BY pid"
+)
+_LATEST_VOTE = np.dtype([("pid", np.int32), ("sid", np.int32), ("vote", np.int16)])
+_LATEST_BY_PID = (
+    "SELECT pid, sid, vote FROM latest_votes WHERE conversation_id = {} ORDER BY pid, sid"
+)
+
+
+@dataclass(frozen=True)
+class _ExportParts:
+    """What an export holds but the votes."""
+
+    pids: np.ndarray
+    sids: np.ndarray
+    summary: dict[str, str]
+    statements: list[ExportStatement]
+    participant_ids: list[str]
+    xids: dict[str, str]
+    groups: dict[str, int | None]
+
+    def events(self, table: np.ndarray) -> VoteEvents:
+        """Vote event records (:data:`_EXPORT_EVENT`) with pids and sids as indices."""
+        return VoteEvents(
+            table["created_ms"],
+            np.searchsorted(self.pids, table["pid"]),
+            np.searchsorted(self.sids, table["sid"]),
+            table["vote"],
+        )
+
+
+def _export_parts(session: Session, conversation_id: int) -> _ExportParts:
     row = get_conversation(session, conversation_id)
     participants = session.execute(
         select(ParticipantRow.pid, ParticipantRow.xid)
@@ -532,21 +635,8 @@ def export_conversation(
         .where(StatementRow.conversation_id == conversation_id)
         .order_by(StatementRow.sid)
     ).all()
-    events = session.execute(
-        select(VoteEventRow.created_ms, VoteEventRow.pid, VoteEventRow.sid, VoteEventRow.vote)
-        .where(VoteEventRow.conversation_id == conversation_id)
-        .order_by(VoteEventRow.id)
-    ).all()
-
     pids = np.array([p.pid for p in participants], dtype=np.int64)
     sids = np.array([s.sid for s in statements], dtype=np.int64)
-    table = np.array([tuple(e) for e in events], dtype=np.int64).reshape(-1, 4)
-    votes = VoteEvents(
-        table[:, 0],
-        np.searchsorted(pids, table[:, 1]),
-        np.searchsorted(sids, table[:, 2]),
-        table[:, 3],
-    )
 
     summary = {"topic": row.topic}
     summary.update(
@@ -563,8 +653,9 @@ def export_conversation(
             if pid < len(group) and group[pid] >= 0:
                 groups[key] = int(group[pid])
         summary["voters-in-conv"] = str(n_in_conversation)
-
-    conversation = Conversation(
+    return _ExportParts(
+        pids=pids,
+        sids=sids,
         summary=summary,
         statements=[
             ExportStatement(
@@ -579,21 +670,20 @@ def export_conversation(
         ],
         participant_ids=participant_ids,
         xids={str(p.pid): p.xid for p in participants if p.xid},
-        votes=votes,
-        has_timestamps=not (len(table) and int(table[:, 0].max()) == 0),
+        groups=groups,
     )
-    return conversation, groups
 
 
 def write_conversation(
     session: Session, conversation_id: int, folder: str | os.PathLike[str], *, exact: bool = False
 ) -> None:
-    """Write the conversation as the five Pol.is CSV files into ``folder``.
+    """Write the conversation as the five Pol.is CSV files into ``folder``, the votes a chunk
+    at a time as they are read (:func:`export_source`).
 
     Texts that begin like a spreadsheet formula get a leading ``'`` unless ``exact``
     (:func:`polis_like.io.write_export`).
     """
-    from polis_like.io import write_export
+    from polis_like.io.write import write_source
 
-    conversation, groups = export_conversation(session, conversation_id)
-    write_export(conversation, folder, groups=groups, exact=exact)
+    source, groups = export_source(session, conversation_id)
+    write_source(source, folder, groups=groups, exact=exact)

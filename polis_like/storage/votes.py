@@ -7,8 +7,9 @@ speaks SQLAlchemy Core and keeps each request to a few short statements.
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from polis_like.conversation import VoteEvents
 from polis_like.errors import NotFound
 from polis_like.math.matrix import latest_index
 
+from .bulk import read_all
 from .conversations import PARTICIPANT_VIEW, next_id
 from .db import now_ms, sqlite_turn
 from .models import ConversationRow, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
@@ -308,58 +310,103 @@ def read_new_votes(session: Session, conversation_id: int, after: Watermark) -> 
     On PostgreSQL: first the oldest transaction still running (``pg_snapshot_xmin``), then, in
     a later snapshot, the events of the transactions from ``after.tx`` up to it: all of them have
     ended, so those events are final and none can appear later; the events of younger
-    transactions wait for the next read. On SQLite: the events with ids past ``after.id``.
+    transactions wait for the next read. On SQLite: first the largest event id, then the events
+    with ids past ``after.id`` up to it (ids commit in order, so every one of them is there).
 
-    Read through the driver's cursor in chunks: building SQLAlchemy rows for millions of votes
-    (the first computation of an imported conversation) costs many times the query itself.
+    Read in bulk, with no Python object per event: the first computation of an imported
+    conversation reads millions of them. PostgreSQL sends them by a binary ``COPY`` decoded as
+    arrays (:mod:`.bulk`); SQLite packs each event into two integers (:func:`_sqlite_events`).
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         boundary = int(session.execute(_OLDEST_RUNNING).scalar_one())
-        table = _event_table(session, _NEW_BY_TX, (conversation_id, after.tx, boundary))
+        events, last_id = _postgres_events(session, conversation_id, after.tx, boundary)
     else:
         boundary = 0
-        table = _event_table(session, _NEW_BY_ID, (conversation_id, after.id))
-    if not len(table):
+        events, last_id = _sqlite_events(session, conversation_id, after.id)
+    if not len(events):
         return NewVotes(VoteEvents.empty(), Watermark(after.id, max(after.tx, boundary)), 0, 0, 0)
-    events = VoteEvents(table[:, 4], table[:, 1], table[:, 2], table[:, 3])
     kept = events.take(latest_index(events))
     return NewVotes(
         kept,
-        Watermark(max(after.id, int(table[:, 0].max())), max(after.tx, boundary)),
-        len(table),
-        int(table[:, 1].max()) + 1,
-        int(table[:, 2].max()) + 1,
+        Watermark(max(after.id, last_id), max(after.tx, boundary)),
+        len(events),
+        int(events.participant.max()) + 1,
+        int(events.statement.max()) + 1,
     )
 
 
 _OLDEST_RUNNING = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 #: The inserting transaction of a vote event (PostgreSQL only; see :class:`VoteEventRow`).
 EVENT_TX: ColumnElement[int] = literal_column("vote_events.tx", BigInteger)
+#: A vote event as PostgreSQL's binary COPY sends it (:mod:`.bulk`).
+_PG_EVENT = np.dtype(
+    [
+        ("id", np.int64),
+        ("pid", np.int32),
+        ("sid", np.int32),
+        ("vote", np.int16),
+        ("created_ms", np.int64),
+    ]
+)
+# The math takes the events in any order: PostgreSQL need not sort them.
 _NEW_BY_TX = (
     "SELECT id, pid, sid, vote, created_ms FROM vote_events "
-    "WHERE conversation_id = %s AND tx >= %s AND tx < %s ORDER BY id"
-)
-_NEW_BY_ID = (
-    "SELECT id, pid, sid, vote, created_ms FROM vote_events "
-    "WHERE conversation_id = ? AND id > ? ORDER BY id"
+    "WHERE conversation_id = {} AND tx >= {} AND tx < {}"
 )
 
 
-def _event_table(session: Session, query: str, parameters: tuple) -> np.ndarray:
-    """(id, pid, sid, vote, created_ms) rows of ``query`` as an int64 array."""
+def _postgres_events(
+    session: Session, conversation_id: int, after_tx: int, boundary: int
+) -> tuple[VoteEvents, int]:
+    """The events of the transactions from ``after_tx`` to ``boundary`` (excluded), and the
+    largest id read (0: none)."""
+    table = read_all(session, _NEW_BY_TX, (conversation_id, after_tx, boundary), _PG_EVENT)
+    events = VoteEvents(table["created_ms"], table["pid"], table["sid"], table["vote"])
+    return events, int(table["id"].max()) if len(table) else 0
+
+
+def _unpacked(packed: np.ndarray, created_ms: np.ndarray) -> VoteEvents:
+    """Events from their packed pid, sid and vote (see :data:`_PACKED_BY_ID`) and times."""
+    return VoteEvents(created_ms, packed >> 33, (packed >> 2) & 0x7FFFFFFF, (packed & 3) - 1)
+
+
+_LAST_ID = "SELECT max(id) FROM vote_events WHERE conversation_id = ?"
+_RANGE = "FROM vote_events WHERE conversation_id = ? AND id > ? AND id <= ? ORDER BY id"
+#: pid, sid and vote in one integer (NULL when a pid or sid is too large for it), and the time:
+#: SQLite makes a Python object of each value it returns, and two cost half of five.
+_PACKED_BY_ID = (
+    "SELECT CASE WHEN pid BETWEEN 0 AND 536870911 AND sid BETWEEN 0 AND 2147483647 "
+    f"THEN (pid << 33) | (sid << 2) | (vote + 1) END, created_ms {_RANGE}"
+)
+_UNPACKED_BY_ID = f"SELECT pid, sid, vote, created_ms {_RANGE}"
+
+
+def _sqlite_events(session: Session, conversation_id: int, after_id: int) -> tuple[VoteEvents, int]:
+    """The events with ids past ``after_id``, and the largest id read (0: none)."""
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(query, parameters)
-        chunks = []
-        while True:
-            rows = cursor.fetchmany(200_000)
-            if not rows:
-                break
-            chunks.append(np.array(rows, dtype=np.int64))
+        last_id = cursor.execute(_LAST_ID, (conversation_id,)).fetchone()[0]
+        if last_id is None or last_id <= after_id:
+            return VoteEvents.empty(), 0
+        bounds = (conversation_id, after_id, last_id)
+        try:
+            cursor.execute(_PACKED_BY_ID, bounds)
+            values = np.fromiter(_values(cursor), dtype=np.int64)
+        except TypeError:  # a NULL: some pid is beyond what the packing holds
+            cursor.execute(_UNPACKED_BY_ID, bounds)
+            rows = np.fromiter(_values(cursor), dtype=np.int64)
+            pid, sid, vote, created_ms = rows.reshape(-1, 4).T
+            return VoteEvents(created_ms, pid, sid, vote), last_id
     finally:
         cursor.close()
-    return np.concatenate(chunks) if chunks else np.empty((0, 5), np.int64)
+    packed, created_ms = values.reshape(-1, 2).T
+    return _unpacked(packed, created_ms), last_id
+
+
+def _values(cursor: Any) -> Iterator[int]:
+    """Every value of every row of ``cursor``, row after row."""
+    return itertools.chain.from_iterable(cursor)
 
 
 def latest_vote(session: Session, conversation_id: int, pid: int, sid: int) -> int | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -28,16 +28,35 @@ NAMES = tuple(name.removesuffix(".csv") for name in FILES)
 UPLOAD_TYPES = ("application/zip", "application/octet-stream", "multipart/form-data")
 
 
-def _export_files(conversation_id: int, *, exact: bool) -> dict[str, bytes]:
-    """The five files of the conversation's export, by file name."""
-    session = db()
-    with tempfile.TemporaryDirectory(prefix="polis-like-export-") as folder:
-        write_conversation(session, conversation_id, folder, exact=exact)
-        files = {}
-        for name in FILES:
-            with open(os.path.join(folder, name), "rb") as file:
-                files[name] = file.read()
-    return files
+#: Bytes of an export file sent at a time.
+SEND_CHUNK = 1 << 20
+
+
+def _export_folder(conversation_id: int, *, exact: bool) -> str:
+    """A new temporary folder holding the five files of the conversation's export (written as
+    they are read, chunk by chunk): the caller removes it."""
+    folder = tempfile.mkdtemp(prefix="polis-like-export-")
+    try:
+        write_conversation(db(), conversation_id, folder, exact=exact)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def _send(path: str, folder: str, mimetype: str, filename: str) -> Response:
+    """The file at ``path`` sent a chunk at a time (never whole in memory); ``folder`` is
+    removed once the response is done."""
+
+    def chunks():
+        with open(path, "rb") as file:
+            while chunk := file.read(SEND_CHUNK):
+                yield chunk
+
+    response = Response(chunks(), mimetype=mimetype, headers=_attachment(filename))
+    response.headers["Content-Length"] = str(os.path.getsize(path))
+    response.call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return response
 
 
 def _attachment(filename: str) -> dict[str, str]:
@@ -55,9 +74,12 @@ def export_file(conversation_id: int, name: str):
             f"no export file {name}.csv; the files are {', '.join(f'{n}.csv' for n in NAMES)}"
         )
     filename = f"{name}.csv"
-    data = _export_files(conversation_id, exact=exact)[filename]
-    return Response(
-        data, mimetype="text/csv", headers=_attachment(f"conversation-{conversation_id}-{filename}")
+    folder = _export_folder(conversation_id, exact=exact)
+    return _send(
+        os.path.join(folder, filename),
+        folder,
+        "text/csv",
+        f"conversation-{conversation_id}-{filename}",
     )
 
 
@@ -65,16 +87,27 @@ def export_file(conversation_id: int, name: str):
 @require("moderator")
 def export_zip(conversation_id: int):
     """The five files in a zip; ``?exact=1`` as for one file."""
-    files = _export_files(conversation_id, exact=query_flag("exact", False))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return Response(
-        buffer.getvalue(),
-        mimetype="application/zip",
-        headers=_attachment(f"conversation-{conversation_id}.zip"),
-    )
+    folder = _export_folder(conversation_id, exact=query_flag("exact", False))
+    try:
+        path = os.path.join(folder, "export.zip")
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in FILES:
+                _add_to_zip(archive, os.path.join(folder, name), name)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _send(path, folder, "application/zip", f"conversation-{conversation_id}.zip")
+
+
+def _add_to_zip(archive: zipfile.ZipFile, path: str, name: str) -> None:
+    """Add the file at ``path`` as ``ZipFile.writestr`` would add its bytes (the same entry:
+    the time now, mode 0600), copied a chunk at a time."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = archive.compression
+    info.external_attr = 0o600 << 16
+    info.file_size = os.path.getsize(path)  # zip64 when large, as writestr decides
+    with open(path, "rb") as source, archive.open(info, "w") as entry:
+        shutil.copyfileobj(source, entry, SEND_CHUNK)
 
 
 @blueprint.post("/conversations/import")
