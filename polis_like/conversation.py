@@ -125,8 +125,18 @@ class Conversation:
         return np.array([s.is_meta for s in self.statements], dtype=bool)
 
 
+def _is_number(i: str) -> bool:
+    return i.isascii() and i.isdigit()
+
+
+def _numeric_order(i: str) -> tuple[int, str]:
+    """Numeric order of a decimal string without ``int()``: no limit on its digits."""
+    digits = i.lstrip("0")
+    return len(digits), digits
+
+
 def canonical_ids(ids: set[str] | list[str]) -> list[str]:
     """Order ids canonically: integers numerically first, then any others as text."""
-    numeric = sorted((i for i in ids if i.isdigit()), key=int)
-    other = sorted(i for i in ids if not i.isdigit())
+    numeric = sorted((i for i in ids if _is_number(i)), key=_numeric_order)
+    other = sorted(i for i in ids if not _is_number(i))
     return numeric + other

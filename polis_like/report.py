@@ -13,9 +13,13 @@ from .math import MathResult
 from .math.stats import MajorityStatement, RepStatement
 
 
-def _number(value: float) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
+def _numbers(values: np.ndarray) -> list[float | None]:
+    """The values as floats, None for NaN (JSON has no NaN): one pass, no call per value."""
+    values = np.asarray(values, dtype=np.float64)
+    numbers = values.tolist()
+    if np.isnan(values).any():
+        return [None if math.isnan(v) else v for v in numbers]
+    return numbers
 
 
 def _rep(rep: RepStatement, statement_ids: list[str]) -> dict:
@@ -51,9 +55,13 @@ def to_json(conversation: Conversation, result: MathResult, **run: object) -> di
     pids = conversation.participant_ids
     sids = [s.id for s in conversation.statements]
     participants = {
-        pid: {"group": int(g) if g >= 0 else None, "x": _number(x), "y": _number(y)}
+        pid: {"group": g if g >= 0 else None, "x": x, "y": y}
         for pid, g, x, y in zip(
-            pids, result.group.tolist(), result.x.tolist(), result.y.tolist(), strict=True
+            pids,
+            result.group.astype(np.int64).tolist(),
+            _numbers(result.x),
+            _numbers(result.y),
+            strict=True,
         )
     }
     groups = [

@@ -74,6 +74,33 @@ def test_of_votes_at_the_same_time_the_larger_wins_whatever_the_order():
     assert latest_votes(events, 1, 1).toarray().tolist() == [[DISAGREE_CODE]]
 
 
+def test_large_inputs_sort_by_counting_to_the_very_same_matrix(monkeypatch, load_conversation):
+    # vtaiwan's votes, twice over in a shuffled order with revotes at the same millisecond:
+    # the counting sort (used from COUNTING_SORT_MIN events) keeps the same votes, in the
+    # same order, as the argsort does.
+    from polis_like.math import matrix
+
+    votes = load_conversation("vtaiwan.uberx").votes
+    rng = np.random.default_rng(0)
+    revotes = votes.take(rng.permutation(len(votes)))
+    revotes.vote = rng.integers(-1, 2, len(votes)).astype(np.int8)
+    both = VoteEvents(
+        np.concatenate([votes.timestamp_ms, revotes.timestamp_ms]),
+        np.concatenate([votes.participant, revotes.participant]),
+        np.concatenate([votes.statement, revotes.statement]),
+        np.concatenate([votes.vote, revotes.vote]),
+    )
+    events = both.take(rng.permutation(len(both)))
+    shape = (int(events.participant.max()) + 1, int(events.statement.max()) + 1)
+    by_argsort = (matrix.latest_index(events), matrix.latest_votes(events, *shape))
+    monkeypatch.setattr(matrix, "COUNTING_SORT_MIN", 1)
+    by_counting = (matrix.latest_index(events), matrix.latest_votes(events, *shape))
+    assert np.array_equal(by_counting[0], by_argsort[0])
+    assert (by_counting[1] != by_argsort[1]).nnz == 0
+    assert np.array_equal(by_counting[1].indptr, by_argsort[1].indptr)
+    assert np.array_equal(by_counting[1].indices, by_argsort[1].indices)
+
+
 # -- 3. Who is clustered --------------------------------------------------------------------
 
 

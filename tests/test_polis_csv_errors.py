@@ -185,6 +185,51 @@ def test_non_integer_value_in_votes_is_refused(tmp_path, row, word):
     assert word in error.message
 
 
+HUGE = "9" * 5000  # past Python's 4,300-digit limit on int(str)
+
+
+@pytest.mark.parametrize(
+    ("row", "word"),
+    [
+        (f"{HUGE},,0,1,1", "timestamp"),
+        ("9223372036854775808,,0,1,1", "timestamp"),  # 2**63: one past int64
+        ("-9223372036854775809,,0,1,1", "timestamp"),
+        (f"1000,,0,1,{HUGE}", "vote"),
+    ],
+)
+def test_integer_too_large_is_refused_on_one_line(tmp_path, row, word):
+    folder = export(tmp_path, votes_csv=GOOD_VOTES + row + "\n")
+    error = read_error(folder)
+    assert (error.path, error.line) == (str(folder / "votes.csv"), 4)
+    assert word in error.message
+    assert "\n" not in str(error) and len(str(error)) < len(str(folder)) + 200
+
+
+def test_largest_int64_timestamp_is_read(tmp_path):
+    votes = VOTES + "-9223372036854775808,,0,1,1\n9223372036854775807,,1,2,-1\n"
+    conversation = read_export(export(tmp_path, votes_csv=votes))
+    assert sorted(conversation.votes.timestamp_ms.tolist()) == [-(2**63), 2**63 - 1]
+
+
+def test_ids_of_any_length_read_in_numeric_order(tmp_path):
+    # The reader takes any non-negative integer id (their range is the storage's to check); a
+    # 5,000-digit one must not stop on Python's limit on int(str).
+    votes = GOOD_VOTES + f"3000,,0,{HUGE},1\n4000,,1,0{HUGE},1\n5000,,1,10,1\n"
+    conversation = read_export(export(tmp_path, votes_csv=votes, participants_votes_csv=None))
+    assert conversation.participant_ids == ["1", "2", "10", HUGE]
+
+
+@pytest.mark.parametrize(
+    ("row", "word"),
+    [(f"3,{HUGE},0,0,0,0,,", "group-id"), (f"3,,0,{HUGE},0,0,,", "n-votes")],
+)
+def test_integer_too_large_in_participants_votes_is_refused(tmp_path, row, word):
+    folder = export(tmp_path, participants_votes_csv=GOOD_MATRIX + row + "\n")
+    error = read_error(folder)
+    assert (error.path, error.line) == (str(folder / "participants-votes.csv"), 4)
+    assert word in error.message
+
+
 @pytest.mark.parametrize("vote", ["2", "-2", "10"])
 def test_vote_outside_minus_one_to_one_is_refused(tmp_path, vote):
     folder = export(tmp_path, votes_csv=VOTES + f"1000,,0,1,{vote}\n")

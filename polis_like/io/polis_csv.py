@@ -57,6 +57,19 @@ _ID = re.compile(r"[0-9]+")
 _INT = re.compile(r"[+-]?[0-9]+")
 _VOTES = {"1": 1, "0": 0, "-1": -1, "+1": 1, "-0": 0, "+0": 0}
 _TRUE_FALSE = {"1": True, "true": True, "0": False, "false": False, "": False}
+#: The format's integers (timestamps, counts, group ids) are 64-bit; ids are text (storage checks
+#: their range), ordered by `canonical_ids` without converting them.
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+_INT64_DIGITS = 19
+_SHOWN = 30
+
+
+def _shown(value: str) -> str:
+    """A value for a one-line message: its repr, a long one cut short."""
+    if len(value) <= _SHOWN:
+        return repr(value)
+    return f"{value[:_SHOWN]!r}... ({len(value)} characters)"
 
 
 def decode(data: bytes, path: str) -> str:
@@ -131,7 +144,12 @@ def parse_int(value: str, column: str, path: str, line: int) -> int:
     """An integer (timestamps, counts, group ids)."""
     if _INT.fullmatch(value) is None:
         raise InputError(f"{column} {value!r} is not an integer", path=path, line=line)
-    return int(value)
+    digits = value.lstrip("+-").lstrip("0")
+    number = int(value) if len(digits) <= _INT64_DIGITS else None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        message = f"{column} {_shown(value)} is out of range (a 64-bit integer)"
+        raise InputError(message, path=path, line=line)
+    return number
 
 
 def parse_optional_int(value: str, column: str, path: str, line: int) -> int | None:

@@ -112,3 +112,70 @@ def project(
         out[i, 1] = y
         counts[i] = c
     return out, counts
+
+
+@njit(cache=True, nogil=True)
+def latest_order(
+    participant: np.ndarray,
+    statement: np.ndarray,
+    timestamp: np.ndarray,
+    vote: np.ndarray,
+    n_participants: int,
+    n_statements: int,
+    code_offset: int,
+):
+    """The events that count, one per (participant, statement), in that order: O(n).
+
+    Two stable counting sorts (by statement, then by participant) give the order of a stable
+    argsort of ``participant * n_statements + statement``; in each run of one key the event
+    with the largest (timestamp, vote) is kept, the later of equals in that order: what
+    ``matrix._settle_repeats`` keeps. Returns their indices, and the CSR arrays of their
+    matrix (indptr over ``n_participants`` rows, statement indices, vote codes).
+    """
+    n = participant.shape[0]
+    starts = np.zeros(n_statements + 1, np.int64)
+    for i in range(n):
+        starts[statement[i] + 1] += 1
+    for j in range(n_statements):
+        starts[j + 1] += starts[j]
+    by_statement = np.empty(n, np.int64)
+    for i in range(n):
+        j = statement[i]
+        by_statement[starts[j]] = i
+        starts[j] += 1
+    starts = np.zeros(n_participants + 1, np.int64)
+    for i in range(n):
+        starts[participant[i] + 1] += 1
+    for p in range(n_participants):
+        starts[p + 1] += starts[p]
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        i = by_statement[k]
+        p = participant[i]
+        order[starts[p]] = i
+        starts[p] += 1
+    indptr = np.zeros(n_participants + 1, np.int64)
+    cols = np.empty(n, np.int32)
+    codes = np.empty(n, np.int8)
+    kept = 0
+    k = 0
+    while k < n:
+        best = order[k]
+        p = participant[best]
+        j = statement[best]
+        k += 1
+        while k < n and participant[order[k]] == p and statement[order[k]] == j:
+            i = order[k]
+            if timestamp[i] > timestamp[best] or (
+                timestamp[i] == timestamp[best] and vote[i] >= vote[best]
+            ):
+                best = i
+            k += 1
+        order[kept] = best
+        cols[kept] = j
+        codes[kept] = vote[best] + code_offset
+        indptr[p + 1] += 1
+        kept += 1
+    for p in range(n_participants):
+        indptr[p + 1] += indptr[p]
+    return order[:kept].copy(), indptr, cols[:kept].copy(), codes[:kept].copy()

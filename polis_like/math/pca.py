@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, eigsh
 
 from . import _sparse_kernels as kernels
 from .matrix import CODE_OFFSET
@@ -177,6 +176,8 @@ def _top_axes_of_gram(gram: np.ndarray, v0: np.ndarray) -> np.ndarray:
         wanted = min(2, n)
         _, vectors = scipy.linalg.eigh(gram, subset_by_index=(n - wanted, n - 1))
         return vectors[:, ::-1].T
+    from scipy.sparse.linalg import eigsh  # ARPACK: imported only by the large case
+
     values, vectors = eigsh(gram, k=2, which="LA", v0=v0, tol=1e-10, ncv=min(n, 24))
     return vectors[:, np.argsort(values)[::-1]].T
 
@@ -188,6 +189,8 @@ def _top_axes(centred: sp.csr_matrix, v0: np.ndarray) -> np.ndarray:
     if n <= 3 or (n <= GRAM_MAX_STATEMENTS and int((row_nnz**2).sum()) <= GRAM_BUDGET):
         gram = (centred.T @ centred).toarray()  # statements x statements: small and bounded
         return _top_axes_of_gram(gram, v0)
+    from scipy.sparse.linalg import LinearOperator, eigsh  # only the large case iterates
+
     transpose = centred.T.tocsr()
     op = LinearOperator((n, n), matvec=lambda v: transpose @ (centred @ v), dtype=np.float64)
     values, vectors = eigsh(op, k=2, which="LA", v0=v0, tol=1e-10, ncv=min(n, 24))
