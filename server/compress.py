@@ -2,8 +2,10 @@
 
 Compressed when the request's ``Accept-Encoding`` allows gzip, the type is text-like
 (:data:`COMPRESSIBLE`) and the body has at least :data:`MIN_BYTES`. Never compressed: zip
-files and other binary types, streamed bodies (the event stream), files sent by ``send_file``
-other than the static files, partial content, ``HEAD``, and bodies already encoded.
+files and other binary types, streamed bodies (the event stream) unless marked by
+:func:`gzip_as_sent` (the CSV exports, compressed chunk by chunk as they go, without a
+``Content-Length``), files sent by ``send_file`` other than the static files, partial content,
+``HEAD``, and bodies already encoded.
 
 A compressed response is another representation of the resource, so its strong ETag is made
 weak (``W/"3-12"``, as nginx does). The routes compare ETags weakly, as RFC 9110 asks of
@@ -20,6 +22,7 @@ import hashlib
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from flask import Flask, Response, request
 from werkzeug.http import unquote_etag
@@ -123,6 +126,21 @@ def compressible(response: Response) -> Response:
     return response
 
 
+def gzip_as_sent(response: Response) -> Response:
+    """``response`` (a streamed body, never whole in memory) marked to be gzipped a chunk at a
+    time as it is sent, when the client accepts gzip."""
+    response.gzip_as_sent = True  # type: ignore[attr-defined]
+    return response
+
+
+def _gzip_chunks(chunks) -> Iterator[bytes]:
+    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
+    for chunk in chunks:
+        if packed := packer.compress(chunk):
+            yield packed
+    yield packer.flush()
+
+
 def _is_static() -> bool:
     endpoint = request.endpoint or ""
     return endpoint == "static" or endpoint.endswith(".static")
@@ -144,7 +162,11 @@ def compress(response: Response, cache: GzipCache) -> Response:
     if (
         (response.mimetype not in COMPRESSIBLE and not getattr(response, "compressible", False))
         or "Content-Encoding" in response.headers
-        or ((response.is_streamed or response.direct_passthrough) and not _is_static())
+        or (
+            (response.is_streamed or response.direct_passthrough)
+            and not _is_static()
+            and not getattr(response, "gzip_as_sent", False)
+        )
     ):
         return response
     response.vary.add("Accept-Encoding")
@@ -158,6 +180,11 @@ def compress(response: Response, cache: GzipCache) -> Response:
         return response
     length = response.content_length
     if length is not None and length < MIN_BYTES:
+        return response
+    if getattr(response, "gzip_as_sent", False):
+        response.response = _gzip_chunks(response.iter_encoded())
+        response.headers.pop("Content-Length", None)
+        response.headers["Content-Encoding"] = "gzip"
         return response
     if response.is_streamed and (length is None or length > CACHE_BYTES // 4):
         return response  # a static file too large to read whole

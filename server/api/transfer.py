@@ -16,6 +16,7 @@ from polis_like.io.polis_csv import COMMENTS, PARTICIPANTS_VOTES, STATS_HISTORY,
 from polis_like.storage import conversations as store
 from polis_like.storage.transfer import import_export, write_conversation
 
+from ..compress import gzip_as_sent
 from ..limits import check_text, require_media
 from . import shapes
 from .common import db, query_flag, require, signed_in
@@ -45,8 +46,9 @@ def _export_folder(conversation_id: int, *, exact: bool) -> str:
 
 
 def _send(path: str, folder: str, mimetype: str, filename: str) -> Response:
-    """The file at ``path`` sent a chunk at a time (never whole in memory); ``folder`` is
-    removed once the response is done."""
+    """The file at ``path`` sent a chunk at a time (never whole in memory, gzipped as it goes
+    when the client accepts it and the type is text); ``folder`` is removed once the response
+    is done."""
 
     def chunks():
         with open(path, "rb") as file:
@@ -56,7 +58,7 @@ def _send(path: str, folder: str, mimetype: str, filename: str) -> Response:
     response = Response(chunks(), mimetype=mimetype, headers=_attachment(filename))
     response.headers["Content-Length"] = str(os.path.getsize(path))
     response.call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
-    return response
+    return gzip_as_sent(response)
 
 
 def _attachment(filename: str) -> dict[str, str]:
