@@ -25,31 +25,18 @@ import sys
 import tempfile
 import time
 import zlib
-from pathlib import Path
 from urllib.request import urlopen
 
-from dashboard import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "vtaiwan.uberx"
+from dashboard import computed_fixture, free_port
 
 
 def prepare(url: str) -> tuple[int, str]:
     """Migrate, import the fixture, compute its first result; (conversation id, admin token)."""
     from polis_like.storage.accounts import create_account
-    from polis_like.storage.db import session_factory
-    from polis_like.storage.migrate import migrated_engine
-    from polis_like.storage.transfer import import_export
-    from worker.runner import Worker, join_saves
 
-    with migrated_engine(url) as engine:
-        sessions = session_factory(engine)
-        cid = import_export(sessions, FIXTURE)
-        Worker(engine).step()
-        join_saves()
-        with sessions() as session:
-            _, _, token = create_account(session, "admin", password="password-1")
-            session.commit()
+    with computed_fixture(url) as (sessions, cid), sessions() as session:
+        _, _, token = create_account(session, "admin", password="password-1")
+        session.commit()
     return cid, token
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -50,9 +51,9 @@ def synthetic_positions(n: int, k: int, seed: int = 0) -> bytes:
     return x.tobytes() + y.tobytes() + group.tobytes()
 
 
-def prepare(url: str) -> tuple[int, int]:
-    """Migrate, import the fixture and compute its first result; (conversation id, k)."""
-    from polis_like.storage import results
+@contextmanager
+def computed_fixture(url: str):
+    """Migrate, import the fixture and compute its first result; yields (sessions, its id)."""
     from polis_like.storage.db import session_factory
     from polis_like.storage.migrate import migrated_engine
     from polis_like.storage.transfer import import_export
@@ -63,8 +64,15 @@ def prepare(url: str) -> tuple[int, int]:
         cid = import_export(sessions, FIXTURE)
         Worker(engine).step()
         join_saves()
-        with sessions() as session:
-            _, text = results.latest_text(session, cid)
+        yield sessions, cid
+
+
+def prepare(url: str) -> tuple[int, int]:
+    """Migrate, import the fixture and compute its first result; (conversation id, k)."""
+    from polis_like.storage import results
+
+    with computed_fixture(url) as (sessions, cid), sessions() as session:
+        _, text = results.latest_text(session, cid)
     assert text is not None, "the worker published no result"
     return cid, results.ResultsDocument.from_json(text).k
 

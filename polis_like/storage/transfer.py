@@ -304,10 +304,9 @@ def _binary_rows(cid: int, types: tuple[str, ...], columns: list[Any]) -> bytes:
 
 # SQLite: short transactions, taking turns with the votes.
 
-#: On SQLite an import writes in transactions of about this long (each holds the file's write
-#: lock), then leaves the file to other writers for :data:`SQLITE_PAUSE_S`: a vote from
-#: another process waits at most about their sum (its busy handler retries every 100 ms or
-#: sooner), one from this process (:func:`~.db.sqlite_turn`) less.
+#: On SQLite an import writes in transactions of about this long (each in the write turn,
+#: :func:`~.db.sqlite_turn`, which other writers of any process wait on), then leaves the file
+#: to other writers for :data:`SQLITE_PAUSE_S`: a vote waits at most about one transaction.
 SQLITE_TURN_S = 0.4
 SQLITE_PAUSE_S = 0.1
 #: The rows of the first transaction; the next ones are sized by the time it took.

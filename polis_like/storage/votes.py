@@ -73,9 +73,15 @@ _INSERT_EVENT = insert(VoteEventRow)
 _UPSERTS: dict[str, Any] = {}
 
 
+def _by_xid_or_visitor(who: Who, by_xid: Any, by_visitor: Any) -> tuple[Any, str | None]:
+    """The query and key that find ``who``: by XID when the request names one, else by the
+    cookie's visitor id."""
+    return (by_xid, who.xid) if who.xid is not None else (by_visitor, who.visitor)
+
+
 def find_participant(session: Session, conversation_id: int, who: Who) -> tuple[int, bool] | None:
     """(pid, banned) of the participant, or None when they have not taken part yet."""
-    query, key = (_BY_XID, who.xid) if who.xid is not None else (_BY_VISITOR, who.visitor)
+    query, key = _by_xid_or_visitor(who, _BY_XID, _BY_VISITOR)
     if key is None:
         return None
     row = session.connection().execute(query, {"conversation_id": conversation_id, "key": key})
@@ -98,9 +104,7 @@ def visit(session: Session, conversation_id: int, who: Who) -> Row:
     """What a participant's request needs of the conversation (the columns of
     :data:`~.conversations.PARTICIPANT_VIEW`: its settings and latest tick) and who asks
     (``pid`` and ``banned``, both None when they have not taken part yet), in one query."""
-    query, key = (
-        (_VISIT_BY_XID, who.xid) if who.xid is not None else (_VISIT_BY_VISITOR, who.visitor)
-    )
+    query, key = _by_xid_or_visitor(who, _VISIT_BY_XID, _VISIT_BY_VISITOR)
     row = (
         session.connection()
         .execute(query, {"conversation_id": conversation_id, "key": key})
