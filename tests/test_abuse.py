@@ -4,6 +4,7 @@ that a cleared cookie or a re-cased XID does not evade, and the statement rules.
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 import redis
@@ -184,6 +185,34 @@ def test_with_redis_down_votes_go_through_and_the_log_says_so_once(
         assert len(lines) == 1
     finally:
         down.extensions["polis_like.engine"].dispose()
+
+
+def test_counts_in_memory_slide_from_one_window_to_the_next_without_threads():
+    """A window's hits weigh on the next window by how much of it still overlaps the last
+    minute (the sliding-window counter of ``limits``), and counting starts no thread."""
+    from limits import RateLimitItemPerMinute
+
+    from server.ratelimit import LocalCounts
+
+    now = [600.0]  # the start of a minute
+    counts = LocalCounts(clock=lambda: now[0])
+    three = RateLimitItemPerMinute(3)
+    threads = threading.active_count()
+    assert [counts.hit(three, "p") for _ in range(4)] == [True, True, True, False]
+    assert counts.hit(three, "q")  # another key counts apart
+    now[0] = 630.0  # half-way: the refusal says when a hit counts again, the window's end
+    assert not counts.hit(three, "p")
+    assert counts.get_window_stats(three, "p") == (660.0, 0)
+    now[0] = 690.0  # half-way through the next minute: 3 hits weigh 1.5, so two more count
+    assert [counts.hit(three, "p") for _ in range(3)] == [True, True, False]
+    now[0] = 800.0  # two windows on, nothing is left, and stale keys are dropped
+    assert counts.get_window_stats(three, "q") == (800.0, 3)
+    for i in range(100):
+        counts.hit(three, f"visitor {i}")
+    now[0] = 1000.0
+    counts.hit(three, "p")
+    assert len(counts._windows) == 1
+    assert threading.active_count() == threads
 
 
 def test_limits_are_settings_with_clear_errors():

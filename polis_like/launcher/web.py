@@ -10,6 +10,7 @@ after ``POLIS_LIKE_HEADER_TIMEOUT_S``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import resource
 import socket
 from typing import Any, ClassVar
@@ -111,3 +112,12 @@ class Worker(UvicornWorker):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         self.sockets = [own_listener(shared, self.cfg.backlog) for shared in self.sockets]
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # What the app holds from now on lives as long as the process: move it out of the
+        # collector's reach, so that a full collection scans only what requests left (a few
+        # thousand objects), not the 160,000 of the imports, which stalled every request of
+        # the process for 50 ms and more at a time.
+        gc.collect()
+        gc.freeze()
