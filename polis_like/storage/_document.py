@@ -66,7 +66,88 @@ def to_plain(value: Any) -> Any:
 
 def from_plain(cls: type[T], value: Any, where: str = "$") -> T:
     """Parse the JSON form of a ``cls`` document; :class:`DocumentError` names what is wrong."""
-    return _parse(cls, value, where)
+    try:
+        return _parser(typing.cast(Any, cls))(value)
+    except _Mismatch:
+        return _parse(cls, value, where)  # the slow walk again, to say where
+
+
+class _Mismatch(Exception):
+    """A value that does not have its declared shape (the fast parsers do not say where)."""
+
+
+_Parser = typing.Callable[[Any], Any]
+
+
+@functools.cache
+def _parser(kind: Any) -> _Parser:
+    """A function parsing the JSON form of ``kind``, made once per type.
+
+    It accepts exactly what :func:`_parse` accepts and builds the same values, without the
+    type inspection and the path of each value: a results document (thousands of values),
+    parsed by every web process at every tick, took 18 ms and now takes a fraction of it. On
+    any mismatch it raises :class:`_Mismatch`, and :func:`_parse` says what and where.
+    """
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        inner = _parser(next(a for a in typing.get_args(kind) if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
+    if origin is list:
+        item = _parser(typing.get_args(kind)[0])
+
+        def parse_list(value: Any) -> list:
+            if not isinstance(value, list):
+                raise _Mismatch
+            return [item(v) for v in value]
+
+        return parse_list
+    if origin is dict:
+        entry = _parser(typing.get_args(kind)[1])
+
+        def parse_dict(value: Any) -> dict:
+            if not isinstance(value, dict):
+                raise _Mismatch
+            return {k: entry(v) for k, v in value.items()}
+
+        return parse_dict
+    if _is_document(kind):
+        hints = _hints(kind)
+        fields = [(f.name, _key(f), _parser(hints[f.name])) for f in dataclasses.fields(kind)]
+
+        def parse_document(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _Mismatch
+            try:
+                return kind(**{name: parse(value[key]) for name, key, parse in fields})
+            except KeyError:
+                raise _Mismatch from None
+
+        return parse_document
+    if kind is float:
+        return _float
+    if kind is int:
+        return _int
+    if kind in (str, bool):
+
+        def parse_exactly(value: Any) -> Any:
+            if not isinstance(value, kind):
+                raise _Mismatch
+            return value
+
+        return parse_exactly
+    raise TypeError(f"unsupported document type {kind!r}")
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Mismatch
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Mismatch
+    return value
 
 
 def _parse(kind: Any, value: Any, where: str) -> Any:
