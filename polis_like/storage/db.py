@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -186,6 +186,53 @@ def autocommit(session: Session) -> Session:
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return session
+
+
+def execute_direct(session: Session, statement: Select, params: dict) -> list:
+    """The rows of ``statement`` (a Core statement built once, at import) with ``params``,
+    as named tuples; on PostgreSQL run by the driver itself.
+
+    The hot path of a vote runs two statements. Through SQLAlchemy each cost about 250 us of
+    the web process's CPU besides the driver's 100 (the statement's cache key, the execution
+    context, the result's rows), a third of a vote's time in the process. Here the statement is
+    compiled once per dialect and handed to psycopg (which prepares it on the server after a
+    few uses). What SQLAlchemy's error handling would do is done here: a connection that broke
+    or found the database read-only is invalidated, so that the pool opens a new one, and the
+    driver's error is raised as SQLAlchemy's (a ``DBAPIError``), as it would have been. On
+    SQLite the statement goes through SQLAlchemy as usual.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return list(connection.execute(statement, params))
+    from psycopg import Error
+    from psycopg.rows import namedtuple_row
+
+    sql, defaults = _compiled(statement, connection.dialect)
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql, {**defaults, **params} if defaults else params)
+            return cursor.fetchall() if cursor.description else []
+    except Error as error:
+        lost = connection.dialect.is_disconnect(error, driver, None)  # type: ignore[arg-type]
+        if lost or refusal(error) == "read-only":
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql, params, error, Error, connection_invalidated=lost, dialect=connection.dialect
+        ) from error
+
+
+_COMPILED: dict[tuple[Select, type], tuple[str, dict]] = {}
+
+
+def _compiled(statement: Select, dialect: Dialect) -> tuple[str, dict]:
+    """``statement``'s SQL for ``dialect``, and the values of the parameters it sets itself
+    (once per statement and kind of dialect, whatever the number of engines)."""
+    key = (statement, type(dialect))
+    if key not in _COMPILED:
+        compiled = statement.compile(dialect=dialect)
+        _COMPILED[key] = str(compiled), {k: v for k, v in compiled.params.items() if v is not None}
+    return _COMPILED[key]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -17,7 +17,6 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Row,
     bindparam,
     insert,
     literal,
@@ -34,7 +33,7 @@ from polis_like.math.matrix import latest_index
 
 from .bulk import read_all
 from .conversations import PARTICIPANT_VIEW, next_id
-from .db import now_ms, sqlite_turn
+from .db import execute_direct, now_ms, sqlite_turn
 from .models import ConversationRow, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
 from .notify import notify_change, vote_wake_ups, wake_up_workers
 
@@ -100,19 +99,15 @@ _VISIT_BY_XID = _visit_query(ParticipantRow.xid)
 _VISIT_BY_VISITOR = _visit_query(ParticipantRow.visitor)
 
 
-def visit(session: Session, conversation_id: int, who: Who) -> Row:
+def visit(session: Session, conversation_id: int, who: Who) -> Any:
     """What a participant's request needs of the conversation (the columns of
     :data:`~.conversations.PARTICIPANT_VIEW`: its settings and latest tick) and who asks
     (``pid`` and ``banned``, both None when they have not taken part yet), in one query."""
     query, key = _by_xid_or_visitor(who, _VISIT_BY_XID, _VISIT_BY_VISITOR)
-    row = (
-        session.connection()
-        .execute(query, {"conversation_id": conversation_id, "key": key})
-        .first()
-    )
-    if row is None:
+    rows = execute_direct(session, query, {"conversation_id": conversation_id, "key": key})
+    if not rows:
         raise NotFound(f"no conversation {conversation_id}")
-    return row
+    return rows[0]
 
 
 _BANNED = select(ParticipantRow.xid, ParticipantRow.origin).where(
@@ -251,10 +246,10 @@ def record_vote(
         return np.union1d(earlier, [sid])
     values = {"c": conversation_id, "p": pid, "s": sid, "v": vote, "t": now_ms()}
     wake = vote_wake_ups.due(conversation_id)
-    rows = session.connection().execute(_cast_statement(wake), values).scalars().all()
+    rows = execute_direct(session, _cast_statement(wake), values)
     session.commit()
     # The final SELECT sees the votes as they were before this statement: add this one.
-    earlier = np.fromiter((r for r in rows if r >= 0), dtype=np.int64)
+    earlier = np.fromiter((r[0] for r in rows if r[0] >= 0), dtype=np.int64, count=-1)
     return np.union1d(earlier, [sid])
 
 
