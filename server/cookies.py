@@ -22,6 +22,7 @@ next statement.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from flask import Flask, Request, request, session
@@ -60,15 +61,13 @@ class SessionCookies(SecureCookieSessionInterface):
         if not value:
             return Session()
         try:
-            data, signed = signer.loads(
-                value,
-                max_age=int(app.permanent_session_lifetime.total_seconds()),
-                return_timestamp=True,
-            )
+            data, signed_at = _verified(signer, value)
         except BadSignature:
             return Session()
-        opened = Session(data)
-        opened.signed_at = signed.timestamp()
+        if time.time() - signed_at > app.permanent_session_lifetime.total_seconds():
+            return Session()  # expired
+        opened = Session(data)  # a copy: the cached one stays as it was signed
+        opened.signed_at = signed_at
         return opened
 
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
@@ -84,3 +83,13 @@ class SessionCookies(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return request.is_secure or bool(app.config["SESSION_COOKIE_SECURE"])
+
+
+@functools.lru_cache(maxsize=8192)
+def _verified(signer: URLSafeTimedSerializer, value: str) -> tuple[dict, float]:
+    """The data of a cookie and when it was signed, its signature checked once while the
+    participant keeps sending it (a participant sends the same cookie with each vote for a
+    day); :class:`BadSignature` when it is not ours. Its values are strings and numbers, so
+    the shallow copy a request gets cannot change the cached data."""
+    data, signed = signer.loads(value, return_timestamp=True)
+    return data, signed.timestamp()

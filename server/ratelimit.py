@@ -8,6 +8,7 @@ process's memory. The limits themselves are settings (:data:`polis_like.settings
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -212,7 +213,11 @@ def limiter() -> Limiter:
 def client_address() -> str:
     """The client's network address as limits count it: an IPv6 address by its /64 (one
     household or phone gets a whole /64), IPv4 as it is."""
-    address = request.remote_addr or ""
+    return _counted_address(request.remote_addr or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted_address(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

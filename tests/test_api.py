@@ -173,6 +173,25 @@ def test_the_participant_cookie_is_sent_again_only_when_a_day_old(app, client, s
     assert renewed.json["votes"] == 1  # the same participant
 
 
+def test_a_cookie_past_its_lifetime_is_not_honoured_even_once_seen(
+    app, client, staff, monkeypatch
+):
+    """The cookie's signature is checked once while it keeps coming back, but its age at
+    every request: after a year without a visit the browser is a new participant."""
+    import time
+
+    from server import cookies
+
+    cid = make_conversation(client, staff["admin"])
+    browser = participant(app)
+    browser.get(f"{API}/conversations/{cid}/next")
+    browser.post(f"{API}/conversations/{cid}/votes", json={"statement_id": 0, "vote": 1})
+    assert browser.get(f"{API}/conversations/{cid}/me").json["votes"] == 1
+    later = time.time() + app.permanent_session_lifetime.total_seconds() + 60
+    monkeypatch.setattr(cookies.time, "time", lambda: later)
+    assert browser.get(f"{API}/conversations/{cid}/me").json["votes"] == 0
+
+
 def test_a_new_vote_replaces_the_old_one(app, client, staff, sessions):
     from polis_like.storage.models import LatestVoteRow, VoteEventRow
 
