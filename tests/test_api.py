@@ -173,9 +173,7 @@ def test_the_participant_cookie_is_sent_again_only_when_a_day_old(app, client, s
     assert renewed.json["votes"] == 1  # the same participant
 
 
-def test_a_cookie_past_its_lifetime_is_not_honoured_even_once_seen(
-    app, client, staff, monkeypatch
-):
+def test_a_cookie_past_its_lifetime_is_not_honoured_even_once_seen(app, client, staff, monkeypatch):
     """The cookie's signature is checked once while it keeps coming back, but its age at
     every request: after a year without a visit the browser is a new participant."""
     import time
