@@ -31,7 +31,6 @@ from polis_like.io.polis_csv import (
     RowWriter,
     polis_datetime,
 )
-from polis_like.math.matrix import CODE_OFFSET, latest_votes
 
 #: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): Excel and
 #: LibreOffice run ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)`` or ``-2+3`` when the file is
@@ -166,6 +165,8 @@ def _latest_chunks(conversation: Conversation) -> Iterator[_Latest]:
     The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
     wins, and among equal timestamps the larger vote, whatever the order of the events.
     """
+    from polis_like.math.matrix import CODE_OFFSET, latest_votes  # scipy.sparse: only here
+
     codes = latest_votes(
         conversation.votes, len(conversation.participant_ids), len(conversation.statements)
     )

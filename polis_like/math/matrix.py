@@ -12,7 +12,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..conversation import VoteEvents
-from . import _sparse_kernels as kernels
 
 CODE_OFFSET = 2
 #: From this many events, the latest votes are found by a compiled pass of two counting sorts
@@ -109,6 +108,8 @@ def _counted(
     events: VoteEvents, n_participants: int, n_statements: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_latest` by the compiled counting sorts, with the CSR arrays of its matrix."""
+    from . import _sparse_kernels as kernels  # numba: loaded by the large case only
+
     return kernels.latest_order(
         events.participant,
         events.statement,
