@@ -9,6 +9,7 @@ number of rows.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -39,6 +40,41 @@ def read_chunks(
         cursor.execute(query.format(*["?"] * len(parameters)), tuple(parameters))
         while rows := cursor.fetchmany(SQLITE_CHUNK):
             yield np.array(rows, dtype=dtype)
+    finally:
+        cursor.close()
+
+
+#: A vote's pid, sid and value in one SQLite integer, for pids below 2**29 and sids below 2**31
+#: (:func:`packs_votes`): SQLite makes a Python object of each value it returns, and one costs
+#: a third of three. :func:`unpack_votes` reverses it.
+SQLITE_PACKED_VOTE = "((pid << 33) | (sid << 2) | (vote + 1))"
+
+
+def packs_votes(pids: np.ndarray, sids: np.ndarray) -> bool:
+    """Whether :data:`SQLITE_PACKED_VOTE` holds the votes of these pids and sids."""
+    return bool(
+        (not len(pids) or (pids.min() >= 0 and pids.max() < 1 << 29))
+        and (not len(sids) or (sids.min() >= 0 and sids.max() < 1 << 31))
+    )
+
+
+def unpack_votes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pids, sids and votes of :data:`SQLITE_PACKED_VOTE` values."""
+    return packed >> 33, (packed >> 2) & 0x7FFFFFFF, (packed & 3) - 1
+
+
+def sqlite_integers(
+    session: Session, query: str, parameters: Sequence[int], n_columns: int
+) -> Iterator[np.ndarray]:
+    """The rows of a SQLite ``query`` of ``n_columns`` integer columns (never NULL), as int64
+    arrays of shape (rows, n_columns), a chunk of rows at a time (``?`` parameters)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(query, tuple(parameters))
+        while rows := cursor.fetchmany(SQLITE_CHUNK):
+            values = itertools.chain.from_iterable(rows)
+            count = len(rows) * n_columns
+            yield np.fromiter(values, dtype=np.int64, count=count).reshape(-1, n_columns)
     finally:
         cursor.close()
 
