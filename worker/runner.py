@@ -35,7 +35,8 @@ from polis_like.storage.votes import Watermark
 from polis_like.throttle import ThrottledLog
 
 if TYPE_CHECKING:  # the math is imported when first needed (see warm_up)
-    from polis_like.math import MathParams, MathState
+    from polis_like.conversation import VoteEvents
+    from polis_like.math import MathParams, MathResult, MathState
 
 log = logging.getLogger("polis_like.worker")
 
@@ -58,6 +59,13 @@ def warm_up() -> threading.Thread:
     thread = threading.Thread(target=load, name="import-math", daemon=True)
     thread.start()
     return thread
+
+
+def math_update(state: MathState, events: VoteEvents, **changes) -> tuple[MathResult, MathState]:
+    """:func:`polis_like.math.update`, imported when first called."""
+    from polis_like.math import update
+
+    return update(state, events, **changes)
 
 
 def join_saves(timeout: float | None = None) -> None:
@@ -326,8 +334,6 @@ class Worker:
             )
             n_events = memory.n_events + read.votes.n_read
             counts = participation(session, conversation_id, n_events)
-        from polis_like.math import update as math_update
-
         result, state = math_update(memory.state, read.votes.events, **read.changes())
         duration_ms = (time.perf_counter() - started) * 1000
 
