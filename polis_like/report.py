@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import string
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .conversation import Conversation
-from .math import MathResult
-from .math.stats import MajorityStatement, RepStatement
+
+if TYPE_CHECKING:
+    from .math import MathResult
+    from .math.stats import MajorityStatement, RepStatement
 
 
 def _numbers(values: np.ndarray) -> list[float | None]:

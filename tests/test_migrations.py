@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 import unicodedata
 
 import numpy as np
@@ -106,3 +108,51 @@ def test_duplicate_keys_leave_out_format_characters_unless_two_statements_would_
         assert keys[2] == _old_key(texts[2])
     finally:
         upgrade(database_url)
+
+
+def test_the_start_check_knows_the_newest_migration_without_alembic(database_url, engine):
+    from alembic.script import ScriptDirectory
+
+    from polis_like.storage.migrate import alembic_config, is_current, script_head
+
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert script_head() == head
+    assert is_current(engine)
+    try:
+        downgrade(database_url, "0008_job_computing")
+        assert not is_current(engine)  # one migration behind: the command upgrades
+    finally:
+        upgrade(database_url)
+    assert is_current(engine)
+
+
+def test_an_empty_database_is_not_current_and_gets_migrated(tmp_path):
+    from polis_like.storage.db import make_engine
+    from polis_like.storage.migrate import current_revision, ensure_current, is_current, script_head
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = make_engine(url)
+    try:
+        assert not is_current(empty)  # no alembic_version table yet
+    finally:
+        empty.dispose()
+    migrated = ensure_current(url)
+    try:
+        assert current_revision(migrated) == script_head()
+    finally:
+        migrated.dispose()
+
+
+def test_a_command_on_a_current_database_does_not_load_alembic(database_url):
+    # alembic's script directory imports every migration: a third of a second of each start
+    program = (
+        "import sys\n"
+        "from polis_like.storage.migrate import ensure_current\n"
+        f"ensure_current({database_url!r}).dispose()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program], check=False, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

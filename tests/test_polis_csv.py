@@ -194,6 +194,38 @@ def test_datetime_is_written_in_utc_like_java_date(tmp_path):
     assert read_rows(tmp_path / "comments.csv")[0]["datetime"] == "Tue Jun 30 08:49:52 UTC 2015"
 
 
+def test_votes_csv_formats_whole_columns_as_each_value_alone_would_be(tmp_path):
+    """votes.csv's numbers and dates are formatted a column at a time: each cell is what
+    str() and polis_datetime give for its value, far times and negative ones included."""
+    from polis_like.io.polis_csv import polis_datetime
+
+    rng = np.random.default_rng(0)
+    edges = [0, -1, 999, -1000, -1001, 951_782_400_000, 4_107_542_399_999]  # 2000-02-29, 2099
+    edges += [253_402_300_799_999, 253_402_300_800_000]  # the last second of year 9999, 10000
+    edges += [-30_610_224_000_000, -30_610_224_000_001, 2**62]  # year 1000, 999, beyond
+    times = np.concatenate([edges, rng.integers(-4 * 10**13, 3 * 10**14, 2_000)])
+    n = len(times)
+    conversation = Conversation(
+        statements=[Statement(str(j), "s", None, 0) for j in (0, 7, 1234567)],
+        participant_ids=["0", "5", "98765"],
+        votes=VoteEvents(times, np.arange(n) % 3, np.arange(n) % 2 * 2, np.arange(n) % 3 - 1),
+    )
+    write_export(conversation, tmp_path)
+    order = np.argsort(times, kind="stable")
+    expected = [
+        [
+            str(t),
+            polis_datetime(t),
+            ("0", "1234567")[k % 2],
+            ("0", "5", "98765")[k % 3],
+            str(k % 3 - 1),
+        ]
+        for t, k in zip(times[order].tolist(), order.tolist(), strict=True)
+    ]
+    with open(tmp_path / "votes.csv", newline="") as file:
+        assert list(csv.reader(file))[1:] == expected
+
+
 def test_groups_argument_replaces_reference_groups_in_matrix_and_summary(tmp_path):
     conversation = read_export(small_export(tmp_path / "in"))
     conversation.reference_groups = {"1": 0, "2": 0}

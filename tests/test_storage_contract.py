@@ -416,3 +416,32 @@ def test_the_worker_reads_every_kind_of_vote_and_the_largest_ids(sessions):
             assert sorted(read) == cast[:done]
     with sessions() as session:
         assert votes.read_new_votes(session, cid, watermark).n_read == 0
+
+
+def test_a_first_read_in_many_id_ranges_reads_each_event_once(sessions, monkeypatch):
+    """A conversation's first read on PostgreSQL comes a range of ids a query (as arrays):
+    where the ranges end, and another conversation's events between, change nothing."""
+    cid, other = new_conversation(sessions, 4), new_conversation(sessions, 4)
+    cast = []
+    for k in range(60):
+        pid, sid, vote = k % 7, k % 4, k % 3 - 1
+        cast.append((pid, sid, vote, 5_000 + k))
+        add_votes(sessions, cid, VoteEvents([5_000 + k], [pid], [sid], [vote]))
+        if k % 5 == 0:  # a gap in this conversation's ids
+            add_votes(sessions, other, VoteEvents([k], [0], [0], [1]))
+    monkeypatch.setattr(votes, "AGGREGATED_IDS", 1)
+    # on PostgreSQL a transaction elsewhere on the server can hold the votes back a while
+    deadline = time.monotonic() + 120
+    while True:
+        with sessions() as session:
+            first = votes.read_new_votes(session, cid, votes.Watermark())
+        if first.n_read == len(cast) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert first.n_read == len(cast)
+    e = first.events
+    read = zip(e.participant.tolist(), e.statement.tolist(), e.vote.tolist(), strict=True)
+    latest = {(p, s): v for p, s, v, _ in cast}  # each (pid, sid) once: its latest vote
+    assert sorted(read) == sorted((p, s, v) for (p, s), v in latest.items())
+    with sessions() as session:
+        assert votes.read_new_votes(session, cid, first.watermark).n_read == 0

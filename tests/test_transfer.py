@@ -236,6 +236,25 @@ def test_an_export_written_in_small_chunks_is_the_same(
     assert_same_files(source, reference(conversation, tmp_path / "memory", exact=True))
 
 
+def test_an_export_with_ids_too_large_to_pack_is_the_same(sessions, load_conversation, tmp_path):
+    """SQLite's export reads a vote's pid, sid and value as one integer when they fit (pids
+    below 2**29); a larger pid is read as separate columns, with the same files."""
+    conversation = edge_cases(load_conversation(SMALL))
+    old = conversation.participant_ids[1]
+    new = str(2**30 + 7)
+    conversation.participant_ids[1] = new
+    conversation.xids[new] = conversation.xids.pop(old)
+    for statement in conversation.statements:
+        if statement.author_id == old:
+            statement.author_id = new
+    source = reference(conversation, tmp_path / "source", exact=True)
+    conversation_id = import_export(sessions, source)
+    with sessions() as session:
+        write_conversation(session, conversation_id, tmp_path / "stored", exact=True)
+    assert_same_files(source, tmp_path / "stored")
+    assert new in (tmp_path / "stored" / "votes.csv").read_text()
+
+
 def test_an_export_without_votes_csv_imports_and_exports_stably(sessions, tmp_path):
     source = tmp_path / "matrix-only"
     source.mkdir()

@@ -22,11 +22,10 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from polis_like.math import MathParams, MathState
-from polis_like.math import update as math_update
 from polis_like.storage import jobs
 from polis_like.storage.db import is_outage, session_factory
 from polis_like.storage.math_input import participation, read_math_input
@@ -34,6 +33,10 @@ from polis_like.storage.notify import CHANGES, Waiter
 from polis_like.storage.results import build_document, positions_blob
 from polis_like.storage.votes import Watermark
 from polis_like.throttle import ThrottledLog
+
+if TYPE_CHECKING:  # the math is imported when first needed (see warm_up)
+    from polis_like.conversation import VoteEvents
+    from polis_like.math import MathParams, MathResult, MathState
 
 log = logging.getLogger("polis_like.worker")
 
@@ -43,6 +46,26 @@ MAX_OUTAGE_BACKOFF_S = 30.0
 #: Every background save still running, in any worker of this process.
 _saves: set[threading.Thread] = set()
 _saves_lock = threading.Lock()
+
+
+def warm_up() -> threading.Thread:
+    """Import the math (numpy, scipy, numba's kernels: most of a worker's start) in another
+    thread, while this one connects, claims a conversation and reads its votes; the first
+    computation then finds it imported, or waits for the rest."""
+
+    def load() -> None:
+        import polis_like.math.engine  # noqa: F401
+
+    thread = threading.Thread(target=load, name="import-math", daemon=True)
+    thread.start()
+    return thread
+
+
+def math_update(state: MathState, events: VoteEvents, **changes) -> tuple[MathResult, MathState]:
+    """:func:`polis_like.math.update`, imported when first called."""
+    from polis_like.math import update
+
+    return update(state, events, **changes)
 
 
 def join_saves(timeout: float | None = None) -> None:
@@ -98,7 +121,11 @@ class Worker:
         self.interval_s = interval_s
         self._due_at: dict[int, float] = {}
         self.log_every_s = log_every_s
-        self.params = params or MathParams()
+        if params is None:
+            from polis_like.math import MathParams
+
+            params = MathParams()
+        self.params = params
         self.memory: dict[int, _Memory] = {}
         self._retry_at: dict[int, float] = {}
         self._saving: dict[int, threading.Thread] = {}
@@ -357,6 +384,8 @@ class Worker:
 
     def _load(self, session, conversation_id: int) -> _Memory:
         """The saved state, or an empty one; with the tick of the latest published result."""
+        from polis_like.math import MathState
+
         tick = jobs.current_tick(session, conversation_id)
         saved = jobs.load_state(session, conversation_id)
         if saved is None:

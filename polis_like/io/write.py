@@ -14,6 +14,7 @@ import numpy as np
 
 from polis_like.conversation import Conversation, Statement, VoteEvents, canonical_ids
 from polis_like.errors import InputError
+from polis_like.io import _text
 from polis_like.io.polis_csv import (
     COMMENTS,
     COMMENTS_COLUMNS,
@@ -31,7 +32,6 @@ from polis_like.io.polis_csv import (
     RowWriter,
     polis_datetime,
 )
-from polis_like.math.matrix import CODE_OFFSET, latest_votes
 
 #: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): Excel and
 #: LibreOffice run ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)`` or ``-2+3`` when the file is
@@ -166,6 +166,8 @@ def _latest_chunks(conversation: Conversation) -> Iterator[_Latest]:
     The same rule as the math's (``polis_like.math.matrix.latest_votes``): the largest timestamp
     wins, and among equal timestamps the larger vote, whatever the order of the events.
     """
+    from polis_like.math.matrix import CODE_OFFSET, latest_votes  # scipy.sparse: only here
+
     codes = latest_votes(
         conversation.votes, len(conversation.participant_ids), len(conversation.statements)
     )
@@ -229,9 +231,25 @@ def _write_comments(
         writer.writerow(row + ([int(s.is_meta)] if with_meta else []))
 
 
-#: A vote cell of participants-votes.csv, by vote + 2 (0: no vote), with its comma: three
-#: bytes, the NULs dropped.
-_CELLS = np.array([[0, 0, 44], [45, 49, 44], [48, 0, 44], [49, 0, 44]], dtype=np.uint8)
+def _vote_cells(
+    n_rows: int, n_columns: int, row: np.ndarray, column: np.ndarray, vote: np.ndarray
+) -> tuple[list[int], str]:
+    """The vote cells of ``n_rows`` rows of participants-votes.csv, each cell followed by a
+    comma (a row's text ends at its entry of the returned ends), from the votes' rows, columns
+    and values (one vote a cell at most). Only the votes are placed: the blank cells are the
+    commas the text starts as."""
+    order = np.lexsort((column, row))
+    row, column, vote = row[order], column[order], vote[order]
+    width = np.where(vote == -1, 2, 1)  # "-1", "0", "1"
+    row_length = n_columns + np.bincount(row, weights=width, minlength=n_rows).astype(np.int64)
+    ends = np.cumsum(row_length)
+    text = np.full(int(ends[-1]) if n_rows else 0, 44, dtype=np.uint8)
+    before = np.cumsum(width) - width  # the widths of the votes placed before each
+    row_first = np.searchsorted(row, np.arange(n_rows))  # each row's first vote
+    offset = (ends - row_length)[row] + column + before - before[row_first[row]]
+    text[offset] = np.where(vote == -1, 45, vote + 48)
+    text[offset[vote == -1] + 1] = 49
+    return ends.tolist(), text.tobytes().decode("ascii")
 
 
 def _write_participants_votes(
@@ -270,13 +288,7 @@ def _write_participants_votes(
             n_votes = np.bincount(at, minlength=size).tolist()
             n_agree = np.bincount(at[v == 1], minlength=size).tolist()
             n_disagree = np.bincount(at[v == -1], minlength=size).tolist()
-            codes = np.zeros((size, len(columns)), dtype=np.int8)
-            codes[at, position[s]] = v + 2
-            cells = _CELLS[codes].reshape(size, -1)
-            kept = cells != 0
-            ends = np.cumsum(kept.sum(axis=1)).tolist()
-            data = cells[kept].tobytes().decode("ascii")
-            del codes, cells, kept
+            ends, data = _vote_cells(size, len(columns), at, position[s], v)
             lines = []
             start = 0
             for k in range(size):
@@ -380,35 +392,21 @@ def _write_votes_and_history(votes_file: TextIO, history_file: TextIO, source: E
     """
     csv.writer(votes_file, lineterminator="\n").writerow(VOTES_COLUMNS)
     csv.writer(history_file, lineterminator="\n").writerow(STATS_HISTORY_COLUMNS)
-    participant_ids = source.participant_ids
-    statement_ids = [s.id for s in source.statements]
+    participant_text = _text.table(source.participant_ids)
+    statement_text = _text.table([s.id for s in source.statements])
     history = _History(source) if source.has_timestamps else None
     for events in source.events:
         if not len(events):
             continue
         ms = events.timestamp_ms
-        if source.has_timestamps:
-            seconds, at = np.unique(ms // 1000, return_inverse=True)
-            texts = [polis_datetime(second * 1000) for second in seconds.tolist()]
-            stamps = [texts[k] for k in at.tolist()]
-        else:
-            stamps = [""] * len(ms)
-        # What csv.writer writes, faster: no cell here needs quoting (ids are digits, checked)
-        votes_file.write(
-            "".join(
-                [
-                    f"{t},{d},{statement_ids[s]},{participant_ids[p]},{v}\n"
-                    for t, d, s, p, v in zip(
-                        ms.tolist(),
-                        stamps,
-                        events.statement.tolist(),
-                        events.participant.tolist(),
-                        events.vote.tolist(),
-                        strict=True,
-                    )
-                ]
-            )
-        )
+        # No cell here needs quoting (ids are digits, checked), so no csv.writer: whole columns
+        # are formatted at once.
+        stamps = [_text.datetimes(ms)] if source.has_timestamps else []
+        columns = [_text.decimals(ms), _text.COMMA, *stamps, _text.COMMA]
+        columns += [statement_text[events.statement], _text.COMMA]
+        columns += [participant_text[events.participant], _text.COMMA]
+        columns += [_text.decimals(events.vote), _text.NEWLINE]
+        votes_file.write(_text.join_rows(columns))
         if history is not None:
             history_file.write(history.votes(events))
     if history is not None:
@@ -472,12 +470,8 @@ class _History:
             np.cumsum(new_commenter) + self.counts[4],
         ]
         self.counts = np.array([c[-1] for c in columns], dtype=np.int64)
-        return "".join(
-            [
-                f"{a},{b},{c},{d},{e}\n"
-                for a, b, c, d, e in zip(*(c.tolist() for c in columns), strict=True)
-            ]
-        )
+        cells = [part for c in columns for part in (_text.decimals(c), _text.COMMA)]
+        return _text.join_rows(cells[:-1] + [_text.NEWLINE])
 
 
 def _first_of_each(who: np.ndarray, mask: np.ndarray, seen: np.ndarray) -> np.ndarray:

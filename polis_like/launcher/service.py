@@ -90,8 +90,9 @@ def serve(settings: Settings) -> None:
 
 def run_worker(settings: Settings, once: bool = False) -> None:
     """The math worker on the settings' database, with the settings' lease and timings."""
-    from worker.runner import Worker
+    from worker.runner import Worker, warm_up
 
+    warm_up()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with migrated_engine(settings.resolved_database_url()) as engine:
         worker = Worker(

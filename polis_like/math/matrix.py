@@ -12,7 +12,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..conversation import VoteEvents
-from . import _sparse_kernels as kernels
 
 CODE_OFFSET = 2
 #: From this many events, the latest votes are found by a compiled pass of two counting sorts
@@ -44,15 +43,26 @@ def latest_votes(events: VoteEvents, n_participants: int, n_statements: int) -> 
     if len(events) == 0:
         return empty_votes(n_participants, n_statements)
     shape = (n_participants, n_statements)
-    if len(events) >= COUNTING_SORT_MIN:
+    if _one_per_cell_in_order(events, n_statements):  # the worker reads them so: nothing to sort
+        order: np.ndarray | slice = slice(None)
+    elif len(events) >= COUNTING_SORT_MIN:
         _, indptr, cols, data = _counted(events, n_participants, n_statements)
         return sp.csr_matrix((data, cols, indptr), shape=shape)
-    order = _latest(events, n_statements)
+    else:
+        order = _latest(events, n_statements)
     rows = events.participant[order]
     indptr = np.zeros(n_participants + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_participants), out=indptr[1:])
     data = (events.vote[order] + CODE_OFFSET).astype(np.int8)
     return sp.csr_matrix((data, events.statement[order], indptr), shape=shape)
+
+
+def _one_per_cell_in_order(events: VoteEvents, n_statements: int) -> bool:
+    """Whether the events are sorted by (participant, statement), one at most a cell: then
+    each is the vote that counts, in the order of the matrix (what :func:`latest_index`
+    keeps)."""
+    key = events.participant.astype(np.int64) * n_statements + events.statement
+    return bool(np.all(key[1:] > key[:-1]))
 
 
 def latest_index(events: VoteEvents) -> np.ndarray:
@@ -109,6 +119,8 @@ def _counted(
     events: VoteEvents, n_participants: int, n_statements: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_latest` by the compiled counting sorts, with the CSR arrays of its matrix."""
+    from . import _sparse_kernels as kernels  # numba: loaded by the large case only
+
     return kernels.latest_order(
         events.participant,
         events.statement,

@@ -9,6 +9,7 @@ number of rows.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -39,6 +40,41 @@ def read_chunks(
         cursor.execute(query.format(*["?"] * len(parameters)), tuple(parameters))
         while rows := cursor.fetchmany(SQLITE_CHUNK):
             yield np.array(rows, dtype=dtype)
+    finally:
+        cursor.close()
+
+
+#: A vote's pid, sid and value in one SQLite integer, for pids below 2**29 and sids below 2**31
+#: (:func:`packs_votes`): SQLite makes a Python object of each value it returns, and one costs
+#: a third of three. :func:`unpack_votes` reverses it.
+SQLITE_PACKED_VOTE = "((pid << 33) | (sid << 2) | (vote + 1))"
+
+
+def packs_votes(pids: np.ndarray, sids: np.ndarray) -> bool:
+    """Whether :data:`SQLITE_PACKED_VOTE` holds the votes of these pids and sids."""
+    return bool(
+        (not len(pids) or (pids.min() >= 0 and pids.max() < 1 << 29))
+        and (not len(sids) or (sids.min() >= 0 and sids.max() < 1 << 31))
+    )
+
+
+def unpack_votes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pids, sids and votes of :data:`SQLITE_PACKED_VOTE` values."""
+    return packed >> 33, (packed >> 2) & 0x7FFFFFFF, (packed & 3) - 1
+
+
+def sqlite_integers(
+    session: Session, query: str, parameters: Sequence[int], n_columns: int
+) -> Iterator[np.ndarray]:
+    """The rows of a SQLite ``query`` of ``n_columns`` integer columns (never NULL), as int64
+    arrays of shape (rows, n_columns), a chunk of rows at a time (``?`` parameters)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(query, tuple(parameters))
+        while rows := cursor.fetchmany(SQLITE_CHUNK):
+            values = itertools.chain.from_iterable(rows)
+            count = len(rows) * n_columns
+            yield np.fromiter(values, dtype=np.int64, count=count).reshape(-1, n_columns)
     finally:
         cursor.close()
 
@@ -116,3 +152,61 @@ def _decode(pending: bytearray, row: np.dtype, dtype: np.dtype) -> np.ndarray:
     del rows
     del pending[: n * row.itemsize]
     return records
+
+
+def read_aggregated(
+    session: Session, query: str, parameters: Sequence[int], dtype: np.dtype
+) -> np.ndarray:
+    """Every row of ``query`` (see :func:`read_chunks`) as records of ``dtype``, on PostgreSQL
+    sent as one row of arrays (``array_agg`` of each column) instead of a message a row: the
+    server builds the arrays while the client waits (and may do other work in another thread),
+    and the client decodes them as numpy arrays. For a read of at most a few million rows (the
+    arrays of one row must stay well under PostgreSQL's 1 GB).
+
+    ``dtype``'s field names are the query's column names.
+    """
+    from psycopg import sql
+
+    names = dtype.names
+    assert names is not None
+    statement = sql.SQL("COPY (SELECT {} FROM ({}) AS q) TO STDOUT (FORMAT binary)").format(
+        sql.SQL(", ").join(sql.SQL("array_agg({})").format(sql.Identifier(n)) for n in names),
+        sql.SQL(query).format(*(sql.Literal(int(p)) for p in parameters)),
+    )
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    data = bytearray()
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for block in copy:
+            data += block
+    if not data.startswith(_SIGNATURE) or not data.endswith(_TRAILER):
+        raise RuntimeError("not a whole PostgreSQL binary COPY")
+    at = len(_SIGNATURE) + 8 + int.from_bytes(data[15:19], "big")
+    if int.from_bytes(data[at : at + 2], "big", signed=True) != len(names):
+        raise RuntimeError("unexpected row in a binary COPY")
+    at += 2
+    columns = []
+    for name in names:
+        length = int.from_bytes(data[at : at + 4], "big", signed=True)
+        if length < 0:  # array_agg of no rows is NULL
+            return np.empty(0, dtype)
+        column, at = _array(data, at + 4, dtype[name]), at + 4 + length
+        columns.append(column)
+    records = np.empty(len(columns[0]), dtype)
+    for name, column in zip(names, columns, strict=True):
+        records[name] = column
+    return records
+
+
+def _array(data: bytearray, at: int, field: np.dtype) -> np.ndarray:
+    """The one-dimensional integer array without NULLs of a binary COPY field at ``at``."""
+    header = np.frombuffer(data, dtype=">i4", count=5, offset=at)
+    n_dims, has_nulls = int(header[0]), int(header[1])
+    if n_dims != 1 or has_nulls:
+        raise RuntimeError("unexpected array in a binary COPY")
+    size = max(field.itemsize, 2)  # no 1-byte integer in PostgreSQL
+    element = np.dtype([("size", ">i4"), ("value", f">i{size}")])
+    elements = np.frombuffer(data, dtype=element, count=int(header[3]), offset=at + 20)
+    if not np.all(elements["size"] == size):
+        raise RuntimeError("unexpected element in a binary COPY (a column of another type)")
+    return elements["value"].astype(field)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from polis_like.math import MathResult
-from polis_like.math.stats import MajorityStatement, RepStatement
 from polis_like.report import group_name
 
 from ._document import doc, field_reference, from_plain, json_schema, to_plain
@@ -28,6 +27,10 @@ from ._document import doc, field_reference, from_plain, json_schema, to_plain
 # to_plain: any part of the document as JSON; json_schema and field_reference: for the docs
 __all__ = ["ResultsDocument", "field_reference", "json_schema", "to_plain"]
 from .models import ResultRow
+
+if TYPE_CHECKING:  # the math is imported by what computes a result, not by what reads one
+    from polis_like.math import MathResult
+    from polis_like.math.stats import MajorityStatement, RepStatement
 
 VERSION = 1
 

@@ -41,7 +41,14 @@ from polis_like.conversation import Statement as ExportStatement
 from polis_like.errors import InputError
 from polis_like.math.matrix import latest_index
 
-from .bulk import read_all, read_chunks
+from .bulk import (
+    SQLITE_PACKED_VOTE,
+    packs_votes,
+    read_all,
+    read_chunks,
+    sqlite_integers,
+    unpack_votes,
+)
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
 from .db import now_ms, sqlite_turn
 from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow
@@ -545,12 +552,24 @@ def export_source(
         first[np.searchsorted(parts.pids, chunk["pid"])] = chunk["first_ms"]
         last_ms.append(int(chunk["last_ms"].max()))
 
+    packed = session.get_bind().dialect.name == "sqlite" and packs_votes(parts.pids, parts.sids)
+
     def events() -> Iterator[VoteEvents]:
+        if packed:
+            for values in sqlite_integers(session, _EVENTS_BY_TIME_PACKED, (conversation_id,), 2):
+                pid, sid, vote = unpack_votes(values[:, 1])
+                yield parts.indexed(values[:, 0], pid, sid, vote)
+            return
         for chunk in read_chunks(session, _EVENTS_BY_TIME, (conversation_id,), _EXPORT_EVENT):
             yield parts.events(chunk)
 
     def latest() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         # pids are canonical participant ids, in order: the rows of participants-votes.csv
+        if packed:
+            for values in sqlite_integers(session, _LATEST_BY_PID_PACKED, (conversation_id,), 1):
+                pid, sid, vote = unpack_votes(values[:, 0])
+                yield np.searchsorted(parts.pids, pid), np.searchsorted(parts.sids, sid), vote
+            return
         for chunk in read_chunks(session, _LATEST_BY_PID, (conversation_id,), _LATEST_VOTE):
             yield (
                 np.searchsorted(parts.pids, chunk["pid"]),
@@ -582,6 +601,11 @@ _EVENTS_BY_TIME = (
     "SELECT created_ms, pid, sid, vote FROM vote_events WHERE conversation_id = {} "
     "ORDER BY created_ms, id"
 )
+# SQLite: each vote's pid, sid and value in one integer (see .bulk.SQLITE_PACKED_VOTE)
+_EVENTS_BY_TIME_PACKED = (
+    f"SELECT created_ms, {SQLITE_PACKED_VOTE} FROM vote_events WHERE conversation_id = ? "
+    "ORDER BY created_ms, id"
+)
 _FIRST_VOTE = np.dtype([("pid", np.int32), ("first_ms", np.int64), ("last_ms", np.int64)])
 _FIRST_VOTES = (
     "SELECT pid, min(created_ms), max(created_ms) FROM vote_events "
@@ -590,6 +614,10 @@ _FIRST_VOTES = (
 _LATEST_VOTE = np.dtype([("pid", np.int32), ("sid", np.int32), ("vote", np.int16)])
 _LATEST_BY_PID = (
     "SELECT pid, sid, vote FROM latest_votes WHERE conversation_id = {} ORDER BY pid, sid"
+)
+
+_LATEST_BY_PID_PACKED = (
+    f"SELECT {SQLITE_PACKED_VOTE} FROM latest_votes WHERE conversation_id = ? ORDER BY pid, sid"
 )
 
 
@@ -607,11 +635,14 @@ class _ExportParts:
 
     def events(self, table: np.ndarray) -> VoteEvents:
         """Vote event records (:data:`_EXPORT_EVENT`) with pids and sids as indices."""
+        return self.indexed(table["created_ms"], table["pid"], table["sid"], table["vote"])
+
+    def indexed(
+        self, created_ms: np.ndarray, pid: np.ndarray, sid: np.ndarray, vote: np.ndarray
+    ) -> VoteEvents:
+        """Vote events with pids and sids as indices."""
         return VoteEvents(
-            table["created_ms"],
-            np.searchsorted(self.pids, table["pid"]),
-            np.searchsorted(self.sids, table["sid"]),
-            table["vote"],
+            created_ms, np.searchsorted(self.pids, pid), np.searchsorted(self.sids, sid), vote
         )
 
 

@@ -31,7 +31,7 @@ from polis_like.conversation import VoteEvents
 from polis_like.errors import NotFound
 from polis_like.math.matrix import latest_index
 
-from .bulk import read_all
+from .bulk import read_aggregated, read_all
 from .conversations import PARTICIPANT_VIEW, next_id
 from .db import execute_direct, now_ms, sqlite_turn
 from .models import ConversationRow, LatestVoteRow, ParticipantRow, StatementRow, VoteEventRow
@@ -354,13 +354,34 @@ _NEW_BY_TX = (
     "WHERE conversation_id = {} AND tx >= {} AND tx < {}"
 )
 
+_NEW_IN_IDS = _NEW_BY_TX + " AND id >= {} AND id < {}"
+_ID_RANGE = text("SELECT min(id), max(id) FROM vote_events WHERE conversation_id = :cid")
+#: Ids of a conversation's vote events read by one query of its first read, at least.
+AGGREGATED_IDS = 1 << 20
+
 
 def _postgres_events(
     session: Session, conversation_id: int, after_tx: int, boundary: int
 ) -> tuple[VoteEvents, int]:
     """The events of the transactions from ``after_tx`` to ``boundary`` (excluded), and the
-    largest id read (0: none)."""
-    table = read_all(session, _NEW_BY_TX, (conversation_id, after_tx, boundary), _PG_EVENT)
+    largest id read (0: none).
+
+    The first read of a conversation (maybe millions of events: an imported one) comes as
+    arrays, a range of ids a query (:func:`.bulk.read_aggregated`); later reads, as rows.
+    """
+    if after_tx == 0:
+        low, high = session.execute(_ID_RANGE, {"cid": conversation_id}).one()
+        if low is None:
+            return VoteEvents.empty(), 0
+        step = max(AGGREGATED_IDS, (high - low) // 64 + 1)  # 64 queries at most
+        bounds = (conversation_id, after_tx, boundary)
+        tables = [
+            read_aggregated(session, _NEW_IN_IDS, (*bounds, start, start + step), _PG_EVENT)
+            for start in range(low, high + 1, step)
+        ]
+        table = np.concatenate(tables)
+    else:
+        table = read_all(session, _NEW_BY_TX, (conversation_id, after_tx, boundary), _PG_EVENT)
     events = VoteEvents(table["created_ms"], table["pid"], table["sid"], table["vote"])
     return events, int(table["id"].max()) if len(table) else 0
 
