@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from sqlalchemy import update
+from sqlalchemy import text, update
 from test_transfer import SMALL, assert_same_files, count, reference
 
 from polis_like.errors import NotFound
@@ -45,6 +45,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(transfer, "SQLITE_FIRST_ROWS", 50)
     monkeypatch.setattr(transfer, "SQLITE_MAX_ROWS", 50)
     monkeypatch.setattr(transfer, "SQLITE_PAUSE_S", 0.0)
+    monkeypatch.setattr(transfer, "SQLITE_SHORT_PAUSE_S", 0.0)
     monkeypatch.setattr(transfer, "DISCARD_ROWS", 70)
 
 
@@ -245,3 +246,35 @@ def test_on_postgresql_a_role_that_may_not_skip_foreign_key_checks_imports_all_t
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_an_import_pauses_long_when_others_write(sessions, monkeypatch):
+    """Short pauses between the transactions of an import while nobody else writes; a long
+    one (for writers that wait in SQLite's busy handler) after someone wrote during a pause,
+    and at least every SQLITE_PAUSE_EVERY_S."""
+    monkeypatch.setattr(transfer, "SQLITE_PAUSE_EVERY_S", 3600.0)
+    slept: list[float] = []
+    write_now = [False]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if write_now[0]:  # another connection writes during this pause
+            with sessions() as other:
+                other.execute(text("INSERT INTO scratch VALUES (1)"))
+                other.commit()
+
+    short, long = transfer.SQLITE_SHORT_PAUSE_S, transfer.SQLITE_PAUSE_S
+    with sessions() as session:
+        session.execute(text("CREATE TABLE scratch (x)"))
+        session.commit()
+        pause = transfer._Pauses(session, sleep)
+        pause()
+        write_now[0] = True
+        pause()
+        write_now[0] = False
+        pause()
+        pause()
+        monkeypatch.setattr(transfer, "SQLITE_PAUSE_EVERY_S", 0.0)
+        pause()
+    assert slept == [short, short, long, short, long]

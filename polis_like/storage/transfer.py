@@ -427,9 +427,17 @@ def _binary_rows(cid: int, types: tuple[str, ...], columns: list[Any]) -> bytes:
 
 #: On SQLite an import writes in transactions of about this long (each in the write turn,
 #: :func:`~.db.sqlite_turn`, which other writers of any process wait on), then leaves the file
-#: to other writers for :data:`SQLITE_PAUSE_S`: a vote waits at most about one transaction.
+#: to other writers (:func:`_pause`): a vote waits at most about one transaction.
 SQLITE_TURN_S = 0.4
+#: The pause after a transaction when nobody else wrote meanwhile: a vote waiting for the
+#: turn is woken as it is let go, and takes it in this time.
+SQLITE_SHORT_PAUSE_S = 0.01
+#: The pause after a transaction when another connection wrote since the import's previous
+#: one, and at least every :data:`SQLITE_PAUSE_EVERY_S`: writers that do not take the turn
+#: (a new participant, a statement, the worker) wait in SQLite's busy handler, which retries
+#: at most 100 ms apart, so a pause this long lets them in.
 SQLITE_PAUSE_S = 0.1
+SQLITE_PAUSE_EVERY_S = 1.0
 #: The rows of the first transaction; the next ones are sized by the time it took.
 SQLITE_FIRST_ROWS = 5_000
 SQLITE_MAX_ROWS = 1_000_000
@@ -464,6 +472,7 @@ def _import_sqlite(
                 .where(ConversationRow.id == cid)
                 .values(importing_ms=bindparam("now"))
             )
+            pause = _Pauses(session)
             for table in tables:
                 start = 0
                 while start < table.size:
@@ -479,7 +488,7 @@ def _import_sqlite(
                     report(stop - start)
                     start = stop
                     _between_chunks(cid)
-                    time.sleep(SQLITE_PAUSE_S)
+                    pause()
             with sqlite_turn(session):
                 session.execute(
                     update(ConversationRow)
@@ -493,6 +502,30 @@ def _import_sqlite(
             _discard(sessions, cid)  # if this fails too, the next import deletes the rest
             raise
     return cid
+
+
+class _Pauses:
+    """The pause after each transaction of a SQLite import: :data:`SQLITE_PAUSE_S` when
+    another connection wrote during the previous pause (someone was waiting: ``PRAGMA
+    data_version`` tells), and at least every :data:`SQLITE_PAUSE_EVERY_S`; else
+    :data:`SQLITE_SHORT_PAUSE_S`."""
+
+    def __init__(self, session: Session, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.session = session
+        self.sleep = sleep
+        self.others_wrote = False
+        self.last_long = time.perf_counter()
+
+    def _version(self) -> int:
+        return int(self.session.connection().exec_driver_sql("PRAGMA data_version").scalar_one())
+
+    def __call__(self) -> None:
+        long = self.others_wrote or time.perf_counter() - self.last_long >= SQLITE_PAUSE_EVERY_S
+        before = self._version()
+        self.sleep(SQLITE_PAUSE_S if long else SQLITE_SHORT_PAUSE_S)
+        self.others_wrote = self._version() != before
+        if long:
+            self.last_long = time.perf_counter()
 
 
 def _insert_rows(session: Session, cid: int, table: _Table, columns: list[Any]) -> None:
