@@ -251,7 +251,7 @@ CHUNK = 100_000
 #: of the import runs long: the worker reads only the votes of transactions older than every
 #: running one (:func:`polis_like.storage.votes.read_new_votes`), so one long import
 #: transaction would hold back every conversation's results.
-PG_TRANSACTION_ROWS = 500_000
+PG_TRANSACTION_ROWS = 250_000
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
 _PGCOPY_TRAILER = b"\xff\xff"
 _PG_INTEGERS = {"int2": ">i2", "int4": ">i4", "int8": ">i8"}
