@@ -44,7 +44,7 @@ from polis_like.math.matrix import latest_index
 
 from .bulk import read_all, read_chunks
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
-from .db import now_ms, sqlite_turn
+from .db import now_ms, sqlite_turn, turn_waits
 from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow
 from .notify import notify_change
 from .results import latest_groups
@@ -427,13 +427,13 @@ def _binary_rows(cid: int, types: tuple[str, ...], columns: list[Any]) -> bytes:
 
 #: On SQLite an import writes in transactions of about this long (each in the write turn,
 #: :func:`~.db.sqlite_turn`, which other writers of any process wait on), then leaves the file
-#: to other writers (:func:`_pause`): a vote waits at most about one transaction.
+#: to other writers (:class:`_Pauses`): a vote waits at most about one transaction.
 SQLITE_TURN_S = 0.4
-#: The pause after a transaction when nobody else wrote meanwhile: a vote waiting for the
-#: turn is woken as it is let go, and takes it in this time.
+#: The pause after a transaction when nobody waited for the turn nor wrote meanwhile.
 SQLITE_SHORT_PAUSE_S = 0.01
-#: The pause after a transaction when another connection wrote since the import's previous
-#: one, and at least every :data:`SQLITE_PAUSE_EVERY_S`: writers that do not take the turn
+#: The pause after a transaction when a writer waited for the turn during it, or another
+#: connection wrote during the previous pause, and at least every
+#: :data:`SQLITE_PAUSE_EVERY_S`: writers that do not take the turn
 #: (a new participant, a statement, the worker) wait in SQLite's busy handler, which retries
 #: at most 100 ms apart, so a pause this long lets them in.
 SQLITE_PAUSE_S = 0.1
@@ -505,22 +505,29 @@ def _import_sqlite(
 
 
 class _Pauses:
-    """The pause after each transaction of a SQLite import: :data:`SQLITE_PAUSE_S` when
-    another connection wrote during the previous pause (someone was waiting: ``PRAGMA
-    data_version`` tells), and at least every :data:`SQLITE_PAUSE_EVERY_S`; else
-    :data:`SQLITE_SHORT_PAUSE_S`."""
+    """The pause after each transaction of a SQLite import: :data:`SQLITE_PAUSE_S` when a
+    writer had to wait for the turn meanwhile (:func:`~.db.turn_waits`), or another connection
+    wrote during the previous pause (``PRAGMA data_version`` tells: there is write traffic),
+    and at least every :data:`SQLITE_PAUSE_EVERY_S`; else :data:`SQLITE_SHORT_PAUSE_S`."""
 
     def __init__(self, session: Session, sleep: Callable[[float], None] = time.sleep) -> None:
         self.session = session
         self.sleep = sleep
         self.others_wrote = False
+        self.waits = turn_waits(session)
         self.last_long = time.perf_counter()
 
     def _version(self) -> int:
         return int(self.session.connection().exec_driver_sql("PRAGMA data_version").scalar_one())
 
     def __call__(self) -> None:
-        long = self.others_wrote or time.perf_counter() - self.last_long >= SQLITE_PAUSE_EVERY_S
+        waits = turn_waits(self.session)
+        someone_waited, self.waits = waits != self.waits, waits
+        long = (
+            someone_waited
+            or self.others_wrote
+            or time.perf_counter() - self.last_long >= SQLITE_PAUSE_EVERY_S
+        )
         before = self._version()
         self.sleep(SQLITE_PAUSE_S if long else SQLITE_SHORT_PAUSE_S)
         self.others_wrote = self._version() != before
