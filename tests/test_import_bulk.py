@@ -7,10 +7,13 @@ so that the real fixtures span many of them.
 
 from __future__ import annotations
 
+import secrets
+import time
+
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from sqlalchemy import update
+from sqlalchemy import text, update
 from test_transfer import SMALL, assert_same_files, count, reference
 
 from polis_like.errors import NotFound
@@ -21,7 +24,7 @@ from polis_like.storage.conversations import (
     participant_view,
 )
 from polis_like.storage.transfer import import_conversation, import_export, write_conversation
-from polis_like.storage.votes import record_vote
+from polis_like.storage.votes import Watermark, read_new_votes, record_vote
 
 TABLES = (
     models.ConversationRow,
@@ -35,17 +38,15 @@ TABLES = (
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Chunks of 50 rows (SQLite transactions and PostgreSQL COPY writes), no pauses."""
+    """Chunks of 50 rows (SQLite transactions and PostgreSQL COPY writes), PostgreSQL
+    transactions of 100, no pauses."""
     monkeypatch.setattr(transfer, "CHUNK", 50)
+    monkeypatch.setattr(transfer, "PG_TRANSACTION_ROWS", 100)
     monkeypatch.setattr(transfer, "SQLITE_FIRST_ROWS", 50)
     monkeypatch.setattr(transfer, "SQLITE_MAX_ROWS", 50)
     monkeypatch.setattr(transfer, "SQLITE_PAUSE_S", 0.0)
+    monkeypatch.setattr(transfer, "SQLITE_SHORT_PAUSE_S", 0.0)
     monkeypatch.setattr(transfer, "DISCARD_ROWS", 70)
-
-
-def dialect(sessions) -> str:
-    with sessions() as session:
-        return session.get_bind().dialect.name
 
 
 def rows_of(sessions, conversation_id: int) -> dict[str, int]:
@@ -74,13 +75,16 @@ def test_an_import_in_many_chunks_exports_the_same_files(
     assert len(load_conversation(SMALL).votes) > 10 * 50  # many chunks
 
 
+@pytest.mark.parametrize("failing_table", ["vote_events", "latest_votes"])
 def test_a_chunk_that_fails_half_way_leaves_nothing_behind(
-    sessions, small_chunks, load_conversation, monkeypatch
+    sessions, small_chunks, load_conversation, monkeypatch, failing_table
 ):
+    """On PostgreSQL the latest votes are written by a thread of their own: its failure stops
+    the import all the same."""
     chunk = transfer._chunk
 
     def failing(table, start, stop):
-        if table.name == "vote_events" and start >= 200:
+        if table.name == failing_table and start >= 200:
             raise OSError(28, "No space left on device")
         return chunk(table, start, stop)
 
@@ -110,14 +114,28 @@ def test_a_bad_row_half_way_leaves_nothing_behind(
         assert count(sessions, model) == 0, model.__tablename__
 
 
-# SQLite only: PostgreSQL imports in one transaction, which locks no other conversation.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
+def read_all_votes(sessions, conversation_id: int, expected: int) -> int:
+    """How many vote events the worker's read of all of the conversation's returns, once it
+    returns ``expected`` or after a minute (on PostgreSQL a transaction elsewhere on a shared
+    server can hold them back a while)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with sessions() as session:
+            read = read_new_votes(session, conversation_id, Watermark(0, 0)).n_read
+        if read >= expected or time.monotonic() > deadline:
+            return read
+        time.sleep(0.1)
+
+
+def test_a_vote_commits_and_is_read_while_an_import_is_under_way(
     sessions, small_chunks, load_conversation, monkeypatch
 ):
-    """Between two chunks of an import, another session votes on another conversation; the
-    half-imported conversation is nowhere to be seen, and the worker leaves it alone."""
-    assert dialect(sessions) == "sqlite"
+    """Between two transactions of an import, another session votes on another conversation
+    and the worker reads that vote; the half-imported conversation's committed rows are there,
+    but it is nowhere to be seen, and the worker leaves it alone.
+
+    On PostgreSQL the worker reads only the votes of transactions older than every running
+    one: an import in one transaction would hold the vote back until the import ends."""
     other = import_export(sessions, FIXTURES / SMALL)
     with sessions() as session:
         pid, sid = session.execute(
@@ -127,6 +145,8 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
             .limit(1)
         ).one()
         jobs_before = jobs.dirty(session)
+    events_before = rows_of(sessions, other)["vote_events"]
+    assert read_all_votes(sessions, other, events_before) == events_before
     seen: list[dict] = []
 
     def between(conversation_id: int) -> None:
@@ -135,6 +155,7 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
         rows = rows_of(sessions, conversation_id)
         with sessions() as session:
             record_vote(session, other, pid, sid, 1)
+        read = read_all_votes(sessions, other, events_before + 1)
         with sessions() as session:
             with pytest.raises(NotFound):
                 get_conversation(session, conversation_id)
@@ -145,6 +166,7 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
                 {
                     "id": conversation_id,
                     "rows": rows,
+                    "read": read,
                     "listed": listed,
                     "dirty": jobs.dirty(session),
                 }
@@ -155,6 +177,7 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
     (during,) = seen
     assert during["id"] == imported
     assert during["rows"]["participants"] > 0  # the import had written, and committed, rows
+    assert during["read"] == events_before + 1  # the worker read the vote during the import
     assert imported not in during["listed"] and other in during["listed"]
     assert imported not in during["dirty"]
     assert set(during["dirty"]) == set(jobs_before) | {other}
@@ -165,12 +188,9 @@ def test_on_sqlite_a_vote_commits_while_an_import_is_under_way(
         assert imported in jobs.dirty(session)
 
 
-# SQLite only: a killed PostgreSQL import is rolled back by the server.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_on_sqlite_the_next_import_clears_a_killed_one(
+def test_the_next_import_clears_a_killed_one(
     sessions, small_chunks, load_conversation, monkeypatch
 ):
-    assert dialect(sessions) == "sqlite"
     chunk = transfer._chunk
 
     def killed(table, start, stop):
@@ -202,3 +222,72 @@ def test_on_sqlite_the_next_import_clears_a_killed_one(
     assert set(rows_of(sessions, dead).values()) == {0}
     assert count(sessions, models.ConversationRow) == 2
     assert rows_of(sessions, again) == rows_of(sessions, live)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_role_that_may_not_skip_foreign_key_checks_imports_all_the_same(
+    database_url, small_chunks, load_conversation, tmp_path
+):
+    """Only a superuser, or a role granted it, may turn off its foreign-key checks for an
+    import's transactions; any other role imports with them."""
+    import psycopg
+
+    from polis_like.storage.db import make_engine, session_factory
+
+    role = f"polis_like_test_{secrets.token_hex(4)}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} NOLOGIN")
+        admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    engine = make_engine(database_url, connect_args={"options": f"-c role={role}"})
+    try:
+        sessions = session_factory(engine)
+        assert not transfer._may_skip_fk_checks(sessions)
+        expected = reference(load_conversation(SMALL), tmp_path / "expected")
+        conversation_id = import_export(sessions, FIXTURES / SMALL)
+        with sessions() as session:
+            write_conversation(session, conversation_id, tmp_path / "actual")
+        assert_same_files(expected, tmp_path / "actual")
+    finally:
+        engine.dispose()
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_an_import_pauses_long_when_others_write(sessions, monkeypatch):
+    """Short pauses between the transactions of an import while nobody else writes; a long
+    one after a writer had to wait for the turn, after someone wrote during a pause (writers
+    that wait in SQLite's busy handler), and at least every SQLITE_PAUSE_EVERY_S."""
+    from polis_like.storage import db
+
+    monkeypatch.setattr(transfer, "SQLITE_PAUSE_EVERY_S", 3600.0)
+    slept: list[float] = []
+    write_now = [False]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if write_now[0]:  # another connection writes during this pause
+            with sessions() as other:
+                other.execute(text("INSERT INTO scratch VALUES (1)"))
+                other.commit()
+
+    short, long = transfer.SQLITE_SHORT_PAUSE_S, transfer.SQLITE_PAUSE_S
+    with sessions() as session:
+        session.execute(text("CREATE TABLE scratch (x)"))
+        session.commit()
+        pause = transfer._Pauses(session, sleep)
+        pause()
+        write_now[0] = True
+        pause()
+        write_now[0] = False
+        pause()
+        pause()
+        time.sleep(0.02)  # file times move in ticks of a few milliseconds
+        db._announce_wait(db._turn_file(session.get_bind().engine.url.database))
+        pause()
+        pause()
+        monkeypatch.setattr(transfer, "SQLITE_PAUSE_EVERY_S", 0.0)
+        pause()
+    assert slept == [short, short, long, short, long, short, long]

@@ -137,45 +137,83 @@ def _sqlite_pragmas(connection, _record, *, busy_ms: int) -> None:
 #: ``<database>-turn`` between the processes (the web server runs several).
 _sqlite_writer = threading.Lock()
 _turn_files: dict[tuple[int, str], int] = {}
+_turn_files_lock = threading.Lock()
 
 
 def _turn_file(database: str) -> int | None:
     """This process's descriptor of the database's turn file (None when it cannot be opened,
     e.g. on a full disk: the processes then order themselves by SQLite's busy timeout)."""
     key = (os.getpid(), database)  # a forked process opens its own: the lock is per open file
-    if key not in _turn_files:
-        path = f"{database}-turn"
+    with _turn_files_lock:
+        return _turn_files[key] if key in _turn_files else _open_turn_file(key, database)
+
+
+def _open_turn_file(key: tuple[int, str], database: str) -> int | None:
+    path = f"{database}-turn"
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
         try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            try:
-                descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                return None
-        _turn_files[key] = descriptor
-    return _turn_files[key]
+            return None
+    _turn_files[key] = descriptor
+    return descriptor
 
 
 @contextmanager
 def sqlite_turn(session: Session) -> Iterator[None]:
     """Hold the SQLite write turn (of this process's threads, then of the processes) while the
     block writes and commits; nothing on PostgreSQL. The block must be the session's whole write
-    transaction: one that had written before would hold the file while it waits for the turn."""
+    transaction: one that had written before would hold the file while it waits for the turn.
+
+    A writer that has to wait for the turn says so first (:func:`turn_waits`), so that a long
+    writer (an import) leaves it the file at its next pause."""
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         yield
         return
     database = bind.engine.url.database
-    with _sqlite_writer:
-        descriptor = _turn_file(database) if database and database != ":memory:" else None
+    descriptor = _turn_file(database) if database and database != ":memory:" else None
+    if not _sqlite_writer.acquire(blocking=False):
+        _announce_wait(descriptor)
+        _sqlite_writer.acquire()
+    try:
         if descriptor is None:
             yield
             return
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _announce_wait(descriptor)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        _sqlite_writer.release()
+
+
+def _announce_wait(descriptor: int | None) -> None:
+    """Touch the turn file: its modification time tells a long writer that someone waits."""
+    if descriptor is None:
+        return
+    try:
+        os.pwrite(descriptor, b"\0", 0)
+    except OSError:  # opened read-only, or the disk is full: the writer's pauses still come
+        pass
+
+
+def turn_waits(session: Session) -> int | None:
+    """A mark that changes whenever a writer of any process had to wait for the SQLite write
+    turn of the session's database (None: PostgreSQL, or no turn file)."""
+    bind = session.get_bind()
+    database = bind.engine.url.database
+    if bind.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    descriptor = _turn_file(database)
+    return os.fstat(descriptor).st_mtime_ns if descriptor is not None else None
 
 
 def autocommit(session: Session) -> Session:

@@ -104,7 +104,7 @@ class ConversationRow(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     #: summary.csv rows of an imported export that we keep but do not use (JSON object).
     extra: Mapped[str] = mapped_column(Text, default="{}")
-    #: Set while an import writes the conversation in many transactions (SQLite): the time of
+    #: Set while an import writes the conversation in many transactions: the time of
     #: its latest write. Such a conversation is invisible and inert (:data:`VISIBLE`) until the
     #: import clears it; one whose import died is deleted by the next import
     #: (:func:`polis_like.storage.transfer.clear_dead_imports`).

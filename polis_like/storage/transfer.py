@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from .bulk import (
     unpack_votes,
 )
 from .conversations import TOPIC_MAX, clean_text, create_conversation, get_conversation, text_key
-from .db import now_ms, sqlite_turn
+from .db import now_ms, sqlite_turn, turn_waits
 from .models import MAX_ID, ConversationRow, ParticipantRow, StatementRow
 from .notify import notify_change
 from .results import latest_groups
@@ -99,9 +100,11 @@ def import_conversation(
     (participants, statements, vote events and latest votes).
 
     The rows are written in chunks straight from the conversation's arrays (no Python object a
-    vote): on PostgreSQL by ``COPY`` (binary for the votes), in one transaction; on SQLite by
-    batched inserts, in transactions of about :data:`SQLITE_TURN_S` each, so that votes of
-    other conversations never wait long for the file's write lock. Until the last one commits
+    vote): on PostgreSQL by ``COPY`` (binary for the votes), in transactions of
+    :data:`PG_TRANSACTION_ROWS` rows, the vote events and the latest votes on two connections
+    at once (:func:`_pg_rows`); on SQLite by batched inserts, in transactions of about
+    :data:`SQLITE_TURN_S` each, so that votes of other conversations never wait long for the
+    file's write lock. Until the last one commits
     the conversation is marked importing (``importing_ms``) and is invisible and inert; a failed
     import deletes what it wrote, and one that was killed is deleted by the next import
     (:func:`clear_dead_imports`).
@@ -193,12 +196,14 @@ def import_conversation(
     ]
     total = sum(table.size for table in tables)
     done = 0
+    reporting = threading.Lock()  # PostgreSQL writes the votes from two threads
 
     def report(rows: int) -> None:
         nonlocal done
-        done += rows
-        if progress is not None:
-            progress(done, total)
+        with reporting:
+            done += rows
+            if progress is not None:
+                progress(done, total)
 
     settings = {
         "topic": _topic(topic, conversation.summary),
@@ -245,13 +250,20 @@ def _chunk(table: _Table, start: int, stop: int) -> list[Any]:
     return table.rows(start, stop)
 
 
-# PostgreSQL: one transaction, COPY.
+# PostgreSQL: COPY in transactions of a bounded size, the votes on two connections at once.
 
 #: Rows a COPY write (and a progress step) on PostgreSQL.
 CHUNK = 100_000
+#: Rows a transaction of a PostgreSQL import. Each commits by itself, so that no transaction
+#: of the import runs long: the worker reads only the votes of transactions older than every
+#: running one (:func:`polis_like.storage.votes.read_new_votes`), so one long import
+#: transaction would hold back every conversation's results.
+PG_TRANSACTION_ROWS = 250_000
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
 _PGCOPY_TRAILER = b"\xff\xff"
 _PG_INTEGERS = {"int2": ">i2", "int4": ">i4", "int8": ">i8"}
+#: Turns this session's foreign-key checks off for the transaction (see :func:`_pg_rows`).
+_SKIP_FK_CHECKS = text("SET LOCAL session_replication_role = replica")
 
 
 def _import_postgres(
@@ -260,24 +272,133 @@ def _import_postgres(
     tables: list[_Table],
     report: Callable[[int], None],
 ) -> int:
+    clear_dead_imports(sessions)
     with sessions.begin() as session:
-        cid = create(session, None)
-        driver = session.connection().connection.driver_connection
-        assert driver is not None  # an open connection has its driver's
-        with driver.cursor() as cursor:
-            for table in tables:
-                _copy(cursor, cid, table, report)
-        notify_change(session, cid)
+        cid = create(session, now_ms())
+    try:
+        skip_fk = _may_skip_fk_checks(sessions)
+        stop = threading.Event()
+        first, *rest = [t for t in tables if t.binary is not None]  # the votes
+        for table in tables:
+            if table.binary is None:
+                _pg_rows(sessions, cid, table, report, skip_fk, stop, heartbeat=True)
+        # The vote events here and the latest votes on another connection, at once: the
+        # server's work a row (indexes, sequence) is the cost, and it has more than one core.
+        errors: list[BaseException] = []
+
+        def write_beside(table: _Table) -> None:
+            try:
+                _pg_rows(sessions, cid, table, report, skip_fk, stop, heartbeat=False)
+            except _Stopped:
+                pass
+            except BaseException as error:  # raised by the importing thread, below
+                errors.append(error)
+                stop.set()
+
+        helpers = [
+            threading.Thread(target=write_beside, args=(table,), name=f"import-{table.name}")
+            for table in rest
+        ]
+        for helper in helpers:
+            helper.start()
+        try:
+            _pg_rows(sessions, cid, first, report, skip_fk, stop, heartbeat=True)
+        except _Stopped:
+            pass  # a helper failed: its error is raised below
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            for helper in helpers:
+                helper.join()
+        if errors:
+            raise errors[0]
+        with sessions.begin() as session:
+            session.execute(
+                update(ConversationRow).where(ConversationRow.id == cid).values(importing_ms=None)
+            )
+            notify_change(session, cid)
+    except BaseException:
+        _discard(sessions, cid)  # if this fails too, the next import deletes the rest
+        raise
     return cid
 
 
-def _copy(cursor: Any, cid: int, table: _Table, report: Callable[[int], None]) -> None:
-    """COPY the table's rows in chunks: integers in the binary format, built by numpy."""
+def _pg_rows(
+    sessions: sessionmaker[Session],
+    cid: int,
+    table: _Table,
+    report: Callable[[int], None],
+    skip_fk: bool,
+    stop: threading.Event,
+    *,
+    heartbeat: bool,
+) -> None:
+    """COPY the table's rows, :data:`PG_TRANSACTION_ROWS` a transaction.
+
+    Each transaction first locks the conversation's row against deletion (the heartbeat, an
+    ``UPDATE`` of ``importing_ms``, or a key-share lock, as the foreign-key check would) and
+    fails if it is gone: a concurrent :func:`clear_dead_imports` took the import for dead.
+    With that lock held, the per-row foreign-key checks (the bulk of the server's work a vote)
+    can only pass, and are turned off for the transaction where the role may
+    (``session_replication_role``; the schema and every other session keep them).
+    """
+    lock = (
+        update(ConversationRow)
+        .where(ConversationRow.id == cid)
+        .values(importing_ms=bindparam("now"))
+        .returning(ConversationRow.id)
+        if heartbeat
+        else select(ConversationRow.id)
+        .where(ConversationRow.id == cid)
+        .with_for_update(read=True, key_share=True)
+    )
+    for start in range(0, table.size, PG_TRANSACTION_ROWS):
+        if stop.is_set():
+            raise _Stopped
+        stop_row = min(start + PG_TRANSACTION_ROWS, table.size)
+        with sessions.begin() as session:
+            if session.execute(lock, {"now": now_ms()}).first() is None:
+                raise RuntimeError(f"conversation {cid} was deleted while it was being imported")
+            if skip_fk:
+                session.execute(_SKIP_FK_CHECKS)
+            driver = session.connection().connection.driver_connection
+            assert driver is not None  # an open connection has its driver's
+            with driver.cursor() as cursor:
+                _copy(cursor, cid, table, start, stop_row, report)
+        if heartbeat:
+            _between_chunks(cid)
+
+
+class _Stopped(Exception):
+    """Another writer of the same import failed (it raises the error)."""
+
+
+def _may_skip_fk_checks(sessions: sessionmaker[Session]) -> bool:
+    """Whether this role may turn off its session's foreign-key checks (a superuser, or one
+    granted ``SET`` on ``session_replication_role``)."""
+    from sqlalchemy.exc import ProgrammingError
+
+    with sessions() as session:
+        try:
+            session.execute(_SKIP_FK_CHECKS)
+        except ProgrammingError:  # insufficient_privilege
+            return False
+        finally:
+            session.rollback()
+    return True
+
+
+def _copy(
+    cursor: Any, cid: int, table: _Table, first: int, end: int, report: Callable[[int], None]
+) -> None:
+    """COPY the table's rows ``first`` to ``end - 1`` in chunks: integers in the binary format,
+    built by numpy."""
     names = ", ".join(("conversation_id", *table.columns))
     if table.binary is None:
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for start in range(0, table.size, CHUNK):
-                stop = min(start + CHUNK, table.size)
+            for start in range(first, end, CHUNK):
+                stop = min(start + CHUNK, end)
                 columns = [
                     c.tolist() if isinstance(c, np.ndarray) else c
                     for c in _chunk(table, start, stop)
@@ -288,8 +409,8 @@ def _copy(cursor: Any, cid: int, table: _Table, report: Callable[[int], None]) -
         return
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(_PGCOPY_HEADER)
-        for start in range(0, table.size, CHUNK):
-            stop = min(start + CHUNK, table.size)
+        for start in range(first, end, CHUNK):
+            stop = min(start + CHUNK, end)
             copy.write(_binary_rows(cid, table.binary, _chunk(table, start, stop)))
             report(stop - start)
         copy.write(_PGCOPY_TRAILER)
@@ -313,9 +434,17 @@ def _binary_rows(cid: int, types: tuple[str, ...], columns: list[Any]) -> bytes:
 
 #: On SQLite an import writes in transactions of about this long (each in the write turn,
 #: :func:`~.db.sqlite_turn`, which other writers of any process wait on), then leaves the file
-#: to other writers for :data:`SQLITE_PAUSE_S`: a vote waits at most about one transaction.
+#: to other writers (:class:`_Pauses`): a vote waits at most about one transaction.
 SQLITE_TURN_S = 0.4
+#: The pause after a transaction when nobody waited for the turn nor wrote meanwhile.
+SQLITE_SHORT_PAUSE_S = 0.01
+#: The pause after a transaction when a writer waited for the turn during it, or another
+#: connection wrote during the previous pause, and at least every
+#: :data:`SQLITE_PAUSE_EVERY_S`: writers that do not take the turn
+#: (a new participant, a statement, the worker) wait in SQLite's busy handler, which retries
+#: at most 100 ms apart, so a pause this long lets them in.
 SQLITE_PAUSE_S = 0.1
+SQLITE_PAUSE_EVERY_S = 1.0
 #: The rows of the first transaction; the next ones are sized by the time it took.
 SQLITE_FIRST_ROWS = 5_000
 SQLITE_MAX_ROWS = 1_000_000
@@ -328,7 +457,8 @@ DISCARD_ROWS = 50_000
 
 
 def _between_chunks(conversation_id: int) -> None:
-    """Called on SQLite after each transaction of an import (a hook for the tests)."""
+    """Called after each transaction of an import that writes its heartbeat (a hook for the
+    tests); on PostgreSQL the latest votes are being written meanwhile."""
 
 
 def _import_sqlite(
@@ -349,6 +479,7 @@ def _import_sqlite(
                 .where(ConversationRow.id == cid)
                 .values(importing_ms=bindparam("now"))
             )
+            pause = _Pauses(session)
             for table in tables:
                 start = 0
                 while start < table.size:
@@ -364,7 +495,7 @@ def _import_sqlite(
                     report(stop - start)
                     start = stop
                     _between_chunks(cid)
-                    time.sleep(SQLITE_PAUSE_S)
+                    pause()
             with sqlite_turn(session):
                 session.execute(
                     update(ConversationRow)
@@ -378,6 +509,37 @@ def _import_sqlite(
             _discard(sessions, cid)  # if this fails too, the next import deletes the rest
             raise
     return cid
+
+
+class _Pauses:
+    """The pause after each transaction of a SQLite import: :data:`SQLITE_PAUSE_S` when a
+    writer had to wait for the turn meanwhile (:func:`~.db.turn_waits`), or another connection
+    wrote during the previous pause (``PRAGMA data_version`` tells: there is write traffic),
+    and at least every :data:`SQLITE_PAUSE_EVERY_S`; else :data:`SQLITE_SHORT_PAUSE_S`."""
+
+    def __init__(self, session: Session, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.session = session
+        self.sleep = sleep
+        self.others_wrote = False
+        self.waits = turn_waits(session)
+        self.last_long = time.perf_counter()
+
+    def _version(self) -> int:
+        return int(self.session.connection().exec_driver_sql("PRAGMA data_version").scalar_one())
+
+    def __call__(self) -> None:
+        waits = turn_waits(self.session)
+        someone_waited, self.waits = waits != self.waits, waits
+        long = (
+            someone_waited
+            or self.others_wrote
+            or time.perf_counter() - self.last_long >= SQLITE_PAUSE_EVERY_S
+        )
+        before = self._version()
+        self.sleep(SQLITE_PAUSE_S if long else SQLITE_SHORT_PAUSE_S)
+        self.others_wrote = self._version() != before
+        if long:
+            self.last_long = time.perf_counter()
 
 
 def _insert_rows(session: Session, cid: int, table: _Table, columns: list[Any]) -> None:
@@ -406,22 +568,23 @@ def clear_dead_imports(sessions: sessionmaker[Session]) -> list[int]:
 
 
 def _discard(sessions: sessionmaker[Session], cid: int) -> None:
-    """Delete what an import of ``cid`` wrote, in short transactions (SQLite)."""
+    """Delete what an import of ``cid`` wrote, in short transactions."""
     with sessions() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        # A row's physical address: no table here has one column that names its rows.
+        address = "ctid" if postgres else "rowid"
         for table in ("vote_events", "latest_votes", "participants", "statements"):
             deleted = DISCARD_ROWS
+            delete_some = text(
+                f"DELETE FROM {table} WHERE {address} IN (SELECT {address} FROM {table}"
+                " WHERE conversation_id = :cid LIMIT :n)"
+            )
             while deleted:
                 with sqlite_turn(session):
-                    result = session.execute(
-                        text(
-                            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
-                            " WHERE conversation_id = :cid LIMIT :n)"
-                        ),
-                        {"cid": cid, "n": DISCARD_ROWS},
-                    )
+                    result = session.execute(delete_some, {"cid": cid, "n": DISCARD_ROWS})
                     deleted = int(getattr(result, "rowcount", 0) or 0)
                     session.commit()
-                if deleted:
+                if deleted and not postgres:
                     time.sleep(SQLITE_PAUSE_S)
         with sqlite_turn(session):
             session.execute(delete(ConversationRow).where(ConversationRow.id == cid))
