@@ -56,9 +56,9 @@ class LocalCounts:
     weighted by how much of it still overlaps the last ``expiry`` seconds.
 
     ``limits``' own memory storage starts a thread every 10 ms while counts change, and each
-    walks every key: under load that was a thread a vote's worth of time, taken from the
-    requests of the process. Here stale windows are dropped by the hits themselves, a sweep
-    at most every :attr:`SWEEP_S`.
+    walks every key (every participant seen in the last minutes): CPU taken from the requests
+    of the process. Here the hits drop stale windows themselves, in a sweep at most every
+    :attr:`SWEEP_S`.
     """
 
     SWEEP_S = 10.0

@@ -118,6 +118,6 @@ class Worker(UvicornWorker):
         # What the app holds from now on lives as long as the process: move it out of the
         # collector's reach, so that a full collection scans only what requests left (a few
         # thousand objects), not the 160,000 of the imports, which stalled every request of
-        # the process for 50 ms and more at a time.
+        # the process for tens of milliseconds at a time.
         gc.collect()
         gc.freeze()
