@@ -146,6 +146,9 @@ def test_on_a_phone_nothing_scrolls_sideways_and_no_request_leaves_the_origin(ch
     page.get_by_role("button", name="Pass").click()
     expect(page.locator("#progress")).to_contain_text("2 of 2")
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    # Each vote button's label on one line ("Disagree" once broke in the middle of the word).
+    heights = page.locator(".vote").evaluate_all("bs => bs.map(b => b.offsetHeight)")
+    assert len(heights) == 3 and len(set(heights)) == 1 and heights[0] <= 48
     shoot(page, "participant-phone")
     assert seen and all(url.startswith(service["base"] + "/") for url in seen)
     context.close()
