@@ -341,7 +341,9 @@ def _pg_rows(
     fails if it is gone: a concurrent :func:`clear_dead_imports` took the import for dead.
     With that lock held, the per-row foreign-key checks (the bulk of the server's work a vote)
     can only pass, and are turned off for the transaction where the role may
-    (``session_replication_role``; the schema and every other session keep them).
+    (``session_replication_role``; the schema and every other session keep them). That mode
+    skips every ordinary trigger of the transaction, not only the foreign keys': the schema has
+    no other, and one added later would not fire for imported rows.
     """
     lock = (
         update(ConversationRow)
