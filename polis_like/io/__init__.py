@@ -6,8 +6,9 @@ kernels (numba), nor reading one the writer.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from polis_like._lazy import lazy_names
 
 if TYPE_CHECKING:
     from polis_like.io.read import read_export
@@ -18,14 +19,4 @@ __all__ = ["read_export", "write_export"]
 _HOMES = {"read_export": "read", "write_export": "write"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOMES)

@@ -264,6 +264,20 @@ _PGCOPY_TRAILER = b"\xff\xff"
 _PG_INTEGERS = {"int2": ">i2", "int4": ">i4", "int8": ">i8"}
 #: Turns this session's foreign-key checks off for the transaction (see :func:`_pg_rows`).
 _SKIP_FK_CHECKS = text("SET LOCAL session_replication_role = replica")
+#: An import's heartbeat: each of its transactions writes when it was alive (``cid``, ``now``).
+_HEARTBEAT = (
+    update(ConversationRow)
+    .where(ConversationRow.id == bindparam("cid"))
+    .values(importing_ms=bindparam("now"))
+)
+
+
+def _imported(session: Session, cid: int) -> None:
+    """End the import of ``cid``: the conversation becomes visible, and the workers hear of it."""
+    session.execute(
+        update(ConversationRow).where(ConversationRow.id == cid).values(importing_ms=None)
+    )
+    notify_change(session, cid)
 
 
 def _import_postgres(
@@ -314,10 +328,7 @@ def _import_postgres(
         if errors:
             raise errors[0]
         with sessions.begin() as session:
-            session.execute(
-                update(ConversationRow).where(ConversationRow.id == cid).values(importing_ms=None)
-            )
-            notify_change(session, cid)
+            _imported(session, cid)
     except BaseException:
         _discard(sessions, cid)  # if this fails too, the next import deletes the rest
         raise
@@ -346,13 +357,10 @@ def _pg_rows(
     no other, and one added later would not fire for imported rows.
     """
     lock = (
-        update(ConversationRow)
-        .where(ConversationRow.id == cid)
-        .values(importing_ms=bindparam("now"))
-        .returning(ConversationRow.id)
+        _HEARTBEAT.returning(ConversationRow.id)
         if heartbeat
         else select(ConversationRow.id)
-        .where(ConversationRow.id == cid)
+        .where(ConversationRow.id == bindparam("cid"))
         .with_for_update(read=True, key_share=True)
     )
     for start in range(0, table.size, PG_TRANSACTION_ROWS):
@@ -360,7 +368,7 @@ def _pg_rows(
             raise _Stopped
         stop_row = min(start + PG_TRANSACTION_ROWS, table.size)
         with sessions.begin() as session:
-            if session.execute(lock, {"now": now_ms()}).first() is None:
+            if session.execute(lock, {"cid": cid, "now": now_ms()}).first() is None:
                 raise RuntimeError(f"conversation {cid} was deleted while it was being imported")
             if skip_fk:
                 session.execute(_SKIP_FK_CHECKS)
@@ -476,11 +484,6 @@ def _import_sqlite(
             session.commit()
         try:
             rows = SQLITE_FIRST_ROWS
-            heartbeat = (
-                update(ConversationRow)
-                .where(ConversationRow.id == cid)
-                .values(importing_ms=bindparam("now"))
-            )
             pause = _Pauses(session)
             for table in tables:
                 start = 0
@@ -489,7 +492,7 @@ def _import_sqlite(
                     began = time.perf_counter()
                     with sqlite_turn(session):
                         _insert_rows(session, cid, table, _chunk(table, start, stop))
-                        session.execute(heartbeat, {"now": now_ms()})
+                        session.execute(_HEARTBEAT, {"cid": cid, "now": now_ms()})
                         session.commit()
                     spent = time.perf_counter() - began
                     rows = int((stop - start) * SQLITE_TURN_S / max(spent, 1e-3))
@@ -499,12 +502,7 @@ def _import_sqlite(
                     _between_chunks(cid)
                     pause()
             with sqlite_turn(session):
-                session.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == cid)
-                    .values(importing_ms=None)
-                )
-                notify_change(session, cid)
+                _imported(session, cid)
                 session.commit()
         except BaseException:
             session.rollback()

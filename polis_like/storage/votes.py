@@ -249,7 +249,7 @@ def record_vote(
     rows = execute_direct(session, _cast_statement(wake), values)
     session.commit()
     # The final SELECT sees the votes as they were before this statement: add this one.
-    earlier = np.fromiter((r[0] for r in rows if r[0] >= 0), dtype=np.int64, count=-1)
+    earlier = np.fromiter((r[0] for r in rows if r[0] >= 0), dtype=np.int64)
     return np.union1d(earlier, [sid])
 
 
